@@ -1,0 +1,395 @@
+"""The Backend protocol: everything a compute backend must (and may) provide.
+
+A backend owns *storage* (an opaque buffer: a 1-D NumPy array on CPU, a device
+array on CUDA) and computes on ``(storage, Layout)`` pairs. The tensor front end
+(shrew_core) does all validation, dtype promotion, broadcasting and view
+arithmetic *before* calling a backend, so a kernel sees:
+
+* one dtype per call (``dtype`` argument; f16/bf16 kernels may compute in f32),
+* inputs whose layouts already have the output's shape (stride 0 on broadcast
+  dims, arbitrary strides and offsets otherwise),
+* validated dims (non-negative, in range) and shapes.
+
+Unless stated otherwise a primitive returns **new contiguous storage** holding
+the result in row-major order for the result shape. Primitives never modify
+their inputs, except the ``copy_into`` primitive and the in-place optimizer
+updates, which say so.
+
+Required primitives are abstract. Optional fused kernels have default
+implementations in ``shrew_core.fused_defaults`` that compose the primitives
+(through no-grad tensors), so a backend implementing only the required set is a
+complete backend; overriding an optional kernel only makes it faster.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import numpy as np
+
+from . import fused_defaults as _fd
+from .device import Device
+from .dtypes import DType
+from .layout import Layout
+
+Storage = Any
+
+UNARY_OPS = (
+    "neg", "abs", "exp", "log", "sqrt", "rsqrt", "square", "reciprocal", "sin", "cos",
+    "tanh", "sigmoid", "relu", "gelu", "gelu_tanh", "silu", "erf", "floor", "ceil",
+    "round", "sign", "log1p", "expm1",
+)  # fmt: skip
+BINARY_OPS = ("add", "sub", "mul", "div", "pow", "maximum", "minimum", "floor_divide", "remainder")
+COMPARE_OPS = ("eq", "ne", "lt", "le", "gt", "ge")
+REDUCE_OPS = ("sum", "prod", "max", "min")
+ARG_REDUCE_OPS = ("argmax", "argmin")
+
+
+class Backend(ABC):
+    """One instance per device. Subclasses set ``name`` and implement the primitives."""
+
+    name: str = "abstract"
+
+    def __init__(self, device: Device):
+        self.device = device
+
+    # ------------------------------------------------------------------ storage
+    @abstractmethod
+    def full(self, shape: tuple[int, ...], value: float | int | bool, dtype: DType) -> Storage:
+        """Contiguous storage of ``prod(shape)`` elements all equal to ``value``."""
+
+    @abstractmethod
+    def from_numpy(self, array: np.ndarray) -> Storage:
+        """Storage holding a C-contiguous 1-D array (host backends may keep it zero-copy)."""
+
+    @abstractmethod
+    def to_numpy(self, storage: Storage, layout: Layout, dtype: DType) -> np.ndarray:
+        """A host array with ``layout``'s shape (a view sharing memory when possible)."""
+
+    @abstractmethod
+    def copy(self, x: Storage, layout: Layout, dtype: DType) -> Storage:
+        """Materialise a strided view into new contiguous storage."""
+
+    @abstractmethod
+    def copy_into(
+        self, dst: Storage, dst_layout: Layout, src: Storage, src_layout: Layout, dtype: DType
+    ) -> None:
+        """IN PLACE: write ``src`` (layout of dst's shape, maybe broadcast) into ``dst``'s view."""
+
+    @abstractmethod
+    def cast(self, x: Storage, layout: Layout, src: DType, dst: DType) -> Storage:
+        """Convert dtype like NumPy ``astype`` (float->int truncates toward zero)."""
+
+    # ------------------------------------------------------------------ elementwise
+    @abstractmethod
+    def unary(self, op: str, x: Storage, layout: Layout, dtype: DType) -> Storage:
+        """``op`` in UNARY_OPS. ``round`` is half-to-even; ``gelu`` is the erf form."""
+
+    @abstractmethod
+    def affine(self, x: Storage, layout: Layout, dtype: DType, mul: float, add: float) -> Storage:
+        """``x * mul + add``."""
+
+    @abstractmethod
+    def binary(
+        self, op: str, a: Storage, a_layout: Layout, b: Storage, b_layout: Layout, dtype: DType
+    ) -> Storage:
+        """``op`` in BINARY_OPS; both layouts have the result's shape. Integer ``div`` is
+        never requested (core promotes true division to float); integer division by
+        zero in floor_divide/remainder must raise ZeroDivisionError, not crash."""
+
+    @abstractmethod
+    def compare(
+        self, op: str, a: Storage, a_layout: Layout, b: Storage, b_layout: Layout, dtype: DType
+    ) -> Storage:
+        """``op`` in COMPARE_OPS; returns bool storage."""
+
+    @abstractmethod
+    def where(
+        self,
+        cond: Storage, cond_layout: Layout,
+        a: Storage, a_layout: Layout,
+        b: Storage, b_layout: Layout,
+        dtype: DType,
+    ) -> Storage:  # fmt: skip
+        """``cond ? a : b``; ``cond`` is bool; the three layouts have the result's shape."""
+
+    # ------------------------------------------------------------------ reductions
+    @abstractmethod
+    def reduce(
+        self, op: str, x: Storage, layout: Layout, dtype: DType, dims: tuple[int, ...]
+    ) -> Storage:
+        """``op`` in REDUCE_OPS over ``dims`` (sorted, unique, non-empty); result shape is
+        ``layout.shape`` without ``dims``. Float sums accumulate in at least f32 and
+        pairwise/compensated on long axes; integer sums wrap like NumPy. Max/min
+        propagate NaN. Never called with an empty reduced extent for max/min."""
+
+    @abstractmethod
+    def arg_reduce(self, op: str, x: Storage, layout: Layout, dtype: DType, dim: int) -> Storage:
+        """``argmax``/``argmin`` along ``dim`` as i64; ties pick the first index, NaN wins."""
+
+    @abstractmethod
+    def cumsum(self, x: Storage, layout: Layout, dtype: DType, dim: int) -> Storage:
+        """Inclusive prefix sum along ``dim``."""
+
+    @abstractmethod
+    def sort(
+        self, x: Storage, layout: Layout, dtype: DType, dim: int, descending: bool
+    ) -> tuple[Storage, Storage]:
+        """Stable sort along ``dim``: (values, i64 indices); NaN sorts as largest."""
+
+    # ------------------------------------------------------------------ linear algebra
+    @abstractmethod
+    def matmul(
+        self, a: Storage, a_layout: Layout, b: Storage, b_layout: Layout, dtype: DType
+    ) -> Storage:
+        """Batched ``(*B, M, K) @ (*B, K, N) -> (*B, M, N)``; the batch dims of both
+        layouts are equal (broadcast ones have stride 0). Integers are exact."""
+
+    # ------------------------------------------------------------------ indexing
+    @abstractmethod
+    def index_select(
+        self, x: Storage, layout: Layout, dtype: DType, dim: int,
+        index: Storage, index_layout: Layout,
+    ) -> Storage:  # fmt: skip
+        """Pick positions ``index`` (1-D i64) along ``dim``. Out-of-range indices raise
+        ``IndexOutOfRangeError`` naming the bad index (negative indices are already
+        wrapped by core)."""
+
+    @abstractmethod
+    def index_add(
+        self, shape: tuple[int, ...], dim: int, index: Storage, index_layout: Layout,
+        src: Storage, src_layout: Layout, dtype: DType,
+    ) -> Storage:  # fmt: skip
+        """Adjoint of index_select: zeros of ``shape`` with ``src`` slices added at ``index``."""
+
+    @abstractmethod
+    def gather(
+        self, x: Storage, layout: Layout, dtype: DType, dim: int,
+        index: Storage, index_layout: Layout,
+    ) -> Storage:  # fmt: skip
+        """torch.gather: ``out[..i..] = x[..index[..i..] at dim..]``; result has the index's
+        shape (index is i64, same rank as x). Out-of-range raises IndexOutOfRangeError."""
+
+    @abstractmethod
+    def scatter_add(
+        self, shape: tuple[int, ...], dim: int, index: Storage, index_layout: Layout,
+        src: Storage, src_layout: Layout, dtype: DType,
+    ) -> Storage:  # fmt: skip
+        """Adjoint of gather: zeros of ``shape``, ``out[..index[..i..]..] += src[..i..]``."""
+
+    # ------------------------------------------------------------------ convolution, pooling
+    @abstractmethod
+    def conv2d(
+        self, x: Storage, x_layout: Layout, w: Storage, w_layout: Layout, dtype: DType,
+        stride: tuple[int, int], padding: tuple[int, int], dilation: tuple[int, int], groups: int,
+    ) -> Storage:  # fmt: skip
+        """NCHW cross-correlation like torch.nn.functional.conv2d, without bias."""
+
+    @abstractmethod
+    def conv2d_grad_input(
+        self, grad: Storage, grad_layout: Layout, w: Storage, w_layout: Layout, dtype: DType,
+        input_shape: tuple[int, ...], stride: tuple[int, int], padding: tuple[int, int],
+        dilation: tuple[int, int], groups: int,
+    ) -> Storage:  # fmt: skip
+        """Gradient of conv2d with respect to its input (a transposed convolution)."""
+
+    @abstractmethod
+    def conv2d_grad_weight(
+        self, grad: Storage, grad_layout: Layout, x: Storage, x_layout: Layout, dtype: DType,
+        weight_shape: tuple[int, ...], stride: tuple[int, int], padding: tuple[int, int],
+        dilation: tuple[int, int], groups: int,
+    ) -> Storage:  # fmt: skip
+        """Gradient of conv2d with respect to its weight."""
+
+    @abstractmethod
+    def max_pool2d(
+        self, x: Storage, layout: Layout, dtype: DType, kernel: tuple[int, int],
+        stride: tuple[int, int], padding: tuple[int, int], dilation: tuple[int, int],
+        ceil_mode: bool,
+    ) -> tuple[Storage, Storage]:  # fmt: skip
+        """(values, i64 indices into each flattened H*W input plane), like torch with
+        ``return_indices=True``. Padding cells never win."""
+
+    @abstractmethod
+    def max_pool2d_backward(
+        self, grad: Storage, grad_layout: Layout, indices: Storage, indices_layout: Layout,
+        input_shape: tuple[int, ...], dtype: DType,
+    ) -> Storage:  # fmt: skip
+        """Scatter-add ``grad`` to the positions in ``indices``."""
+
+    @abstractmethod
+    def avg_pool2d(
+        self, x: Storage, layout: Layout, dtype: DType, kernel: tuple[int, int],
+        stride: tuple[int, int], padding: tuple[int, int], ceil_mode: bool,
+        count_include_pad: bool,
+    ) -> Storage:  # fmt: skip
+        """Average pooling like torch.nn.functional.avg_pool2d."""
+
+    @abstractmethod
+    def avg_pool2d_backward(
+        self, grad: Storage, grad_layout: Layout, input_shape: tuple[int, ...], dtype: DType,
+        kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int],
+        ceil_mode: bool, count_include_pad: bool,
+    ) -> Storage:  # fmt: skip
+        """Gradient of avg_pool2d."""
+
+    @abstractmethod
+    def adaptive_avg_pool2d(
+        self, x: Storage, layout: Layout, dtype: DType, output_size: tuple[int, int]
+    ) -> Storage:
+        """torch.nn.functional.adaptive_avg_pool2d (window i spans
+        ``floor(i*H/OH) .. ceil((i+1)*H/OH)``)."""
+
+    @abstractmethod
+    def adaptive_avg_pool2d_backward(
+        self, grad: Storage, grad_layout: Layout, input_shape: tuple[int, ...], dtype: DType
+    ) -> Storage:
+        """Gradient of adaptive_avg_pool2d."""
+
+    # ------------------------------------------------------------------ random fills
+    @abstractmethod
+    def rand_uniform(
+        self, shape: tuple[int, ...], dtype: DType, low: float, high: float, seed: int
+    ) -> Storage:
+        """U[low, high); the same seed gives the same values."""
+
+    @abstractmethod
+    def rand_normal(
+        self, shape: tuple[int, ...], dtype: DType, mean: float, std: float, seed: int
+    ) -> Storage:
+        """N(mean, std^2); the same seed gives the same values."""
+
+    @abstractmethod
+    def bernoulli(self, shape: tuple[int, ...], p: float, dtype: DType, seed: int) -> Storage:
+        """1 with probability ``p``, else 0, in ``dtype`` (dropout masks)."""
+
+    # ================================================================== optional fused kernels
+    # Each default composes the primitives above; override to fuse.
+    def softmax(self, x: Storage, layout: Layout, dtype: DType, dim: int) -> Storage:
+        return _fd.softmax(self, x, layout, dtype, dim)
+
+    def log_softmax(self, x: Storage, layout: Layout, dtype: DType, dim: int) -> Storage:
+        return _fd.log_softmax(self, x, layout, dtype, dim)
+
+    def softmax_backward(
+        self, y: Storage, grad: Storage, shape: tuple[int, ...], dtype: DType, dim: int,
+        log: bool,
+    ) -> Storage:  # fmt: skip
+        """Gradient of (log_)softmax from its contiguous output ``y`` and ``grad``."""
+        return _fd.softmax_backward(self, y, grad, shape, dtype, dim, log)
+
+    def layer_norm(
+        self, x: Storage, layout: Layout, weight: Storage | None, bias: Storage | None,
+        dtype: DType, normalized_ndim: int, eps: float,
+    ) -> tuple[Storage, Storage, Storage]:  # fmt: skip
+        """Normalise over the last ``normalized_ndim`` dims; weight/bias are contiguous of
+        that trailing shape (or None). Returns (y, mean, rstd), mean/rstd f32 for
+        half inputs, one per normalised row."""
+        return _fd.layer_norm(self, x, layout, weight, bias, dtype, normalized_ndim, eps)
+
+    def layer_norm_backward(
+        self, grad: Storage, x: Storage, shape: tuple[int, ...], weight: Storage | None,
+        mean: Storage, rstd: Storage, dtype: DType, normalized_ndim: int,
+    ) -> tuple[Storage, Storage | None, Storage | None]:  # fmt: skip
+        """(grad_x, grad_weight, grad_bias) from contiguous grad and x."""
+        return _fd.layer_norm_backward(self, grad, x, shape, weight, mean, rstd, dtype,
+                                       normalized_ndim)  # fmt: skip
+
+    def rms_norm(
+        self, x: Storage, layout: Layout, weight: Storage | None, dtype: DType,
+        normalized_ndim: int, eps: float,
+    ) -> tuple[Storage, Storage]:  # fmt: skip
+        """``x * rsqrt(mean(x^2) + eps) * weight`` over trailing dims; returns (y, rstd)."""
+        return _fd.rms_norm(self, x, layout, weight, dtype, normalized_ndim, eps)
+
+    def rms_norm_backward(
+        self, grad: Storage, x: Storage, shape: tuple[int, ...], weight: Storage | None,
+        rstd: Storage, dtype: DType, normalized_ndim: int,
+    ) -> tuple[Storage, Storage | None]:  # fmt: skip
+        """(grad_x, grad_weight) from contiguous grad and x."""
+        return _fd.rms_norm_backward(self, grad, x, shape, weight, rstd, dtype, normalized_ndim)
+
+    def cross_entropy(
+        self, logits: Storage, layout: Layout, target: Storage, dtype: DType,
+        ignore_index: int, label_smoothing: float,
+    ) -> tuple[Storage, Storage]:  # fmt: skip
+        """Per-row loss of ``logits`` [N, C] against i64 class indices [N] (contiguous).
+        Rows whose target is ``ignore_index`` get loss 0. Returns (loss [N], lse [N])."""
+        return _fd.cross_entropy(self, logits, layout, target, dtype, ignore_index,
+                                 label_smoothing)  # fmt: skip
+
+    def cross_entropy_backward(
+        self, grad_rows: Storage, logits: Storage, shape: tuple[int, int], target: Storage,
+        lse: Storage, dtype: DType, ignore_index: int, label_smoothing: float,
+    ) -> Storage:  # fmt: skip
+        """d loss / d logits for contiguous logits, given d total / d row-loss [N]."""
+        return _fd.cross_entropy_backward(self, grad_rows, logits, shape, target, lse, dtype,
+                                          ignore_index, label_smoothing)  # fmt: skip
+
+    def unary_backward(
+        self, op: str, x: Storage, grad: Storage, shape: tuple[int, ...], dtype: DType
+    ) -> Storage:
+        """Gradient of ``unary(op)`` for op in gelu, gelu_tanh, silu, sigmoid, tanh (contiguous
+        inputs)."""
+        return _fd.unary_backward(self, op, x, grad, shape, dtype)
+
+    def fused_elementwise(
+        self, program: tuple, inputs: list[tuple[Storage, Layout, DType]],
+        shape: tuple[int, ...], dtype: DType,
+    ) -> Storage:  # fmt: skip
+        """Evaluate a chain of elementwise ops in one pass. ``program`` is a tuple of
+        instructions ``(op, arg_slots...)``; slots ``0..len(inputs)-1`` are inputs, each
+        instruction appends one slot; the last slot is the result. Ops are UNARY_OPS,
+        BINARY_OPS, or ("const", value)."""
+        return _fd.fused_elementwise(self, program, inputs, shape, dtype)
+
+    # --- optimizer updates: IN PLACE on contiguous storages of equal numel ---------------
+    def sgd_update(
+        self, param: Storage, grad: Storage, momentum_buf: Storage | None, dtype: DType, *,
+        lr: float, momentum: float, dampening: float, nesterov: bool, weight_decay: float,
+        maximize: bool, first_step: bool,
+    ) -> None:  # fmt: skip
+        """torch.optim.SGD for one parameter."""
+        _fd.sgd_update(self, param, grad, momentum_buf, dtype, lr=lr, momentum=momentum,
+                       dampening=dampening, nesterov=nesterov, weight_decay=weight_decay,
+                       maximize=maximize, first_step=first_step)  # fmt: skip
+
+    def adam_update(
+        self, param: Storage, grad: Storage, exp_avg: Storage, exp_avg_sq: Storage,
+        max_exp_avg_sq: Storage | None, dtype: DType, *, lr: float, beta1: float,
+        beta2: float, eps: float, weight_decay: float, decoupled: bool, step: int,
+        maximize: bool,
+    ) -> None:  # fmt: skip
+        """torch.optim.Adam (decoupled=False) / AdamW (decoupled=True) for one parameter;
+        amsgrad when ``max_exp_avg_sq`` is given. ``step`` counts from 1."""
+        _fd.adam_update(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, dtype, lr=lr,
+                        beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
+                        decoupled=decoupled, step=step, maximize=maximize)  # fmt: skip
+
+    def radam_update(
+        self, param: Storage, grad: Storage, exp_avg: Storage, exp_avg_sq: Storage,
+        dtype: DType, *, lr: float, beta1: float, beta2: float, eps: float,
+        weight_decay: float, decoupled: bool, step: int,
+    ) -> None:  # fmt: skip
+        """torch.optim.RAdam for one parameter."""
+        _fd.radam_update(self, param, grad, exp_avg, exp_avg_sq, dtype, lr=lr, beta1=beta1,
+                         beta2=beta2, eps=eps, weight_decay=weight_decay, decoupled=decoupled,
+                         step=step)  # fmt: skip
+
+    def rmsprop_update(
+        self, param: Storage, grad: Storage, square_avg: Storage, momentum_buf: Storage | None,
+        grad_avg: Storage | None, dtype: DType, *, lr: float, alpha: float, eps: float,
+        weight_decay: float, momentum: float, centered: bool,
+    ) -> None:  # fmt: skip
+        """torch.optim.RMSprop for one parameter (``grad_avg`` given when centered)."""
+        _fd.rmsprop_update(self, param, grad, square_avg, momentum_buf, grad_avg, dtype, lr=lr,
+                           alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
+                           centered=centered)  # fmt: skip
+
+    # ------------------------------------------------------------------ misc
+    def synchronize(self) -> None:
+        """Wait for queued work (asynchronous backends override)."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.device}>"

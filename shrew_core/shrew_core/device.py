@@ -1,0 +1,43 @@
+"""Devices: where a tensor's storage lives. ``"cpu"``, ``"cuda"``, ``"cuda:1"``.
+
+A device's ``type`` is the name of the backend that owns it, so a third-party
+backend registered as ``"mybackend"`` gives tensors on ``Device("mybackend")``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import DeviceError
+
+
+@dataclass(frozen=True)
+class Device:
+    type: str
+    index: int = 0
+
+    def __str__(self) -> str:
+        return self.type if self.index == 0 and self.type == "cpu" else f"{self.type}:{self.index}"
+
+    def __repr__(self) -> str:
+        return f"device({str(self)!r})"
+
+
+def CpuDevice() -> Device:  # noqa: N802 - the seed's spelling
+    return Device("cpu", 0)
+
+
+def CudaDevice(ordinal: int = 0) -> Device:  # noqa: N802 - the seed's spelling
+    return Device("cuda", int(ordinal))
+
+
+def as_device(value) -> Device:
+    """Accept a Device or a string ``"type"`` / ``"type:index"``."""
+    if isinstance(value, Device):
+        return value
+    if isinstance(value, str):
+        kind, _, idx = value.partition(":")
+        if not kind or (idx and not idx.isdigit()):
+            raise DeviceError(f"cannot parse device string {value!r}; expected e.g. 'cpu', 'cuda:0'")
+        return Device(kind, int(idx) if idx else 0)
+    raise DeviceError(f"expected a device or device string, got {type(value).__name__}")

@@ -1,0 +1,140 @@
+"""Layout: shape, strides (in elements) and offset of a tensor over its storage.
+
+Every view (transpose, permute, narrow, squeeze, unsqueeze, expand, reshape of a
+viewable tensor, ``t()``) is a pure function here from one Layout to another, so
+views are zero-copy and no backend ever implements them. Errors are raised by the
+tensor front end, which knows the op name; methods here assume validated input.
+"""
+
+from __future__ import annotations
+
+try:  # the compiled hot path, built by shrew_core's setup.py
+    from ._speedups import (
+        broadcast_shapes,
+        broadcast_strides,
+        contiguous_strides,
+        is_contiguous,
+        view_strides,
+    )
+
+    COMPILED = True
+except ImportError:  # pragma: no cover - exercised when the extension is not built
+    from ._shapes import (
+        broadcast_shapes,
+        broadcast_strides,
+        contiguous_strides,
+        is_contiguous,
+        view_strides,
+    )
+
+    COMPILED = False
+
+__all__ = [
+    "Layout",
+    "broadcast_shapes",
+    "broadcast_strides",
+    "contiguous_strides",
+    "is_contiguous",
+    "view_strides",
+    "COMPILED",
+]
+
+
+class Layout:
+    """An immutable (shape, strides, offset) triple; strides and offset count elements."""
+
+    __slots__ = ("shape", "strides", "offset")
+
+    def __init__(self, shape: tuple[int, ...], strides: tuple[int, ...], offset: int = 0):
+        self.shape = shape
+        self.strides = strides
+        self.offset = offset
+
+    @classmethod
+    def contiguous(cls, shape: tuple[int, ...], offset: int = 0) -> Layout:
+        return cls(shape, contiguous_strides(shape), offset)
+
+    # --- properties ------------------------------------------------------------------
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def numel(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+    def is_contiguous(self) -> bool:
+        return is_contiguous(self.shape, self.strides)
+
+    def __eq__(self, other) -> bool:
+        return (
+            isinstance(other, Layout)
+            and self.shape == other.shape
+            and self.strides == other.strides
+            and self.offset == other.offset
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.shape, self.strides, self.offset))
+
+    def __repr__(self) -> str:
+        return f"Layout(shape={self.shape}, strides={self.strides}, offset={self.offset})"
+
+    # --- views -----------------------------------------------------------------------
+    def permute(self, dims: tuple[int, ...]) -> Layout:
+        return Layout(
+            tuple(self.shape[d] for d in dims), tuple(self.strides[d] for d in dims), self.offset
+        )
+
+    def transpose(self, d0: int, d1: int) -> Layout:
+        dims = list(range(self.ndim))
+        dims[d0], dims[d1] = dims[d1], dims[d0]
+        return self.permute(tuple(dims))
+
+    def narrow(self, dim: int, start: int, length: int) -> Layout:
+        shape = list(self.shape)
+        shape[dim] = length
+        return Layout(tuple(shape), self.strides, self.offset + start * self.strides[dim])
+
+    def slice(self, dim: int, start: int, stop: int, step: int) -> Layout:
+        """Python-style ``start:stop:step`` along ``dim`` (already clamped, step > 0)."""
+        shape = list(self.shape)
+        strides = list(self.strides)
+        shape[dim] = max(0, (stop - start + step - 1) // step)
+        offset = self.offset + start * strides[dim]
+        strides[dim] *= step
+        return Layout(tuple(shape), tuple(strides), offset)
+
+    def select(self, dim: int, index: int) -> Layout:
+        """Drop ``dim`` by taking position ``index`` along it."""
+        return Layout(
+            self.shape[:dim] + self.shape[dim + 1 :],
+            self.strides[:dim] + self.strides[dim + 1 :],
+            self.offset + index * self.strides[dim],
+        )
+
+    def unsqueeze(self, dim: int) -> Layout:
+        inner = self.strides[dim] * self.shape[dim] if dim < self.ndim else 1
+        return Layout(
+            self.shape[:dim] + (1,) + self.shape[dim:],
+            self.strides[:dim] + (inner,) + self.strides[dim:],
+            self.offset,
+        )
+
+    def squeeze(self, dims: tuple[int, ...]) -> Layout:
+        keep = [i for i in range(self.ndim) if i not in dims]
+        return Layout(
+            tuple(self.shape[i] for i in keep), tuple(self.strides[i] for i in keep), self.offset
+        )
+
+    def broadcast_to(self, shape: tuple[int, ...]) -> Layout | None:
+        strides = broadcast_strides(self.shape, self.strides, shape)
+        return None if strides is None else Layout(shape, strides, self.offset)
+
+    def view(self, shape: tuple[int, ...]) -> Layout | None:
+        """The layout of ``reshape(shape)`` without a copy, or None if one is needed."""
+        strides = view_strides(self.shape, self.strides, shape)
+        return None if strides is None else Layout(shape, strides, self.offset)
