@@ -344,46 +344,46 @@ class Backend(ABC):
         BINARY_OPS, or ("const", value)."""
         return _fd.fused_elementwise(self, program, inputs, shape, dtype)
 
-    # --- optimizer updates: IN PLACE on contiguous storages of equal numel ---------------
+    # --- optimizer updates: IN PLACE on contiguous storages of ``numel`` elements each ---------------
     def sgd_update(
-        self, param: Storage, grad: Storage, momentum_buf: Storage | None, dtype: DType, *,
+        self, numel: int, param: Storage, grad: Storage, momentum_buf: Storage | None, dtype: DType, *,
         lr: float, momentum: float, dampening: float, nesterov: bool, weight_decay: float,
         maximize: bool, first_step: bool,
     ) -> None:  # fmt: skip
         """torch.optim.SGD for one parameter."""
-        _fd.sgd_update(self, param, grad, momentum_buf, dtype, lr=lr, momentum=momentum,
+        _fd.sgd_update(self, numel, param, grad, momentum_buf, dtype, lr=lr, momentum=momentum,
                        dampening=dampening, nesterov=nesterov, weight_decay=weight_decay,
                        maximize=maximize, first_step=first_step)  # fmt: skip
 
     def adam_update(
-        self, param: Storage, grad: Storage, exp_avg: Storage, exp_avg_sq: Storage,
+        self, numel: int, param: Storage, grad: Storage, exp_avg: Storage, exp_avg_sq: Storage,
         max_exp_avg_sq: Storage | None, dtype: DType, *, lr: float, beta1: float,
         beta2: float, eps: float, weight_decay: float, decoupled: bool, step: int,
         maximize: bool,
     ) -> None:  # fmt: skip
         """torch.optim.Adam (decoupled=False) / AdamW (decoupled=True) for one parameter;
         amsgrad when ``max_exp_avg_sq`` is given. ``step`` counts from 1."""
-        _fd.adam_update(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, dtype, lr=lr,
+        _fd.adam_update(self, numel, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, dtype, lr=lr,
                         beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
                         decoupled=decoupled, step=step, maximize=maximize)  # fmt: skip
 
     def radam_update(
-        self, param: Storage, grad: Storage, exp_avg: Storage, exp_avg_sq: Storage,
+        self, numel: int, param: Storage, grad: Storage, exp_avg: Storage, exp_avg_sq: Storage,
         dtype: DType, *, lr: float, beta1: float, beta2: float, eps: float,
         weight_decay: float, decoupled: bool, step: int,
     ) -> None:  # fmt: skip
         """torch.optim.RAdam for one parameter."""
-        _fd.radam_update(self, param, grad, exp_avg, exp_avg_sq, dtype, lr=lr, beta1=beta1,
+        _fd.radam_update(self, numel, param, grad, exp_avg, exp_avg_sq, dtype, lr=lr, beta1=beta1,
                          beta2=beta2, eps=eps, weight_decay=weight_decay, decoupled=decoupled,
                          step=step)  # fmt: skip
 
     def rmsprop_update(
-        self, param: Storage, grad: Storage, square_avg: Storage, momentum_buf: Storage | None,
+        self, numel: int, param: Storage, grad: Storage, square_avg: Storage, momentum_buf: Storage | None,
         grad_avg: Storage | None, dtype: DType, *, lr: float, alpha: float, eps: float,
         weight_decay: float, momentum: float, centered: bool,
     ) -> None:  # fmt: skip
         """torch.optim.RMSprop for one parameter (``grad_avg`` given when centered)."""
-        _fd.rmsprop_update(self, param, grad, square_avg, momentum_buf, grad_avg, dtype, lr=lr,
+        _fd.rmsprop_update(self, numel, param, grad, square_avg, momentum_buf, grad_avg, dtype, lr=lr,
                            alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                            centered=centered)  # fmt: skip
 

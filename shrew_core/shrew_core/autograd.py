@@ -1,0 +1,225 @@
+"""Reverse-mode autograd: graph nodes, the backward walk, GradStore, no_grad.
+
+The mental model is micrograd's ``engine.py``: every op whose inputs need a
+gradient attaches a ``Node`` to its output, naming the op, its inputs and what
+the gradient rule saved. ``backward`` orders the nodes topologically with an
+explicit stack (no recursion, so a 10,000-op chain works) and applies the rule
+of each op from ``grad_rules.RULES`` — one rule per primitive, in one table.
+Gradients of broadcast inputs are summed back to the input's shape here, once,
+so rules never deal with broadcasting. Only leaves marked as variables
+(``requires_grad_()`` / ``set_variable()``) receive gradients in the GradStore.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from .errors import AutogradError, DTypeError, ShapeError, fmt_shape
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
+
+
+class _GradMode(threading.local):
+    enabled = True
+
+
+_mode = _GradMode()
+
+
+def is_grad_enabled() -> bool:
+    return _mode.enabled
+
+
+class _SetGrad:
+    """Context manager and decorator that sets whether ops record gradients."""
+
+    def __init__(self, enabled: bool):
+        self._enabled = enabled
+        self._prev: list[bool] = []
+
+    def __enter__(self):
+        self._prev.append(_mode.enabled)
+        _mode.enabled = self._enabled
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _mode.enabled = self._prev.pop()
+
+    def __call__(self, fn):
+        import functools
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with _SetGrad(self._enabled):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+def no_grad() -> _SetGrad:
+    """``with no_grad():`` — ops inside record no graph (inference, optimizer updates)."""
+    return _SetGrad(False)
+
+
+def enable_grad() -> _SetGrad:
+    return _SetGrad(True)
+
+
+class Node:
+    """The record of one differentiable op: which rule, its inputs, and saved values."""
+
+    __slots__ = ("op", "inputs", "needs", "saved")
+
+    def __init__(self, op: str, inputs: tuple, saved: Any):
+        self.op = op
+        self.inputs = inputs
+        self.needs = tuple(t is not None and t._requires_grad for t in inputs)
+        self.saved = saved
+
+    def __repr__(self) -> str:
+        return f"<Node {self.op}>"
+
+
+def record(op: str, out: Tensor, inputs: tuple, saved: Any = None) -> Tensor:
+    """Attach a Node to ``out`` if grad mode is on and any input requires grad."""
+    if _mode.enabled:
+        for t in inputs:
+            if t is not None and t._requires_grad:
+                out._node = Node(op, inputs, saved)
+                out._requires_grad = True
+                break
+    return out
+
+
+class GradStore:
+    """Gradients of the variables reached by one ``backward()`` call, keyed by tensor."""
+
+    def __init__(self) -> None:
+        self._grads: dict[int, tuple[Tensor, Tensor]] = {}
+
+    def __getitem__(self, t: Tensor) -> Tensor:
+        try:
+            return self._grads[id(t)][1]
+        except KeyError:
+            raise KeyError(
+                f"no gradient for tensor of shape {fmt_shape(t.shape)}: it is not a variable "
+                "reached by this backward() (call requires_grad_() / set_variable() on it)"
+            ) from None
+
+    def get(self, t: Tensor, default=None):
+        entry = self._grads.get(id(t))
+        return default if entry is None else entry[1]
+
+    grad = get  # the seed's spelling: grads.grad(w)
+
+    def __setitem__(self, t: Tensor, g: Tensor) -> None:
+        self._grads[id(t)] = (t, g)
+
+    def __delitem__(self, t: Tensor) -> None:
+        del self._grads[id(t)]
+
+    def __contains__(self, t) -> bool:
+        return id(t) in self._grads
+
+    def __len__(self) -> int:
+        return len(self._grads)
+
+    def __iter__(self) -> Iterator[Tensor]:
+        return (t for t, _ in self._grads.values())
+
+    def keys(self):
+        return list(self)
+
+    def values(self) -> list[Tensor]:
+        return [g for _, g in self._grads.values()]
+
+    def items(self) -> list[tuple[Tensor, Tensor]]:
+        return list(self._grads.values())
+
+    def copy(self) -> GradStore:
+        out = GradStore()
+        out._grads = dict(self._grads)
+        return out
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(fmt_shape(t.shape) for t in self)
+        return f"GradStore({len(self)} tensors: {shapes})"
+
+
+def _topo_order(root: Tensor) -> list[Tensor]:
+    """Tensors with a Node reachable from root, each before its inputs (iterative DFS)."""
+    order: list[Tensor] = []
+    seen: set[int] = {id(root._node)}
+    stack: list[tuple[Tensor, int]] = [(root, 0)]
+    while stack:
+        t, i = stack.pop()
+        inputs = t._node.inputs
+        if i < len(inputs):
+            stack.append((t, i + 1))
+            child = inputs[i]
+            if child is not None and child._node is not None and id(child._node) not in seen:
+                seen.add(id(child._node))
+                stack.append((child, 0))
+        else:
+            order.append(t)
+    order.reverse()
+    return order
+
+
+def _fit(grad: Tensor, like: Tensor, op: str) -> Tensor:
+    """Sum a broadcast gradient back to ``like``'s shape and cast it to its dtype."""
+    if grad.shape != like.shape:
+        grad = grad.sum_to_shape(like.shape)
+    if grad.dtype != like.dtype:
+        grad = grad.to(like.dtype)
+    return grad
+
+
+def backward(root: Tensor, grad: Tensor | None = None) -> GradStore:
+    from .grad_rules import RULES
+
+    if not root._requires_grad:
+        raise AutogradError(
+            "backward: the tensor does not require grad (no input was a variable; "
+            "call requires_grad_() on the leaves you want gradients for)"
+        )
+    if grad is None:
+        if root.numel != 1:
+            raise AutogradError(
+                f"backward: grad can be implicitly created only for a one-element tensor, "
+                f"got shape {fmt_shape(root.shape)}; pass grad=..."
+            )
+        if not root.dtype.is_float:
+            raise DTypeError(f"backward: cannot differentiate a {root.dtype} result")
+        grad = root.ones_like()
+    elif grad.shape != root.shape:
+        raise ShapeError(
+            f"backward: grad shape {fmt_shape(grad.shape)} != output shape {fmt_shape(root.shape)}"
+        )
+    store = GradStore()
+    if root._node is None:  # the root is itself a variable leaf
+        store[root] = grad
+        return store
+    with no_grad():
+        pending: dict[int, Tensor] = {id(root._node): grad}
+        for t in _topo_order(root):
+            node = t._node
+            g = pending.pop(id(node), None)
+            if g is None:
+                continue
+            in_grads = RULES[node.op](node, g)
+            for inp, need, ig in zip(node.inputs, node.needs, in_grads):
+                if not need or ig is None:
+                    continue
+                ig = _fit(ig, inp, node.op)
+                if inp._node is not None:
+                    key = id(inp._node)
+                    prev = pending.get(key)
+                    pending[key] = ig if prev is None else prev + ig
+                else:
+                    prev = store.get(inp)
+                    store[inp] = ig if prev is None else prev + ig
+    return store

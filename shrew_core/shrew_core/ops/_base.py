@@ -1,0 +1,111 @@
+"""Helpers shared by every op family: dim normalisation, scalar operands, wrapping."""
+
+from __future__ import annotations
+
+from ..dtypes import DType, as_dtype, promote_types, result_type_with_scalar
+from ..errors import DeviceError, DimError, DTypeError, ShapeError, fmt_shape
+from ..layout import Layout, broadcast_shapes
+from ..tensor import Tensor
+
+
+def wrap(storage, layout_or_shape, dtype: DType, backend) -> Tensor:
+    layout = (
+        layout_or_shape
+        if isinstance(layout_or_shape, Layout)
+        else Layout.contiguous(tuple(layout_or_shape))
+    )
+    return Tensor._make(storage, layout, dtype, backend)
+
+
+def dense(t: Tensor) -> Tensor:
+    """``t`` itself if its storage holds it contiguously from offset 0, else a contiguous copy.
+    Use before handing a bare storage (no layout) to a backend."""
+    if t.layout.offset == 0 and t.layout.is_contiguous():
+        return t
+    return wrap(t._backend.copy(t._storage, t.layout, t.dtype), t.shape, t.dtype, t._backend)
+
+
+def norm_dim(dim: int, ndim: int, op: str) -> int:
+    """Wrap a negative dim; a 0-d tensor accepts dims -1 and 0 like PyTorch."""
+    n = max(ndim, 1)
+    if not isinstance(dim, int) or isinstance(dim, bool):
+        raise TypeError(f"{op}: dim must be an int, got {type(dim).__name__}")
+    if not -n <= dim < n:
+        raise DimError(
+            f"{op}: dim {dim} is out of range for a tensor of rank {ndim} "
+            f"(expected {-n}..{n - 1})"
+        )
+    return dim % n if ndim else 0
+
+
+def norm_dims(dim, ndim: int, op: str) -> tuple[int, ...]:
+    """``None`` -> every dim; an int or a sequence -> sorted unique non-negative dims."""
+    if dim is None:
+        return tuple(range(ndim))
+    if isinstance(dim, int):
+        return (norm_dim(dim, ndim, op),) if ndim else ()
+    dims = tuple(sorted({norm_dim(d, ndim, op) for d in dim}))
+    if len(dims) != len(tuple(dim)):
+        raise DimError(f"{op}: dim {tuple(dim)} repeats a dimension")
+    return dims if ndim else ()
+
+
+def check_device(op: str, a: Tensor, b: Tensor) -> None:
+    if a._backend is not b._backend:
+        raise DeviceError(
+            f"{op}: expected all tensors on one device, got {a.device} and {b.device}"
+        )
+
+
+def scalar_tensor(value, dtype: DType, like: Tensor) -> Tensor:
+    return wrap(like._backend.full((), value, dtype), (), dtype, like._backend)
+
+
+def operands(op: str, a, b) -> tuple[Tensor, Tensor, DType]:
+    """Turn (tensor|scalar, tensor|scalar) into two tensors of one promoted dtype."""
+    if isinstance(a, Tensor):
+        if isinstance(b, Tensor):
+            check_device(op, a, b)
+            dtype = a.dtype if a.dtype is b.dtype else promote_types(a.dtype, b.dtype)
+        else:
+            dtype = _scalar_dtype(op, a.dtype, b)
+            b = scalar_tensor(b, dtype, a)
+    elif isinstance(b, Tensor):
+        dtype = _scalar_dtype(op, b.dtype, a)
+        a = scalar_tensor(a, dtype, b)
+    else:
+        raise TypeError(f"{op}: expected at least one Tensor, got {type(a).__name__} and "
+                        f"{type(b).__name__}")  # fmt: skip
+    return a, b, dtype
+
+
+def _scalar_dtype(op: str, dtype: DType, value) -> DType:
+    try:
+        return result_type_with_scalar(dtype, value)
+    except DTypeError:
+        raise TypeError(
+            f"{op}: unsupported operand type {type(value).__name__} (expected Tensor or number)"
+        ) from None
+
+
+def broadcast_shape(op: str, *shapes: tuple[int, ...]) -> tuple[int, ...]:
+    out = shapes[0]
+    for s in shapes[1:]:
+        res = broadcast_shapes(out, s)
+        if res is None:
+            raise ShapeError(
+                f"{op}: shapes " + " and ".join(fmt_shape(x) for x in shapes)
+                + " are not broadcast-compatible"
+            )
+        out = res
+    return out
+
+
+def float_dtype_for(op: str, dtype: DType) -> DType:
+    """Integer/bool inputs of float-valued ops compute in the default float dtype."""
+    return dtype if dtype.is_float else as_dtype("f32")
+
+
+def require_float(op: str, t: Tensor) -> None:
+    if not t.dtype.is_float:
+        raise DTypeError(f"{op}: expected a floating-point tensor, got {t.dtype}")

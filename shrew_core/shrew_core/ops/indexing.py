@@ -1,0 +1,271 @@
+"""Indexing: index_select/gather and their scatter adjoints, one_hot, ``x[key]`` and
+``x[key] = v``, and the in-place writes (copy_, fill_, zero_)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..autograd import record
+from ..dtypes import bool_, i64
+from ..errors import AutogradError, DTypeError, ShapeError, fmt_shape
+from ..layout import Layout
+from ..tensor import Tensor
+from . import elementwise as ew
+from . import shape as sh
+from ._base import check_device, norm_dim, wrap
+
+
+def _index_tensor(op: str, index, like: Tensor) -> Tensor:
+    if not isinstance(index, Tensor):
+        from .creation import tensor
+
+        index = tensor(np.asarray(index, dtype=np.int64), device=like.device)
+    check_device(op, like, index)
+    if index.dtype.is_float or index.dtype is bool_:
+        raise DTypeError(f"{op}: index must be an integer tensor, got {index.dtype}")
+    return ew.cast(index, i64)
+
+
+def index_select(x: Tensor, dim: int, index) -> Tensor:
+    """Positions ``index`` (1-D integers, or 0-d) along ``dim``."""
+    d = norm_dim(dim, x.ndim, "index_select")
+    index = _index_tensor("index_select", index, x)
+    if index.ndim > 1:
+        raise ShapeError(f"index_select: index must be 1-D, got shape {fmt_shape(index.shape)}")
+    index = index.reshape(-1)
+    if x.ndim == 0:
+        x = x.reshape(1)
+    storage = x._backend.index_select(x._storage, x.layout, x.dtype, d, index._storage,
+                                      index.layout)  # fmt: skip
+    shape = x.shape[:d] + (index.shape[0],) + x.shape[d + 1 :]
+    out = wrap(storage, shape, x.dtype, x._backend)
+    return record("index_select", out, (x,), (d, index)) if x.dtype.is_float else out
+
+
+def embedding(weight: Tensor, indices) -> Tensor:
+    """Rows of ``weight`` [N, D] for integer ``indices`` of any shape -> indices.shape + [D]."""
+    indices = _index_tensor("embedding", indices, weight)
+    rows = index_select(weight, 0, indices.reshape(-1))
+    return rows.reshape(indices.shape + weight.shape[1:])
+
+
+def index_add(x: Tensor, dim: int, index, source: Tensor) -> Tensor:
+    """``x`` with ``source`` slices added at ``index`` along ``dim`` (out of place)."""
+    d = norm_dim(dim, x.ndim, "index_add")
+    index = _index_tensor("index_add", index, x).reshape(-1)
+    source = ew.cast(source, x.dtype)
+    expect = x.shape[:d] + (index.shape[0],) + x.shape[d + 1 :]
+    if source.shape != expect:
+        raise ShapeError(f"index_add: source shape {fmt_shape(source.shape)} != {fmt_shape(expect)}")
+    added = _scatter_rows(x, d, index, source)
+    return x + added
+
+
+def _scatter_rows(like: Tensor, d: int, index: Tensor, src: Tensor) -> Tensor:
+    storage = like._backend.index_add(like.shape, d, index._storage, index.layout, src._storage,
+                                      src.layout, src.dtype)  # fmt: skip
+    out = wrap(storage, like.shape, src.dtype, like._backend)
+    return record("index_add", out, (src,), (d, index)) if src.dtype.is_float else out
+
+
+def _check_gather(op: str, x: Tensor, d: int, index: Tensor) -> None:
+    if index.ndim != x.ndim:
+        raise ShapeError(
+            f"{op}: index rank {index.ndim} != input rank {x.ndim} "
+            f"(index {fmt_shape(index.shape)}, input {fmt_shape(x.shape)})"
+        )
+    for i, (a, b) in enumerate(zip(index.shape, x.shape)):
+        if i != d and a > b:
+            raise ShapeError(
+                f"{op}: index {fmt_shape(index.shape)} is larger than input "
+                f"{fmt_shape(x.shape)} in dim {i}"
+            )
+
+
+def gather(x: Tensor, dim: int, index) -> Tensor:
+    """torch.gather: ``out[i][j] = x[index[i][j]][j]`` for dim 0 (and so on)."""
+    d = norm_dim(dim, x.ndim, "gather")
+    index = _index_tensor("gather", index, x)
+    _check_gather("gather", x, d, index)
+    storage = x._backend.gather(x._storage, x.layout, x.dtype, d, index._storage, index.layout)
+    out = wrap(storage, index.shape, x.dtype, x._backend)
+    return record("gather", out, (x,), (d, index, x.shape)) if x.dtype.is_float else out
+
+
+def scatter_add(x: Tensor, dim: int, index, src: Tensor) -> Tensor:
+    """``x`` plus ``src`` scattered at ``index`` along ``dim`` (torch.scatter_add, out of place)."""
+    d = norm_dim(dim, x.ndim, "scatter_add")
+    index = _index_tensor("scatter_add", index, x)
+    src = ew.cast(src, x.dtype)
+    _check_gather("scatter_add", x, d, index)
+    if src.ndim != index.ndim or any(a < b for a, b in zip(src.shape, index.shape)):
+        raise ShapeError(
+            f"scatter_add: src {fmt_shape(src.shape)} is smaller than index {fmt_shape(index.shape)}"
+        )
+    for i, n in enumerate(index.shape):
+        if src.shape[i] != n:
+            src = sh.narrow(src, i, 0, n)
+    return x + _scatter(x.shape, d, index, src)
+
+
+def _scatter(shape, d: int, index: Tensor, src: Tensor) -> Tensor:
+    storage = src._backend.scatter_add(shape, d, index._storage, index.layout, src._storage,
+                                       src.layout, src.dtype)  # fmt: skip
+    out = wrap(storage, shape, src.dtype, src._backend)
+    return record("scatter_add", out, (src,), (d, index)) if src.dtype.is_float else out
+
+
+def one_hot(x: Tensor, num_classes: int = -1) -> Tensor:
+    """i64 one-hot encoding with a trailing dim of ``num_classes`` (max+1 when -1)."""
+    if x.dtype.is_float or x.dtype is bool_:
+        raise DTypeError(f"one_hot: expected an integer tensor, got {x.dtype}")
+    from .creation import arange
+
+    if num_classes < 0:
+        num_classes = int(x.max().item()) + 1 if x.numel else 0
+    classes = arange(num_classes, device=x.device)
+    return ew.cast(ew.eq(x.unsqueeze(-1), classes), i64)
+
+
+def nonzero(x: Tensor) -> Tensor:
+    """Indices of non-zero elements, shape [count, ndim] (computed on the host)."""
+    from .creation import from_numpy
+
+    idx = np.argwhere(np.asarray(x.numpy()) != 0).astype(np.int64)
+    return from_numpy(np.ascontiguousarray(idx), device=x.device)
+
+
+def masked_select(x: Tensor, mask: Tensor) -> Tensor:
+    """1-D tensor of the elements of ``x`` where ``mask`` (broadcast) is true."""
+    x, mask = sh.broadcast_tensors(x, mask)
+    flat_idx = nonzero(mask.reshape(-1)).reshape(-1)
+    return index_select(x.reshape(-1), 0, flat_idx)
+
+
+# --------------------------------------------------------------------- x[key]
+def _expand_key(x: Tensor, key) -> list:
+    key = list(key) if isinstance(key, tuple) else [key]
+    n_ell = sum(k is Ellipsis for k in key)
+    if n_ell > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    used = sum(1 for k in key if k is not None and k is not Ellipsis and not _is_bool_mask(k))
+    used += sum(k.ndim for k in key if _is_bool_mask(k))
+    if used > x.ndim:
+        raise IndexError(f"too many indices for tensor of rank {x.ndim}: {len(key)} given")
+    if n_ell:
+        i = key.index(Ellipsis)
+        key[i : i + 1] = [slice(None)] * (x.ndim - used)
+    return key
+
+
+def _is_bool_mask(k) -> bool:
+    return isinstance(k, Tensor) and k.dtype is bool_
+
+
+def getitem(x: Tensor, key) -> Tensor:
+    """Basic indexing (ints, slices with step > 0, None, ...) as views; an integer tensor or
+    list indexes one dim (index_select); a bool tensor selects elements (masked_select)."""
+    if _is_bool_mask(key) and key.shape == x.shape:
+        return masked_select(x, key)
+    out, d = x, 0
+    for k in _expand_key(x, key):
+        if k is None:
+            out = sh.unsqueeze(out, d)
+            d += 1
+        elif isinstance(k, slice):
+            if k != slice(None):
+                out = sh.slice_dim(out, d, k.start, k.stop, k.step)
+            d += 1
+        elif isinstance(k, (int, np.integer)) and not isinstance(k, bool):
+            out = sh.select(out, d, int(k))
+        elif isinstance(k, (list, Tensor, np.ndarray)):
+            idx = _index_tensor("getitem", k, x)
+            if idx.ndim == 0:
+                out = sh.select(out, d, int(idx.item()))
+                continue
+            flat = index_select(out, d, idx.reshape(-1))
+            out = sh.reshape(flat, out.shape[:d] + idx.shape + out.shape[d + 1 :])
+            d += idx.ndim
+        else:
+            raise IndexError(f"unsupported index {k!r} of type {type(k).__name__}")
+    return out
+
+
+def _check_inplace(op: str, x: Tensor) -> None:
+    if x._requires_grad:
+        raise AutogradError(
+            f"{op}: in-place write into a tensor that requires grad; wrap it in no_grad() or "
+            "write into x.detach()"
+        )
+
+
+def _write(x: Tensor, layout: Layout, value) -> None:
+    if isinstance(value, Tensor):
+        check_device("setitem", x, value)
+        value = ew.cast(value, x.dtype)
+        vl = value.layout.broadcast_to(layout.shape)
+        if vl is None:
+            raise ShapeError(
+                f"setitem: value of shape {fmt_shape(value.shape)} cannot be broadcast to "
+                f"{fmt_shape(layout.shape)}"
+            )
+        x._backend.copy_into(x._storage, layout, value._storage, vl, x.dtype)
+    else:
+        src = x._backend.full((), value, x.dtype)
+        x._backend.copy_into(x._storage, layout, src, Layout((), ()).broadcast_to(layout.shape),
+                             x.dtype)  # fmt: skip
+
+
+def setitem(x: Tensor, key, value) -> None:
+    """``x[key] = value`` in place for basic indexing or a full-shape bool mask."""
+    _check_inplace("setitem", x)
+    if _is_bool_mask(key):
+        copy_(x, ew.where(key, value, x))
+        return
+    from ..autograd import no_grad
+
+    with no_grad():
+        target = getitem(x.detach(), key)
+    if target._storage is not x._storage:
+        raise NotImplementedError(
+            "setitem: assignment through integer-tensor indices (index_put) is not implemented; "
+            "use basic indexing, a bool mask, or scatter_add"
+        )
+    _write(x, target.layout, value)
+
+
+def copy_(x: Tensor, src) -> Tensor:
+    """Overwrite ``x`` in place with ``src`` (broadcast, cast to x's dtype)."""
+    _check_inplace("copy_", x)
+    _write(x, x.layout, src)
+    return x
+
+
+def fill_(x: Tensor, value) -> Tensor:
+    _check_inplace("fill_", x)
+    _write(x, x.layout, value)
+    return x
+
+
+def zero_(x: Tensor) -> Tensor:
+    return fill_(x, 0)
+
+
+def _inplace_fn(name: str, fn):
+    def method(x: Tensor, other) -> Tensor:
+        _check_inplace(name, x)
+        from ..autograd import no_grad
+
+        with no_grad():
+            result = fn(x, other)
+        _write(x, x.layout, result)
+        return x
+
+    method.__name__ = name
+    return method
+
+
+add_ = _inplace_fn("add_", ew.add)
+sub_ = _inplace_fn("sub_", ew.sub)
+mul_ = _inplace_fn("mul_", ew.mul)
+div_ = _inplace_fn("div_", ew.div)

@@ -1,0 +1,202 @@
+"""Reductions: sum, mean, prod, amax/amin, max/min (with indices), arg*, var/std,
+logsumexp, cumsum, norm, all/any. ``dim`` is an int, a tuple or None (all dims)."""
+
+from __future__ import annotations
+
+import math
+
+from ..autograd import record
+from ..dtypes import as_dtype, i64
+from ..errors import DTypeError, ShapeError, fmt_shape
+from ..tensor import Tensor, ValuesIndices
+from . import elementwise as ew
+from ._base import norm_dim, norm_dims, wrap
+
+
+def _keep_shape(shape, dims):
+    return tuple(1 if i in dims else d for i, d in enumerate(shape))
+
+
+def _reduce(op: str, x: Tensor, dim, keepdim: bool) -> Tensor:
+    dims = norm_dims(dim, x.ndim, op)
+    if not dims:  # nothing to reduce (0-d input): an identity copy keeps the graph
+        return _identity(x)
+    if op in ("max", "min"):
+        for d in dims:
+            if x.shape[d] == 0:
+                raise ShapeError(
+                    f"{op}: cannot reduce over an empty dim {d} of shape {fmt_shape(x.shape)}"
+                )
+    out_shape = tuple(d for i, d in enumerate(x.shape) if i not in dims)
+    storage = x._backend.reduce(op, x._storage, x.layout, x.dtype, dims)
+    out = wrap(storage, _keep_shape(x.shape, dims) if keepdim else out_shape, x.dtype, x._backend)
+    if x.dtype.is_float:
+        record(op, out, (x,), (dims, keepdim, out.detach()))
+    return out
+
+
+def _identity(x: Tensor) -> Tensor:
+    return x.reshape(x.shape)
+
+
+def sum(x: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:  # noqa: A001
+    """Sum; bool and integer inputs sum in int64 like PyTorch."""
+    if dtype is not None:
+        x = ew.cast(x, as_dtype(dtype))
+    elif not x.dtype.is_float:
+        x = ew.cast(x, i64)
+    return _reduce("sum", x, dim, keepdim)
+
+
+def sum_all(x: Tensor) -> Tensor:
+    return sum(x)
+
+
+def sum_to_shape(x: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """Sum a broadcast result back down to ``shape`` (the adjoint of broadcasting)."""
+    lead = x.ndim - len(shape)
+    dims = tuple(range(lead)) + tuple(
+        lead + i for i, d in enumerate(shape) if d == 1 and x.shape[lead + i] != 1
+    )
+    out = sum(x, dims, keepdim=True) if dims else x
+    return out.reshape(shape) if out.shape != shape else out
+
+
+def _count(x: Tensor, dims) -> int:
+    return math.prod(x.shape[d] for d in norm_dims(dims, x.ndim, "mean"))
+
+
+def mean(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    if not x.dtype.is_float:
+        raise DTypeError(f"mean: expected a floating-point tensor, got {x.dtype}; cast first")
+    n = _count(x, dim)
+    s = _reduce("sum", x, dim, keepdim)
+    return s / n if n else s * float("nan")
+
+
+def mean_all(x: Tensor) -> Tensor:
+    return mean(x)
+
+
+def prod(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    if not x.dtype.is_float:
+        x = ew.cast(x, i64)
+    return _reduce("prod", x, dim, keepdim)
+
+
+def amax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    """Maximum over ``dim``; ties share the gradient equally."""
+    return _reduce("max", x, dim, keepdim)
+
+
+def amin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    return _reduce("min", x, dim, keepdim)
+
+
+def _arg(op: str, x: Tensor, dim, keepdim: bool) -> Tensor:
+    if dim is None:
+        flat = x.reshape(-1)
+        if flat.numel == 0:
+            raise ShapeError(f"{op}: empty tensor of shape {fmt_shape(x.shape)}")
+        out = wrap(x._backend.arg_reduce(op, flat._storage, flat.layout, x.dtype, 0), (), i64,
+                   x._backend)  # fmt: skip
+        return out.reshape((1,) * x.ndim) if keepdim else out
+    d = norm_dim(dim, x.ndim, op)
+    if x.ndim == 0:
+        return wrap(x._backend.full((), 0, i64), (), i64, x._backend)
+    if x.shape[d] == 0:
+        raise ShapeError(f"{op}: cannot reduce over an empty dim {d} of {fmt_shape(x.shape)}")
+    storage = x._backend.arg_reduce(op, x._storage, x.layout, x.dtype, d)
+    shape = tuple(s for i, s in enumerate(x.shape) if i != d)
+    out = wrap(storage, shape, i64, x._backend)
+    return out.unsqueeze(d) if keepdim else out
+
+
+def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    return _arg("argmax", x, dim, keepdim)
+
+
+def argmin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    return _arg("argmin", x, dim, keepdim)
+
+
+def _max_min(kind: str, x: Tensor, dim, keepdim: bool):
+    if isinstance(dim, Tensor):  # torch.max(a, b) is maximum
+        return ew.binary("maximum" if kind == "max" else "minimum", x, dim)
+    if dim is None:
+        return _reduce(kind, x, None, False)
+    d = norm_dim(dim, x.ndim, kind)
+    idx = _arg("arg" + kind, x, d, True)
+    values = x.gather(d, idx) if x.ndim else x.reshape(())
+    if not keepdim and x.ndim:
+        values, idx = values.squeeze(d), idx.squeeze(d)
+    return ValuesIndices(values, idx)
+
+
+def max(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
+    """``max()`` -> tensor; ``max(dim)`` -> (values, indices); ``max(other)`` -> maximum."""
+    return _max_min("max", x, dim, keepdim)
+
+
+def min(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
+    return _max_min("min", x, dim, keepdim)
+
+
+def var(x: Tensor, dim=None, keepdim: bool = False, *, correction: int | None = None,
+        unbiased: bool | None = None) -> Tensor:  # fmt: skip
+    """Variance with Bessel's correction by default (``correction=1``) like PyTorch."""
+    if correction is None:
+        correction = 0 if unbiased is False else 1
+    if not x.dtype.is_float:
+        raise DTypeError(f"var: expected a floating-point tensor, got {x.dtype}")
+    n = _count(x, dim)
+    centered = x - mean(x, dim, keepdim=True)
+    total = sum(centered * centered, dim, keepdim)
+    denom = n - correction
+    return total / denom if denom > 0 else total * float("nan")
+
+
+def std(x: Tensor, dim=None, keepdim: bool = False, *, correction: int | None = None,
+        unbiased: bool | None = None) -> Tensor:  # fmt: skip
+    return var(x, dim, keepdim, correction=correction, unbiased=unbiased).sqrt()
+
+
+def logsumexp(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    """``log(sum(exp(x)))`` computed stably around the (detached) maximum."""
+    if not x.dtype.is_float:
+        x = ew.cast(x, as_dtype("f32"))
+    m = amax(x.detach(), dim, keepdim=True)
+    m = ew.where(m.abs() == float("inf"), 0.0, m)
+    out = (x - m).exp().sum(dim, keepdim=True).log() + m
+    dims = norm_dims(dim, x.ndim, "logsumexp")
+    return out if keepdim else out.squeeze(dims)
+
+
+def cumsum(x: Tensor, dim: int) -> Tensor:
+    d = norm_dim(dim, x.ndim, "cumsum")
+    if not x.dtype.is_float:
+        x = ew.cast(x, i64)
+    if x.ndim == 0:
+        return _identity(x)
+    out = wrap(x._backend.cumsum(x._storage, x.layout, x.dtype, d), x.shape, x.dtype, x._backend)
+    return record("cumsum", out, (x,), d) if x.dtype.is_float else out
+
+
+def norm(x: Tensor, p: float = 2.0, dim=None, keepdim: bool = False) -> Tensor:
+    """Vector p-norm over ``dim`` (all elements by default); ``p`` may be ``inf``."""
+    a = x.abs()
+    if p == float("inf"):
+        return amax(a, dim, keepdim)
+    if p == 1:
+        return sum(a, dim, keepdim)
+    if p == 2:
+        return sum(a * a, dim, keepdim).sqrt()
+    return sum(a**p, dim, keepdim) ** (1.0 / p)
+
+
+def all(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
+    return ew.cast(ew.logical_not(x), i64).sum(dim, keepdim) == 0
+
+
+def any(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
+    return ew.cast(x != 0, i64).sum(dim, keepdim) > 0
