@@ -12,7 +12,7 @@ the Backend protocol that compute backends (shrew_cpu, shrew_cuda, third parties
 from __future__ import annotations
 
 from . import ops
-from .autograd import GradStore, enable_grad, is_grad_enabled, no_grad
+from .autograd import Function, FunctionCtx, GradStore, enable_grad, is_grad_enabled, no_grad
 from .backend import Backend
 from .device import CpuDevice, CudaDevice, Device, as_device
 from .dtypes import (

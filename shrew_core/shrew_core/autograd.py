@@ -223,3 +223,58 @@ def backward(root: Tensor, grad: Tensor | None = None) -> GradStore:
                     prev = store.get(inp)
                     store[inp] = ig if prev is None else prev + ig
     return store
+
+
+class FunctionCtx:
+    """What a custom Function's forward leaves for its backward."""
+
+    def __init__(self) -> None:
+        self.saved_tensors: tuple = ()
+        self.needs_input_grad: tuple[bool, ...] = ()
+
+    def save_for_backward(self, *tensors) -> None:
+        self.saved_tensors = tensors
+
+
+class Function:
+    """A user-defined differentiable op, like ``torch.autograd.Function``::
+
+        class Cube(Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.save_for_backward(x)
+                return x * x * x
+
+            @staticmethod
+            def backward(ctx, g):
+                (x,) = ctx.saved_tensors
+                return (3 * x * x * g,)
+
+        y = Cube.apply(x)
+
+    ``forward`` runs without recording a graph; ``backward`` returns one gradient (or
+    None) per tensor argument of ``forward``, in order. One output tensor.
+    """
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, *args, **kwargs):
+        raise NotImplementedError("Function subclasses must define forward")
+
+    @staticmethod
+    def backward(ctx: FunctionCtx, grad):
+        raise NotImplementedError("Function subclasses must define backward")
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        from .tensor import Tensor
+
+        tensors = tuple(a for a in args if isinstance(a, Tensor))
+        ctx = FunctionCtx()
+        ctx.needs_input_grad = tuple(t._requires_grad for t in tensors)
+        with no_grad():
+            out = cls.forward(ctx, *args, **kwargs)
+        if not isinstance(out, Tensor):
+            raise TypeError(f"{cls.__name__}.forward must return a Tensor, got {type(out).__name__}")
+        if out._node is not None or out._requires_grad:
+            out = out.detach()
+        return record("custom", out, tensors, (cls, ctx))

@@ -430,3 +430,17 @@ def _adaptive_avg_pool2d(node, g):
     x = _in(node)
     s = x._backend.adaptive_avg_pool2d_backward(g._storage, g.layout, node.saved, x.dtype)
     return (wrap(s, node.saved, x.dtype, x._backend),)
+
+
+# ---------------------------------------------------------------- user-defined Functions
+@rule("custom")
+def _custom(node, g):
+    fn, ctx = node.saved
+    grads = fn.backward(ctx, g)
+    grads = grads if isinstance(grads, tuple) else (grads,)
+    if len(grads) != len(node.inputs):
+        raise TypeError(
+            f"{fn.__name__}.backward returned {len(grads)} gradients for {len(node.inputs)} "
+            "tensor inputs"
+        )
+    return grads

@@ -16,6 +16,7 @@ from .linalg import *  # noqa: F401,F403
 from .nn import *  # noqa: F401,F403
 from .reduction import *  # noqa: F401,F403
 from .shape import *  # noqa: F401,F403
+from .sorting import *  # noqa: F401,F403
 
 # Names exposed as Tensor methods (``x.name(...)`` == ``ops.name(x, ...)``).
 METHODS = (
@@ -38,6 +39,8 @@ METHODS = (
     "copy_", "fill_", "zero_", "add_", "sub_", "mul_", "div_",
     # linalg, nn
     "matmul", "mm", "bmm", "dot", "softmax", "log_softmax",
+    # sorting
+    "sort", "argsort", "topk", "kthvalue",
     # conversion and like-constructors
     "to", "to_dtype", "type_as", "float", "double", "half", "bfloat16", "long", "bool",
     "cpu", "cuda", "element_size", "zeros_like", "ones_like", "full_like", "rand_like",

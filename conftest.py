@@ -1,0 +1,31 @@
+"""Workspace-wide pytest configuration: which backends the suites run on.
+
+``SHREW_TEST_BACKENDS=reference,cpu`` picks backends explicitly; by default every
+installed backend except ``cuda`` (which needs a GPU and runs under ``-m gpu``).
+Test modules get a ``device`` fixture parametrized over them.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+def test_backends() -> list[str]:
+    import shrew_core
+
+    wanted = os.environ.get("SHREW_TEST_BACKENDS")
+    names = wanted.split(",") if wanted else [
+        b for b in shrew_core.available_backends() if b != "cuda"
+    ]
+    return [n.strip() for n in names if n.strip()]
+
+
+test_backends.__test__ = False  # not a test
+
+
+@pytest.fixture(params=test_backends())
+def device(request) -> str:
+    """A device string for each backend under test, e.g. "reference", "cpu"."""
+    return request.param
