@@ -43,7 +43,7 @@ def _string(value: str) -> str:
         elif ch == "\0":
             out.append("\\0")
         elif ord(ch) < 32:
-            out.append("\\u{%x}" % ord(ch))
+            out.append(f"\\u{{{ord(ch):x}}}")
         else:
             out.append(ch)
     out.append('"')
