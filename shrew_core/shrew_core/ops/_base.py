@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..autograd import record
 from ..dtypes import DType, as_dtype, promote_types, result_type_with_scalar
 from ..errors import DeviceError, DimError, DTypeError, ShapeError, fmt_shape
 from ..layout import Layout, broadcast_shapes
@@ -22,7 +23,8 @@ def dense(t: Tensor) -> Tensor:
     Use before handing a bare storage (no layout) to a backend."""
     if t.layout.offset == 0 and t.layout.is_contiguous():
         return t
-    return wrap(t._backend.copy(t._storage, t.layout, t.dtype), t.shape, t.dtype, t._backend)
+    out = wrap(t._backend.copy(t._storage, t.layout, t.dtype), t.shape, t.dtype, t._backend)
+    return record("clone", out, (t,))
 
 
 def norm_dim(dim: int, ndim: int, op: str) -> int:

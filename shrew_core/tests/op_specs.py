@@ -1,0 +1,186 @@
+"""The op-spec table: one entry per op drives forward, gradient and finite-difference tests.
+
+Each entry's ``fn(m, *xs)`` is written once against the names shrew_core and PyTorch
+share (methods like ``x.sum(1)``, ``m.lib.cat``, ``m.F.softmax``); where the two
+spell an op differently, ``ref`` gives the PyTorch side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+ALL_FLOATS = ("float32", "float64", "float16", "bfloat16")
+FULL = ("float32", "float64")
+
+
+@dataclass
+class Op:
+    name: str
+    fn: Callable
+    shapes: tuple
+    domain: str = "any"  # any | pos | unit | nonzero | distinct
+    dtypes: tuple = ALL_FLOATS
+    grad: bool = True
+    fd: bool = True  # finite differences are meaningful (smooth at the samples)
+    variants: bool = True  # also run on non-contiguous views
+    ref: Callable | None = None  # the PyTorch side, when spelled differently
+    tol: float = 1.0  # tolerance multiplier
+    extra: dict = field(default_factory=dict)
+
+
+def _unary(name, domain="any", **kw):
+    return Op(name, lambda m, x: getattr(x, name)(), ((3, 4),), domain, **kw)
+
+
+OPS: list[Op] = [
+    # ---- unary
+    _unary("neg"), _unary("abs", "nonzero"), _unary("exp"), _unary("log", "pos"),
+    _unary("sqrt", "pos"), _unary("rsqrt", "pos"), _unary("square"),
+    _unary("reciprocal", "nonzero"), _unary("sin"), _unary("cos"), _unary("tanh"),
+    _unary("sigmoid"), _unary("relu", "nonzero"), _unary("erf"), _unary("log1p", "pos"),
+    _unary("expm1"),
+    _unary("floor", fd=False), _unary("ceil", fd=False), _unary("round", fd=False),
+    _unary("sign", "nonzero", fd=False),
+    Op("silu", lambda m, x: m.F.silu(x), ((3, 4),)),
+    Op("gelu", lambda m, x: m.F.gelu(x), ((3, 4),)),
+    Op("gelu_tanh", lambda m, x: m.F.gelu(x, approximate="tanh"), ((3, 4),)),
+    Op("affine", lambda m, x: x.affine(2.0, -1.0), ((3, 4),), ref=lambda m, x: x * 2.0 - 1.0),
+    Op("powf", lambda m, x: x.powf(3.0), ((3, 4),), ref=lambda m, x: x.pow(3.0)),
+    Op("clamp", lambda m, x: x.clamp(-0.5, 0.5), ((3, 4),), fd=False),
+    Op("clamp_min", lambda m, x: x.clamp(min=0.1), ((3, 4),), fd=False),
+    # ---- binary, with broadcasting and scalars
+    Op("add", lambda m, x, y: x + y, ((3, 4), (3, 4))),
+    Op("add_bcast", lambda m, x, y: x + y, ((2, 1, 4), (3, 1))),
+    Op("sub_bcast", lambda m, x, y: x - y, ((3, 4), (4,))),
+    Op("mul_bcast", lambda m, x, y: x * y, ((3, 1), (1, 4))),
+    Op("div", lambda m, x, y: x / y, ((3, 4), (3, 4)), "nonzero"),
+    Op("pow", lambda m, x, y: x**y, ((3, 4), (3, 4)), "pos"),
+    Op("maximum", lambda m, x, y: m.lib.maximum(x, y), ((3, 4), (4,))),
+    Op("minimum", lambda m, x, y: m.lib.minimum(x, y), ((3, 4), (3, 4))),
+    Op("radd_scalar", lambda m, x: 2.5 + x, ((3, 4),)),
+    Op("rsub_scalar", lambda m, x: 2.5 - x, ((3, 4),)),
+    Op("rdiv_scalar", lambda m, x: 2.0 / x, ((3, 4),), "nonzero"),
+    Op("rpow_scalar", lambda m, x: 2.0**x, ((3, 4),)),
+    Op("pow_scalar", lambda m, x: x**2, ((3, 4),)),
+    Op("remainder", lambda m, x: x % 0.7, ((3, 4),), fd=False),
+    Op("where", lambda m, x, y: m.lib.where(x > 0, x, y), ((3, 4), (3, 4)), "nonzero"),
+    Op("where_bcast", lambda m, x, y: m.lib.where(x > 0, x, y), ((3, 4), (4,)), "nonzero"),
+    Op("masked_fill", lambda m, x: x.masked_fill(x > 0.5, 0.0), ((3, 4),), "nonzero", fd=False),
+    Op("gt", lambda m, x, y: x > y, ((3, 4), (4,)), grad=False),
+    Op("le", lambda m, x, y: x <= y, ((3, 4), (3, 4)), grad=False),
+    Op("eq", lambda m, x: x == x.floor(), ((3, 4),), grad=False),
+    # ---- reductions
+    Op("sum_all", lambda m, x: x.sum(), ((3, 4),)),
+    Op("sum_dim", lambda m, x: x.sum(1), ((3, 4),)),
+    Op("sum_dims_keep", lambda m, x: x.sum((0, 2), keepdim=True), ((2, 3, 4),)),
+    Op("sum_neg_dim", lambda m, x: x.sum(-1), ((2, 3, 4),)),
+    Op("mean_all", lambda m, x: x.mean(), ((3, 4),)),
+    Op("mean_dims", lambda m, x: x.mean((0, 1)), ((2, 3, 4),)),
+    Op("prod_dim", lambda m, x: x.prod(1), ((3, 4),), "nonzero"),
+    Op("amax", lambda m, x: x.amax(1), ((3, 4),), "distinct"),
+    Op("amin_all", lambda m, x: x.amin(), ((3, 4),), "distinct"),
+    Op("max_dim", lambda m, x: x.max(1), ((3, 4),), "distinct"),
+    Op("min_dim_keep", lambda m, x: x.min(0, keepdim=True), ((3, 4),), "distinct"),
+    Op("max_all", lambda m, x: x.max(), ((3, 4),), "distinct"),
+    Op("argmax", lambda m, x: x.argmax(1), ((3, 4),), "distinct", grad=False),
+    Op("argmin_all", lambda m, x: x.argmin(), ((3, 4),), "distinct", grad=False),
+    Op("var", lambda m, x: x.var(1), ((3, 4),)),
+    Op("var_biased", lambda m, x: x.var(0, correction=0), ((3, 4),)),
+    Op("std", lambda m, x: x.std(1, keepdim=True), ((3, 4),)),
+    Op("logsumexp", lambda m, x: x.logsumexp(1), ((3, 4),)),
+    Op("cumsum", lambda m, x: x.cumsum(1), ((3, 4),)),
+    Op("norm", lambda m, x: x.norm(2, 1), ((3, 4),), ref=lambda m, x: x.norm(p=2, dim=1)),
+    Op("softmax", lambda m, x: m.F.softmax(x, -1), ((3, 4),)),
+    Op("softmax_dim0", lambda m, x: m.F.softmax(x, 0), ((3, 4),)),
+    Op("log_softmax", lambda m, x: m.F.log_softmax(x, 1), ((2, 3, 4),)),
+    # ---- matmul
+    Op("matmul", lambda m, x, y: x @ y, ((3, 4), (4, 5)), tol=4),
+    Op("matmul_batched", lambda m, x, y: x @ y, ((2, 3, 4), (2, 4, 5)), tol=4),
+    Op("matmul_bcast", lambda m, x, y: x @ y, ((2, 1, 3, 4), (3, 4, 2)), tol=4),
+    Op("matmul_3d_2d", lambda m, x, y: x @ y, ((2, 3, 4), (4, 5)), tol=4),
+    Op("matmul_vec_mat", lambda m, x, y: x @ y, ((4,), (4, 5)), tol=4),
+    Op("matmul_mat_vec", lambda m, x, y: x @ y, ((3, 4), (4,)), tol=4),
+    Op("matmul_dot", lambda m, x, y: x @ y, ((4,), (4,)), tol=4),
+    Op("linear", lambda m, x, w, b: m.F.linear(x, w, b), ((2, 3, 4), (5, 4), (5,)), tol=4),
+    # ---- shape
+    Op("reshape", lambda m, x: x.reshape(2, -1), ((2, 3, 4),)),
+    Op("reshape_flat", lambda m, x: x.reshape(-1), ((3, 4),)),
+    Op("view_like_flatten", lambda m, x: x.flatten(1), ((2, 3, 4),)),
+    Op("transpose", lambda m, x: x.transpose(0, 2), ((2, 3, 4),)),
+    Op("permute", lambda m, x: x.permute(2, 0, 1), ((2, 3, 4),)),
+    Op("t", lambda m, x: x.t(), ((3, 4),)),
+    Op("narrow", lambda m, x: x.narrow(1, 1, 2), ((3, 4),)),
+    Op("squeeze", lambda m, x: x.unsqueeze(1).squeeze(1), ((3, 4),)),
+    Op("unsqueeze", lambda m, x: x.unsqueeze(-1), ((3, 4),)),
+    Op("expand", lambda m, x: x.expand(2, 3, 4), ((3, 1),)),
+    Op("getitem", lambda m, x: x[1:, ::2], ((3, 4),)),
+    Op("getitem_ellipsis", lambda m, x: x[..., 1], ((2, 3, 4),)),
+    Op("getitem_none", lambda m, x: x[None, :, 0], ((3, 4),)),
+    Op("getitem_index", lambda m, x: x[m.idx([2, 0, 2])], ((3, 4),)),
+    Op("cat", lambda m, x, y: m.lib.cat([x, y], 1), ((3, 4), (3, 2))),
+    Op("stack", lambda m, x, y: m.lib.stack([x, y], 1), ((3, 4), (3, 4))),
+    Op("chunk", lambda m, x: x.chunk(2, 1)[1], ((3, 4),)),
+    Op("split", lambda m, x: x.split(3, 1)[1], ((3, 4),)),
+    Op("pad", lambda m, x: m.F.pad(x, (1, 2, 0, 1), value=0.5), ((3, 4),)),
+    Op("flip", lambda m, x: x.flip(1), ((3, 4),)),
+    Op("repeat", lambda m, x: x.repeat(2, 1, 3), ((3, 4),)),
+    Op("contiguous", lambda m, x: x.t().contiguous(), ((3, 4),)),
+    # ---- indexing
+    Op("index_select", lambda m, x: x.index_select(1, m.idx([3, 0, 0, 2])), ((3, 4),)),
+    Op("gather", lambda m, x: x.gather(1, m.idx([[0, 3], [1, 1], [2, 0]])), ((3, 4),)),
+    Op("scatter_add", lambda m, x, s: x.scatter_add(0, m.idx([[0, 2, 2, 1]]), s),
+       ((3, 4), (1, 4))),
+    Op("embedding", lambda m, w: m.lib.embedding(w, m.idx([[1, 2], [2, 0]])), ((3, 4),),
+       ref=lambda m, w: m.F.embedding(m.idx([[1, 2], [2, 0]]), w)),
+    Op("sort", lambda m, x: x.sort(1), ((3, 4),), "distinct"),
+    Op("sort_desc", lambda m, x: x.sort(0, descending=True), ((3, 4),), "distinct"),
+    Op("topk", lambda m, x: x.topk(2, 1), ((3, 4),), "distinct"),
+    Op("kthvalue", lambda m, x: x.kthvalue(2, 1), ((3, 4),), "distinct"),
+    # ---- nn kernels
+    Op("layer_norm", lambda m, x, w, b: m.F.layer_norm(x, (4,), w, b), ((2, 3, 4), (4,), (4,)),
+       tol=4),
+    Op("layer_norm_2d", lambda m, x: m.F.layer_norm(x, (3, 4)), ((2, 3, 4),), tol=4),
+    Op("rms_norm", lambda m, x, w: m.F.rms_norm(x, (4,), w, eps=1e-5), ((3, 4), (4,)), tol=4),
+    Op("cross_entropy", lambda m, x: m.lib.cross_entropy_rows(x, m.idx([1, 0, 3])), ((3, 4),),
+       ref=lambda m, x: m.F.cross_entropy(x, m.idx([1, 0, 3]), reduction="none"), tol=4),
+    Op("cross_entropy_smooth_ignore",
+       lambda m, x: m.lib.cross_entropy_rows(x, m.idx([1, -100, 3]), label_smoothing=0.1),
+       ((3, 4),),
+       ref=lambda m, x: m.F.cross_entropy(x, m.idx([1, -100, 3]), reduction="none",
+                                          label_smoothing=0.1), tol=4),  # fmt: skip
+    Op("conv2d", lambda m, x, w, b: m.F.conv2d(x, w, b, stride=(2, 1), padding=1),
+       ((2, 3, 5, 6), (4, 3, 3, 2), (4,)), dtypes=FULL, variants=False, tol=4),
+    Op("conv2d_dil_groups", lambda m, x, w: m.F.conv2d(x, w, dilation=2, groups=2, padding=2),
+       ((1, 4, 6, 6), (2, 2, 3, 3)), dtypes=FULL, variants=False, tol=4),
+    Op("conv1d", lambda m, x, w: m.F.conv1d(x, w, stride=2, padding=1),
+       ((2, 3, 7), (4, 3, 3)), dtypes=FULL, variants=False, tol=4),
+    Op("max_pool2d", lambda m, x: m.F.max_pool2d(x, 2), ((1, 2, 4, 6),), "distinct",
+       dtypes=FULL, variants=False),
+    Op("max_pool2d_pad_stride", lambda m, x: m.F.max_pool2d(x, 3, stride=2, padding=1),
+       ((1, 2, 5, 5),), "distinct", dtypes=FULL, variants=False),
+    Op("avg_pool2d", lambda m, x: m.F.avg_pool2d(x, 3, stride=2, padding=1),
+       ((1, 2, 5, 6),), dtypes=FULL, variants=False),
+    Op("avg_pool2d_ceil_nopad", lambda m, x: m.F.avg_pool2d(
+        x, 2, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
+       ((1, 2, 5, 5),), dtypes=FULL, variants=False),  # fmt: skip
+    Op("adaptive_avg_pool2d", lambda m, x: m.F.adaptive_avg_pool2d(x, (2, 3)),
+       ((1, 2, 5, 7),), dtypes=FULL, variants=False),
+    Op("to_f64", lambda m, x: x.to(m.f64) * 2, ((3, 4),), dtypes=("float32",)),
+]  # fmt: skip
+
+
+def make_values(shape, domain: str, rng: np.random.Generator) -> np.ndarray:
+    """Test inputs in the op's domain (kept away from kinks and ties)."""
+    if domain == "pos":
+        return rng.uniform(0.5, 2.0, shape)
+    if domain == "unit":
+        return rng.uniform(-0.9, 0.9, shape)
+    if domain == "nonzero":
+        return rng.choice([-1.0, 1.0], shape) * rng.uniform(0.3, 2.0, shape)
+    if domain == "distinct":
+        n = int(np.prod(shape))
+        return (rng.permutation(n).reshape(shape) - n / 2) * 0.25 + rng.uniform(-0.05, 0.05, shape)
+    return rng.uniform(-2.0, 2.0, shape)
