@@ -44,11 +44,18 @@ def to(x: Tensor, *args, dtype=None, device=None, copy: bool = False) -> Tensor:
 
 
 def _looks_like_device(s: str) -> bool:
+    """A string names a device if it is not a dtype and its type is a known backend."""
+    from ..errors import DTypeError
+    from ..registry import available_backends
+
     try:
         as_dtype(s)
         return False
-    except Exception:
-        return True
+    except DTypeError:
+        kind = s.partition(":")[0]
+        if kind in ("cpu", "cuda") or kind in available_backends():
+            return True
+        raise DTypeError(f"to: {s!r} is neither a dtype nor a known device") from None
 
 
 def to_dtype(x: Tensor, dtype) -> Tensor:
