@@ -17,7 +17,8 @@ from .errors import ERROR, Diagnostic, ParseError, Source, Span
 from .lexer import Lexer
 from .tokens import Token
 
-MAX_DEPTH = 150
+MAX_DEPTH = 100
+MAX_CHAIN = 250  # operators chained in one expression (bounds tree depth downstream)
 MAX_ERRORS = 50
 
 TOP_LEVEL = frozenset(
@@ -633,11 +634,17 @@ class Parser:
 
     def binary(self, min_prec: int) -> A.Expr:
         left = self.unary()
+        chained = 0
         while True:
             tok = self.tok
             prec = BINARY_PRECEDENCE.get(tok.kind)
             if prec is None or prec < min_prec:
                 return left
+            chained += 1
+            if chained + self.depth > MAX_CHAIN:
+                raise self.error(
+                    "expression too long", tok.span, f"split it: at most {MAX_CHAIN} operators"
+                )
             self.advance()
             if tok.kind == "**":
                 self.enter()
@@ -662,8 +669,12 @@ class Parser:
         return self.postfix(self.primary())
 
     def postfix(self, expr: A.Expr) -> A.Expr:
+        chained = 0
         while True:
             tok = self.tok
+            chained += 1
+            if chained + self.depth > MAX_CHAIN:
+                raise self.error("expression too long", tok.span, "split it into several nodes")
             if tok.kind == ".":
                 self.advance()
                 name = self.name("a member name after '.'")

@@ -20,8 +20,11 @@ if str(PACKAGE_ROOT) not in sys.path:
     sys.path.insert(0, str(PACKAGE_ROOT))
 _mod = sys.modules.get("shrew_ir")
 if _mod is not None and getattr(_mod, "__file__", None) is None:
+    # pytest's importlib mode registered the directory as the parent of these test
+    # modules; swap in the real package and keep the test modules' own entries.
     for _name in [n for n in sys.modules if n == "shrew_ir" or n.startswith("shrew_ir.")]:
-        del sys.modules[_name]
+        if not _name.startswith("shrew_ir.tests"):
+            del sys.modules[_name]
 
 import shrew_ir  # noqa: E402
 
