@@ -157,10 +157,10 @@ class ModuleLowerer:
         return UNBOUND
 
     def config_int(self, name: str) -> int | None:
-        if name not in self.config_exprs:
+        if name not in self.config_exprs and "::" not in name:
             return None
         try:
-            value = self._resolve_config(name, self.config_exprs[name].span)
+            value = self._resolve_config(name, None)
         except EvalError:
             return None
         return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -607,7 +607,10 @@ class Parser:
             return A.DimInt(tok.value, tok.span)
         if tok.kind in ("IDENT", "KEYWORD"):
             self.advance()
-            return A.DimName(tok.text, tok.span)
+            name = tok.text
+            while self.accept("::"):
+                name += "::" + self.name("a name after '::'").text
+            return A.DimName(name, tok.span)
         if tok.kind == "?":
             self.advance()
             return A.DimDynamic("?", tok.span)

@@ -181,3 +181,8 @@ def random_feeds(graph, rng, sizes: dict | None = None) -> dict:
                 shape.append(sizes.get(str(d), 3))
         feeds[node.name] = rng.standard_normal(shape)
     return feeds
+
+
+# Test modules import these helpers with `from ir_testkit import ...` (the name
+# `conftest` is ambiguous in a monorepo with a root conftest.py).
+sys.modules.setdefault("ir_testkit", sys.modules[__name__])
