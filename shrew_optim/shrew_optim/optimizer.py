@@ -1,0 +1,363 @@
+"""The optimizer base: parameter groups, per-parameter state, traversal, state dicts.
+
+Every algorithm (SGD, Adam, ...) subclasses :class:`Optimizer` and writes two small
+methods: ``_state_buffers`` (which state tensors one parameter needs) and ``_update``
+(one call of the backend's fused kernel for one parameter). Everything else — walking
+the groups, skipping parameters without a gradient, per-parameter step counts,
+contiguity, dtype handling, f32 master weights, ``state_dict`` / ``load_state_dict`` —
+lives here, once (the MLX ``init_single`` / ``apply_single`` split).
+
+Parameters are updated **in place**: ``opt.step(grads)`` writes into the storage the
+parameter tensors (and every view of them) share. A parameter that is a
+non-contiguous view, or a contiguous view with a storage offset, is updated through a
+contiguous scratch copy that is written back after the kernel (two extra copies per
+step for that parameter; keep parameters contiguous for the fast path).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import numpy as np
+
+import shrew_core as sc
+from shrew_core import DeviceError, DTypeError, GradStore, Layout, ShapeError, Tensor
+
+ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
+
+_HALF = ("f16", "bf16")
+
+
+def _is_half(dtype) -> bool:
+    return dtype.name in _HALF if hasattr(dtype, "name") else str(dtype) in _HALF
+
+
+def _contiguous_storage(t: Tensor):
+    """Storage holding ``t``'s elements contiguously from offset 0 (``t``'s own when it can)."""
+    if t.layout.offset == 0 and t.layout.is_contiguous():
+        return t._storage
+    return t._backend.copy(t._storage, t.layout, t.dtype)
+
+
+def _flat_layout(n: int) -> Layout:
+    return Layout.contiguous((n,))
+
+
+def _check_nonneg(name: str, value: float) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0.0:
+        raise ValueError(f"Invalid {name}: {value}")
+
+
+def check_lr(lr: float) -> None:
+    """Raise ``ValueError("Invalid learning rate: ...")`` unless ``lr`` is a number >= 0."""
+    _check_nonneg("learning rate", lr)
+
+
+class Optimizer:
+    """Base class of all optimizers.
+
+    Args:
+        params: an iterable of variable tensors (``requires_grad_()``), or of dicts
+            ``{"params": [...], **hyperparameters}`` defining parameter groups whose
+            hyperparameters override ``defaults``.
+        defaults: the algorithm's default hyperparameters.
+        master_weights: for f16/bf16 parameters, keep an f32 master copy and f32 state;
+            the kernel updates the master and the result is cast back into the parameter.
+            f32/f64 parameters are unaffected.
+
+    Attributes:
+        param_groups: list of dicts, each with ``"params"`` and its hyperparameters.
+        state: dict from parameter tensor to its state (``"step"`` and buffers).
+    """
+
+    def __init__(self, params: ParamsT, defaults: dict[str, Any], *, master_weights: bool = False):
+        if isinstance(params, Tensor):
+            raise TypeError(
+                "params argument given to the optimizer should be an iterable of Tensors or "
+                f"dicts, but got {type(params).__name__}"
+            )
+        self._validate_group(defaults)
+        self.defaults = dict(defaults)
+        self.master_weights = bool(master_weights)
+        self.param_groups: list[dict[str, Any]] = []
+        self.state: dict[Tensor, dict[str, Any]] = {}
+        groups = list(params)
+        if not groups:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        built: list[dict[str, Any]] = []
+        for g in groups:
+            built.append(self._build_group(g, built))
+        self.param_groups = built
+
+    # ------------------------------------------------------------------ groups
+    def _build_group(self, group: dict[str, Any], existing: list[dict[str, Any]]) -> dict[str, Any]:
+        if not isinstance(group, dict):
+            raise TypeError(f"param group must be a dict, got {type(group).__name__}")
+        if "params" not in group:
+            raise ValueError("param group must have a 'params' key")
+        ps = group["params"]
+        ps = [ps] if isinstance(ps, Tensor) else list(ps)
+        if not ps:
+            raise ValueError("optimizer got an empty parameter list")
+        seen = {id(p) for g in existing for p in g["params"]}
+        for i, p in enumerate(ps):
+            if not isinstance(p, Tensor):
+                raise TypeError(
+                    f"optimizer can only optimize Tensors, but parameter {i} is "
+                    f"{type(p).__name__}"
+                )
+            if not p.dtype.is_float:
+                raise DTypeError(
+                    f"optimizer: parameter {i} of shape {p.shape} has dtype {p.dtype}; "
+                    "only floating-point tensors can be optimized"
+                )
+            if not p.requires_grad:
+                raise ValueError(
+                    f"optimizer: parameter {i} of shape {p.shape} is not a variable; call "
+                    "requires_grad_() (or set_variable()) on it first"
+                )
+            if not p.is_leaf:
+                raise ValueError("can't optimize a non-leaf Tensor")
+            if id(p) in seen:
+                raise ValueError("some parameters appear in more than one parameter group")
+            seen.add(id(p))
+        unknown = set(group) - set(self.defaults) - {"params"}
+        if unknown:
+            raise ValueError(
+                f"{type(self).__name__}: unknown hyperparameter(s) {sorted(unknown)} in "
+                f"param group (known: {sorted(self.defaults)})"
+            )
+        out = {**self.defaults, **{k: v for k, v in group.items() if k != "params"}}
+        self._validate_group(out)
+        out["params"] = ps
+        return out
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Append a parameter group (hyperparameters default to the optimizer's)."""
+        self.param_groups.append(self._build_group(param_group, self.param_groups))
+
+    def _validate_group(self, group: dict[str, Any]) -> None:
+        """Raise ValueError for invalid hyperparameters (subclasses extend)."""
+        if "lr" in group:
+            check_lr(group["lr"])
+
+    @property
+    def lr(self) -> float:
+        """The learning rate of the first group; setting it sets every group's."""
+        return self.param_groups[0]["lr"]
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        check_lr(value)
+        for g in self.param_groups:
+            g["lr"] = value
+
+    # the seed's spellings
+    def learning_rate(self) -> float:
+        return self.lr
+
+    def set_learning_rate(self, value: float) -> None:
+        self.lr = value
+
+    def params(self) -> Iterator[Tensor]:
+        for g in self.param_groups:
+            yield from g["params"]
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """No-op: gradients live in the GradStore ``backward()`` returns, not on tensors."""
+
+    # ------------------------------------------------------------------ algorithm hooks
+    def _state_buffers(self, group: dict[str, Any]) -> tuple[str, ...]:
+        """Names of the per-parameter state tensors (same shape as the parameter)."""
+        raise NotImplementedError
+
+    def _update(self, n: int, param, grad, state: dict[str, Any], group: dict[str, Any],
+                dtype, backend, fresh: frozenset[str]) -> None:  # fmt: skip
+        """Apply one step to one parameter: ONE call of a fused backend kernel.
+
+        ``param`` and ``grad`` are contiguous storages of ``n`` elements of ``dtype``;
+        ``state`` is the parameter's state dict (``"step"`` already incremented; buffer
+        tensors are contiguous, so ``state[name]._storage`` is what a kernel takes);
+        ``fresh`` names the buffers created (zero-filled) for this step."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ stepping
+    def _state_dtype(self, p: Tensor):
+        return sc.f32 if (self.master_weights and _is_half(p.dtype)) else p.dtype
+
+    def _ensure_state(self, p: Tensor, group: dict[str, Any]) -> tuple[dict, frozenset[str]]:
+        fresh = []
+        st = self.state.get(p)
+        if st is None:
+            st = self.state[p] = {"step": 0}
+        dt = self._state_dtype(p)
+        if dt != p.dtype and "master" not in st:
+            st["master"] = sc.zeros(p.shape, dtype=dt, device=p.device)
+            st["master"].copy_(p.detach())
+        for name in self._state_buffers(group):
+            if st.get(name) is None:
+                st[name] = sc.zeros(p.shape, dtype=dt, device=p.device)
+                fresh.append(name)
+        return st, frozenset(fresh)
+
+    def step(self, grads: GradStore, closure=None):
+        """Update every parameter that has a gradient in ``grads``, in place.
+
+        Parameters missing from ``grads`` are skipped (their state and step count do not
+        change). Returns ``closure()`` when a closure is given, like torch.
+        """
+        loss = closure() if closure is not None else None
+        for group in self.param_groups:
+            for p in group["params"]:
+                g = grads.get(p)
+                if g is not None:
+                    self._step_param(p, g, group)
+        return loss
+
+    def _step_param(self, p: Tensor, g: Tensor, group: dict[str, Any]) -> None:
+        if g.shape != p.shape:
+            raise ShapeError(
+                f"{type(self).__name__}.step: gradient of shape {g.shape} for a parameter of "
+                f"shape {p.shape}"
+            )
+        if g.device != p.device:
+            raise DeviceError(
+                f"{type(self).__name__}.step: gradient on {g.device} for a parameter on "
+                f"{p.device}"
+            )
+        st, fresh = self._ensure_state(p, group)
+        st["step"] += 1
+        n = p.numel
+        if n == 0:
+            return
+        b = p._backend
+        master = st.get("master")
+        work_dtype = master.dtype if master is not None else p.dtype
+        if g.dtype != work_dtype:
+            g = g.to(work_dtype)
+        gs = _contiguous_storage(g)
+        if master is not None:
+            self._update(n, master._storage, gs, st, group, work_dtype, b, fresh)
+            cast = b.cast(master._storage, _flat_layout(n), work_dtype, p.dtype)
+            b.copy_into(p._storage, p.layout, cast, Layout.contiguous(p.shape), p.dtype)
+            return
+        direct = p.layout.offset == 0 and p.layout.is_contiguous()
+        ps = p._storage if direct else b.copy(p._storage, p.layout, p.dtype)
+        self._update(n, ps, gs, st, group, p.dtype, b, fresh)
+        if not direct:
+            b.copy_into(p._storage, p.layout, ps, Layout.contiguous(p.shape), p.dtype)
+
+    # ------------------------------------------------------------------ state dicts
+    def state_dict(self) -> dict[str, Any]:
+        """A snapshot: ``{"optimizer", "state", "param_groups"}`` in torch's layout.
+
+        Parameters are referred to by their index over all groups; state tensors are
+        copies (later steps do not change a saved dict). ``load_state_dict`` of this
+        dict reproduces the next steps bit for bit.
+        """
+        index: dict[int, int] = {}
+        groups = []
+        for g in self.param_groups:
+            ids = []
+            for p in g["params"]:
+                index.setdefault(id(p), len(index))
+                ids.append(index[id(p)])
+            groups.append({**{k: v for k, v in g.items() if k != "params"}, "params": ids})
+        state: dict[int, dict[str, Any]] = {}
+        for p in self.params():
+            st = self.state.get(p)
+            if st is None:
+                continue
+            state[index[id(p)]] = {
+                k: (v.clone() if isinstance(v, Tensor) else v) for k, v in st.items()
+            }
+        return {"optimizer": type(self).__name__, "state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore a ``state_dict()``. Everything is checked first (optimizer type, group
+        and parameter counts, buffer shapes); on any error nothing is modified."""
+        name = type(self).__name__
+        if not isinstance(state_dict, dict) or "param_groups" not in state_dict or (
+            "state" not in state_dict
+        ):
+            raise ValueError(f"{name}.load_state_dict: expected a dict with 'state' and "
+                             "'param_groups' keys")  # fmt: skip
+        saved_type = state_dict.get("optimizer", name)
+        if saved_type != name:
+            raise ValueError(f"Cannot load {saved_type} state into {name} optimizer")
+        saved_groups = list(state_dict["param_groups"])
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError("loaded state dict has a different number of parameter groups")
+        params: dict[int, Tensor] = {}
+        new_groups = []
+        for g, sg in zip(self.param_groups, saved_groups):
+            ids = list(sg.get("params", ()))
+            if len(ids) != len(g["params"]):
+                raise ValueError("loaded state dict contains a parameter group that doesn't "
+                                 "match the size of optimizer's group")  # fmt: skip
+            for i, p in zip(ids, g["params"]):
+                params[int(i)] = p
+            merged = {**g, **{k: v for k, v in sg.items() if k != "params"}}
+            unknown = set(merged) - set(self.defaults) - {"params"}
+            if unknown:
+                raise ValueError(f"Cannot load {name} state: unknown hyperparameter(s) "
+                                 f"{sorted(unknown)}")  # fmt: skip
+            self._validate_group(merged)
+            merged["params"] = g["params"]
+            new_groups.append(merged)
+        new_state: dict[Tensor, dict[str, Any]] = {}
+        for key, st in dict(state_dict["state"]).items():
+            p = params.get(int(key))
+            if p is None:
+                raise ValueError(f"Cannot load {name} state: state for parameter index {key} "
+                                 "which no parameter group holds")  # fmt: skip
+            new_state[p] = self._load_param_state(p, int(key), st)
+        self.param_groups = new_groups
+        self.state = new_state
+
+    def _load_param_state(self, p: Tensor, idx: int, st: dict[str, Any]) -> dict[str, Any]:
+        name = type(self).__name__
+        if not isinstance(st, dict) or "step" not in st:
+            raise ValueError(f"Cannot load {name} state: parameter {idx} has no 'step'")
+        out: dict[str, Any] = {}
+        dt = self._state_dtype(p)
+        for k, v in st.items():
+            if k == "step":
+                step = int(v.item() if isinstance(v, Tensor) else v)
+                if step < 0 or step != float(v.item() if isinstance(v, Tensor) else v):
+                    raise ValueError(f"Cannot load {name} state: parameter {idx} has step {v}")
+                out[k] = step
+                continue
+            if v is None:
+                out[k] = None
+                continue
+            arr_shape = tuple(v.shape) if hasattr(v, "shape") else None
+            if arr_shape != tuple(p.shape):
+                raise ValueError(
+                    f"Cannot load {name} state: buffer {k!r} of parameter {idx} has shape "
+                    f"{arr_shape}, but the parameter has shape {tuple(p.shape)}"
+                )
+            if k == "master" and dt == p.dtype:
+                continue  # saved with master_weights=True; this optimizer keeps none
+            if isinstance(v, np.ndarray):
+                v = sc.from_numpy(np.ascontiguousarray(v), device=p.device)
+            elif not isinstance(v, Tensor):
+                raise TypeError(f"Cannot load {name} state: buffer {k!r} of parameter {idx} "
+                                f"is a {type(v).__name__}")  # fmt: skip
+            t = sc.zeros(p.shape, dtype=dt, device=p.device)  # own, contiguous storage
+            t.copy_(v.detach().to(p.device))
+            out[k] = t
+        return out
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, g in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            for k in sorted(g):
+                if k != "params":
+                    lines.append(f"    {k}: {g[k]}")
+        return "\n".join(lines) + "\n)"
+
