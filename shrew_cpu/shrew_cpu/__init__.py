@@ -1,3 +1,11 @@
-"""The Numba CPU backend for Shrew: parallel kernels, fused ops, BLAS GEMM."""
+"""The Numba CPU backend for Shrew: parallel kernels, fused ops, BLAS GEMM.
+
+Registered as the ``cpu`` backend through the ``shrew.backends`` entry point; users
+reach it through ``shrew_core`` tensors (``device="cpu"``, the default). Importing this
+package compiles nothing: kernels compile on first use and are cached on disk.
+"""
+
+from .backend import CpuBackend
 
 __version__ = "0.1.0"
+__all__ = ["CpuBackend"]

@@ -1,0 +1,143 @@
+"""CpuBackend: the ``cpu`` backend. Thin: each method unpacks dtypes and dispatches to
+the host module of its op family (elementwise, reduce, gemm, index, conv, pool, norm,
+optim, random), which picks NumPy or a Numba kernel by size and dtype.
+
+Storage is a 1-D C-contiguous ``numpy.ndarray`` of ``dtype.np_dtype``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from shrew_core.backend import Backend
+from shrew_core.layout import Layout
+
+from . import elementwise as ew
+from . import gemm, index, random
+from . import reduce as red
+from .strided import view
+
+
+class CpuBackend(Backend):
+    """Numba/NumPy kernels over host memory. One instance per CPU device."""
+
+    name = "cpu"
+
+    def __init__(self, device):
+        super().__init__(device)
+
+    # ------------------------------------------------------------------ storage
+    def full(self, shape, value, dtype):
+        n = 1
+        for d in shape:
+            n *= d
+        return np.full(n, value, dtype.np_dtype)
+
+    def from_numpy(self, array):
+        return np.ascontiguousarray(array).reshape(-1)
+
+    def to_numpy(self, storage, layout, dtype):
+        return view(storage, layout)
+
+    def copy(self, x, layout, dtype):
+        return ew.copy(x, layout)
+
+    def copy_into(self, dst, dst_layout, src, src_layout, dtype):
+        ew.copy_into(dst, dst_layout, src, src_layout)
+
+    def cast(self, x, layout, src, dst):
+        return ew.cast(x, layout, dst.np_dtype)
+
+    # ------------------------------------------------------------------ elementwise
+    def unary(self, op, x, layout, dtype):
+        return ew.unary(op, x, layout, dtype.np_dtype)
+
+    def affine(self, x, layout, dtype, mul, add):
+        return ew.affine(x, layout, dtype.np_dtype, mul, add)
+
+    def binary(self, op, a, a_layout, b, b_layout, dtype):
+        return ew.binary(op, a, a_layout, b, b_layout, dtype.np_dtype)
+
+    def compare(self, op, a, a_layout, b, b_layout, dtype):
+        return ew.compare(op, a, a_layout, b, b_layout, dtype.np_dtype)
+
+    def where(self, cond, cond_layout, a, a_layout, b, b_layout, dtype):
+        return ew.where(cond, cond_layout, a, a_layout, b, b_layout, dtype.np_dtype)
+
+    # ------------------------------------------------------------------ reductions
+    def reduce(self, op, x, layout, dtype, dims):
+        return red.reduce(op, x, layout, dtype.np_dtype, tuple(dims))
+
+    def arg_reduce(self, op, x, layout, dtype, dim):
+        return red.arg_reduce(op, x, layout, dtype.np_dtype, dim)
+
+    def cumsum(self, x, layout, dtype, dim):
+        return red.cumsum(x, layout, dtype.np_dtype, dim)
+
+    def sort(self, x, layout, dtype, dim, descending):
+        return red.sort(x, layout, dtype.np_dtype, dim, descending)
+
+    # ------------------------------------------------------------------ linear algebra
+    def matmul(self, a, a_layout, b, b_layout, dtype):
+        return gemm.matmul(a, a_layout, b, b_layout, dtype.np_dtype)
+
+    # ------------------------------------------------------------------ indexing
+    def index_select(self, x, layout, dtype, dim, index_, index_layout):
+        return index.index_select(x, layout, dtype.np_dtype, dim, index_, index_layout)
+
+    def index_add(self, shape, dim, index_, index_layout, src, src_layout, dtype):
+        return index.index_add(tuple(shape), dim, index_, index_layout, src, src_layout,
+                               dtype.np_dtype)  # fmt: skip
+
+    def gather(self, x, layout, dtype, dim, index_, index_layout):
+        return index.gather(x, layout, dtype.np_dtype, dim, index_, index_layout)
+
+    def scatter_add(self, shape, dim, index_, index_layout, src, src_layout, dtype):
+        return index.scatter_add(tuple(shape), dim, index_, index_layout, src, src_layout,
+                                 dtype.np_dtype)  # fmt: skip
+
+    # ------------------------------------------------------------------ conv / pool
+    def conv2d(self, x, x_layout, w, w_layout, dtype, stride, padding, dilation, groups):
+        raise NotImplementedError("cpu: conv2d")
+
+    def conv2d_grad_input(self, grad, grad_layout, w, w_layout, dtype, input_shape, stride,
+                          padding, dilation, groups):  # fmt: skip
+        raise NotImplementedError("cpu: conv2d_grad_input")
+
+    def conv2d_grad_weight(self, grad, grad_layout, x, x_layout, dtype, weight_shape, stride,
+                           padding, dilation, groups):  # fmt: skip
+        raise NotImplementedError("cpu: conv2d_grad_weight")
+
+    def max_pool2d(self, x, layout, dtype, kernel, stride, padding, dilation, ceil_mode):
+        raise NotImplementedError("cpu: max_pool2d")
+
+    def max_pool2d_backward(self, grad, grad_layout, indices, indices_layout, input_shape,
+                            dtype):  # fmt: skip
+        raise NotImplementedError("cpu: max_pool2d_backward")
+
+    def avg_pool2d(self, x, layout, dtype, kernel, stride, padding, ceil_mode,
+                   count_include_pad):  # fmt: skip
+        raise NotImplementedError("cpu: avg_pool2d")
+
+    def avg_pool2d_backward(self, grad, grad_layout, input_shape, dtype, kernel, stride,
+                            padding, ceil_mode, count_include_pad):  # fmt: skip
+        raise NotImplementedError("cpu: avg_pool2d_backward")
+
+    def adaptive_avg_pool2d(self, x, layout, dtype, output_size):
+        raise NotImplementedError("cpu: adaptive_avg_pool2d")
+
+    def adaptive_avg_pool2d_backward(self, grad, grad_layout, input_shape, dtype):
+        raise NotImplementedError("cpu: adaptive_avg_pool2d_backward")
+
+    # ------------------------------------------------------------------ random
+    def rand_uniform(self, shape, dtype, low, high, seed):
+        return random.rand_uniform(tuple(shape), dtype.np_dtype, low, high, seed)
+
+    def rand_normal(self, shape, dtype, mean, std, seed):
+        return random.rand_normal(tuple(shape), dtype.np_dtype, mean, std, seed)
+
+    def bernoulli(self, shape, p, dtype, seed):
+        return random.bernoulli(tuple(shape), p, dtype.np_dtype, seed)
+
+
+__all__ = ["CpuBackend", "Layout"]

@@ -1,0 +1,159 @@
+"""Host side of the elementwise family: unary, affine, binary, compare, where, cast, copy.
+
+Below ``PARALLEL_THRESHOLD`` elements, and for integer/bool dtypes, NumPy ufuncs run on
+zero-copy strided views (no thread start-up, ~1 us dispatch). Float tensors at or above
+the threshold (and the ops NumPy lacks: erf, gelu) run the Numba kernels of
+``kernels.elementwise`` on the canonical 4-D form of the layouts. f16/bf16 compute in
+f32 and round once.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from shrew_core.errors import ShrewError
+
+from . import _config
+from .kernels import elementwise as K
+from .strided import canonical, contiguous, view
+
+_F32 = np.dtype(np.float32)
+_NUMBA_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def is_half(np_dtype: np.dtype) -> bool:
+    return np_dtype.itemsize == 2
+
+
+def nchunks(n: int) -> int:
+    return max(1, min(numba.get_num_threads() * 4, n // _config.MIN_CHUNK))
+
+
+def _canon1(x, layout):
+    c = canonical(layout.shape, layout.strides)
+    if c is None:
+        x = contiguous(x, layout).reshape(-1)
+        return x, 0, (0, 0, 0, 1), (1, 1, 1, x.size)
+    shape, (st,) = c
+    return x, layout.offset, st, shape
+
+
+def numba_unary(code: int, x, layout, np_dtype, p0=0.0, p1=0.0) -> np.ndarray:
+    n = layout.numel
+    out = np.empty(n, np_dtype)
+    if n == 0:
+        return out
+    x, xo, xs, shape = _canon1(x, layout)
+    t = np_dtype.type
+    if n >= _config.PARALLEL_THRESHOLD:
+        K.unary_parallel(code, x, xo, xs, out, shape, t(p0), t(p1), nchunks(n))
+    else:
+        K.unary_serial(code, x, xo, xs, out, shape, t(p0), t(p1), 0, n)
+    return out
+
+
+def unary(op: str, x, layout, np_dtype) -> np.ndarray:
+    if is_half(np_dtype):
+        xf = view(x, layout).astype(_F32).reshape(-1)
+        return unary(op, xf, _contig(layout.shape), _F32).astype(np_dtype)
+    fn = K.NUMPY_UNARY[op]
+    if np_dtype in _NUMBA_FLOATS and (fn is None or layout.numel >= _config.PARALLEL_THRESHOLD):
+        return numba_unary(K.UNARY_CODE[op], x, layout, np_dtype)
+    if fn is None:  # an integer input to a float-only op: the front end casts first
+        raise ShrewError(f"unary {op}: not defined for {np_dtype}")
+    out = np.empty(layout.shape, np_dtype)
+    with np.errstate(all="ignore"):
+        fn(view(x, layout), out)
+    return out.reshape(-1)
+
+
+def affine(x, layout, np_dtype, mul: float, add: float) -> np.ndarray:
+    if is_half(np_dtype):
+        xf = view(x, layout).astype(_F32).reshape(-1)
+        return affine(xf, _contig(layout.shape), _F32, mul, add).astype(np_dtype)
+    if np_dtype in _NUMBA_FLOATS:
+        if layout.numel >= _config.PARALLEL_THRESHOLD:
+            return numba_unary(K.AFFINE, x, layout, np_dtype, mul, add)
+        out = np.multiply(view(x, layout), np_dtype.type(mul))
+        out += np_dtype.type(add)
+        return out.reshape(-1)
+    with np.errstate(invalid="ignore", over="ignore"):
+        res = view(x, layout).astype(np.float64) * mul + add
+        return np.trunc(res).astype(np_dtype).reshape(-1)
+
+
+def _contig(shape):
+    from shrew_core.layout import Layout
+
+    return Layout.contiguous(tuple(shape))
+
+
+def binary(op: str, a, la, b, lb, np_dtype) -> np.ndarray:
+    if is_half(np_dtype):
+        af = view(a, la).astype(_F32).reshape(-1)
+        bf = view(b, lb).astype(_F32).reshape(-1)
+        lc = _contig(la.shape)
+        return binary(op, af, lc, bf, lc, _F32).astype(np_dtype)
+    n = la.numel
+    if np_dtype in _NUMBA_FLOATS and n >= _config.PARALLEL_THRESHOLD:
+        return numba_binary(K.BINARY_CODE[op], a, la, b, lb, np_dtype)
+    av, bv = view(a, la), view(b, lb)
+    if np_dtype.kind in "iub":
+        if op in ("floor_divide", "remainder") and n and not np.all(bv):
+            raise ZeroDivisionError(f"{op}: integer division by zero")
+        if op == "pow" and np_dtype.kind == "i" and n and np.any(bv < 0):
+            raise ShrewError("pow: integers to negative integer powers are not allowed")
+    out = np.empty(la.shape, np_dtype)
+    with np.errstate(all="ignore"):
+        K.NUMPY_BINARY[op](av, bv, out=out)
+    return out.reshape(-1)
+
+
+def numba_binary(code: int, a, la, b, lb, np_dtype) -> np.ndarray:
+    n = la.numel
+    out = np.empty(n, np_dtype)
+    if n == 0:
+        return out
+    c = canonical(la.shape, la.strides, lb.strides)
+    if c is None:
+        a, b = contiguous(a, la).reshape(-1), contiguous(b, lb).reshape(-1)
+        ao = bo = 0
+        shape, ast, bst = (1, 1, 1, n), (0, 0, 0, 1), (0, 0, 0, 1)
+    else:
+        shape, (ast, bst) = c
+        ao, bo = la.offset, lb.offset
+    if n >= _config.PARALLEL_THRESHOLD:
+        K.binary_parallel(code, a, ao, ast, b, bo, bst, out, shape, nchunks(n))
+    else:
+        K.binary_serial(code, a, ao, ast, b, bo, bst, out, shape, 0, n)
+    return out
+
+
+def compare(op: str, a, la, b, lb, np_dtype) -> np.ndarray:
+    out = np.empty(la.shape, np.bool_)
+    av, bv = view(a, la), view(b, lb)
+    if np_dtype.name == "bfloat16":
+        av, bv = av.astype(_F32), bv.astype(_F32)
+    K.NUMPY_COMPARE[op](av, bv, out=out)
+    return out.reshape(-1)
+
+
+def where(c, lc, a, la, b, lb, np_dtype) -> np.ndarray:
+    out = np.empty(la.shape, np_dtype)
+    np.copyto(out, view(b, lb))
+    np.copyto(out, view(a, la), where=view(c, lc))
+    return out.reshape(-1)
+
+
+def cast(x, layout, dst: np.dtype) -> np.ndarray:
+    with np.errstate(invalid="ignore", over="ignore"):
+        return view(x, layout).astype(dst, order="C").reshape(-1)
+
+
+def copy(x, layout) -> np.ndarray:
+    return view(x, layout).copy(order="C").reshape(-1)
+
+
+def copy_into(dst, dst_layout, src, src_layout) -> None:
+    np.copyto(view(dst, dst_layout), view(src, src_layout))

@@ -1,0 +1,28 @@
+"""Matrix multiplication through BLAS (NumPy's matmul, OpenBLAS in the wheels).
+
+f32/f64 go straight to BLAS; transposed or narrowed 2-D operands are handed over as
+strided views, which NumPy passes to GEMM with a transpose flag / leading dimension
+instead of copying. Batch dims (including stride-0 broadcast ones) are iterated by
+NumPy's matmul loop. f16/bf16 are computed in f32 and rounded once at the end.
+Integer matmul uses NumPy's exact integer loop (wraps like NumPy on overflow).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .strided import view
+
+_F32 = np.dtype(np.float32)
+
+
+def matmul(a, a_layout, b, b_layout, np_dtype: np.dtype) -> np.ndarray:
+    av = view(a, a_layout)
+    bv = view(b, b_layout)
+    if np_dtype.kind == "b":
+        res = np.matmul(av.astype(np.int64), bv.astype(np.int64)) != 0
+    elif np_dtype.itemsize == 2:  # f16 / bf16
+        res = np.matmul(av.astype(_F32), bv.astype(_F32)).astype(np_dtype)
+    else:
+        res = np.matmul(av, bv)
+    return np.ascontiguousarray(res).reshape(-1)

@@ -1,0 +1,330 @@
+"""Elementwise kernels: unary maps (+ affine), binary maps, over strided operands.
+
+One serial kernel per family walks a canonical 4-D layout (see ``strided.canonical``)
+in runs along the innermost dim, choosing a vectorisable loop per run kind (both
+contiguous, one side a broadcast scalar, general stride). The op is an integer code
+switched inside an ``inline='always'`` helper: LLVM unswitches the loop, so each op
+still gets a tight SIMD loop, while one compilation per dtype (f32, f64) covers every
+op. The parallel kernel splits the flat output range into chunks over ``prange`` and
+runs the serial kernel on each.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from shrew_core.backend import BINARY_OPS, UNARY_OPS
+
+UNARY_CODE = {name: i for i, name in enumerate(UNARY_OPS)}
+AFFINE = len(UNARY_OPS)
+BINARY_CODE = {name: i for i, name in enumerate(BINARY_OPS)}
+
+_SQRT1_2 = 0.7071067811865476
+_SQRT_2_PI = 0.7978845608028654
+
+# codes (must match UNARY_OPS / BINARY_OPS order; checked in tests)
+(NEG, ABS, EXP, LOG, SQRT, RSQRT, SQUARE, RECIP, SIN, COS, TANH, SIGMOID, RELU, GELU,
+ GELU_TANH, SILU, ERF, FLOOR, CEIL, ROUND, SIGN, LOG1P, EXPM1) = range(23)  # fmt: skip
+ADD, SUB, MUL, DIV, POW, MAXIMUM, MINIMUM, FLOORDIV, REM = range(9)
+
+
+@njit(inline="always", error_model="numpy")
+def _round_half_even(x):
+    r = np.floor(x)
+    d = x - r
+    if d > 0.5 or (d == 0.5 and r - 2.0 * np.floor(r * 0.5) == 1.0):
+        r += 1.0
+    return r
+
+
+@njit(inline="always", error_model="numpy")
+def uop(op, x, p0, p1):
+    """Scalar unary op ``op`` (a code) on a float; p0/p1 are the affine mul/add."""
+    if op == NEG:
+        return -x
+    elif op == ABS:
+        return abs(x)
+    elif op == EXP:
+        return math.exp(x)
+    elif op == LOG:
+        return math.log(x) if x > 0 else (-math.inf if x == 0 else math.nan)
+    elif op == SQRT:
+        return math.sqrt(x) if x >= 0 else math.nan
+    elif op == RSQRT:
+        return 1.0 / math.sqrt(x) if x >= 0 else math.nan
+    elif op == SQUARE:
+        return x * x
+    elif op == RECIP:
+        return 1.0 / x
+    elif op == SIN:
+        return math.sin(x)
+    elif op == COS:
+        return math.cos(x)
+    elif op == TANH:
+        return math.tanh(x)
+    elif op == SIGMOID:
+        return 1.0 / (1.0 + math.exp(-x))
+    elif op == RELU:
+        return 0.0 if x < 0 else x
+    elif op == GELU:
+        return 0.5 * x * (1.0 + math.erf(x * _SQRT1_2))
+    elif op == GELU_TANH:
+        return 0.5 * x * (1.0 + math.tanh(_SQRT_2_PI * (x + 0.044715 * x * x * x)))
+    elif op == SILU:
+        return x / (1.0 + math.exp(-x))
+    elif op == ERF:
+        return math.erf(x)
+    elif op == FLOOR:
+        return np.floor(x)
+    elif op == CEIL:
+        return np.ceil(x)
+    elif op == ROUND:
+        return _round_half_even(x)
+    elif op == SIGN:
+        return 1.0 if x > 0 else (-1.0 if x < 0 else 0.0)
+    elif op == LOG1P:
+        return math.log1p(x) if x >= -1.0 else math.nan
+    elif op == EXPM1:
+        return math.expm1(x)
+    else:  # AFFINE
+        return x * p0 + p1
+
+
+@njit(inline="always", error_model="numpy")
+def bop(op, x, y):
+    """Scalar binary op ``op`` (a code) on floats, NumPy semantics."""
+    if op == ADD:
+        return x + y
+    elif op == SUB:
+        return x - y
+    elif op == MUL:
+        return x * y
+    elif op == DIV:
+        return x / y
+    elif op == POW:
+        return x**y
+    elif op == MAXIMUM:
+        return x if (x >= y or x != x) else y
+    elif op == MINIMUM:
+        return x if (x <= y or x != x) else y
+    elif op == FLOORDIV:
+        if y == 0:
+            return x / y
+        mod = np.fmod(x, y)
+        div = (x - mod) / y
+        if mod != 0 and ((y < 0) != (mod < 0)):
+            div -= 1.0
+        if div != 0:
+            fd = np.floor(div)
+            if div - fd > 0.5:
+                fd += 1.0
+            return fd
+        return np.copysign(0.0, x / y)
+    else:  # REM
+        if y == 0:
+            return np.fmod(x, y)
+        mod = np.fmod(x, y)
+        if mod != 0:
+            if (y < 0) != (mod < 0):
+                mod += y
+        else:
+            mod = np.copysign(0.0, y)
+        return mod
+
+
+# ---------------------------------------------------------------------------- unary
+@njit(cache=True, error_model="numpy")
+def _unary_run(op, x, px, sx, o, p0, p1):
+    n = o.size
+    if sx == 1:
+        xs = x[px : px + n]
+        for i in range(n):
+            o[i] = uop(op, xs[i], p0, p1)
+    elif sx == 0:
+        v = uop(op, x[px], p0, p1)
+        for i in range(n):
+            o[i] = v
+    else:
+        for i in range(n):
+            o[i] = uop(op, x[px + i * sx], p0, p1)
+
+
+@njit(cache=True, error_model="numpy")
+def unary_serial(op, x, xo, xs, out, shape, p0, p1, lo, hi):
+    """out[lo:hi] = op(x viewed through (shape, xs, xo)); shape/xs are 4-tuples."""
+    s1, s2, s3 = shape[1], shape[2], shape[3]
+    i = lo
+    while i < hi:
+        i3 = i % s3
+        r = i // s3
+        i2 = r % s2
+        r = r // s2
+        i1 = r % s1
+        i0 = r // s1
+        m = min(s3 - i3, hi - i)
+        px = xo + i0 * xs[0] + i1 * xs[1] + i2 * xs[2] + i3 * xs[3]
+        _unary_run(op, x, px, xs[3], out[i : i + m], p0, p1)
+        i += m
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def unary_parallel(op, x, xo, xs, out, shape, p0, p1, nchunks):
+    n = out.size
+    step = (n + nchunks - 1) // nchunks
+    for c in prange(nchunks):
+        lo = c * step
+        hi = min(n, lo + step)
+        unary_serial(op, x, xo, xs, out, shape, p0, p1, lo, hi)
+
+
+# ---------------------------------------------------------------------------- binary
+@njit(cache=True, error_model="numpy")
+def _binary_run(op, a, pa, sa, b, pb, sb, o):
+    n = o.size
+    if sa == 1 and sb == 1:
+        xa = a[pa : pa + n]
+        xb = b[pb : pb + n]
+        for i in range(n):
+            o[i] = bop(op, xa[i], xb[i])
+    elif sb == 0:
+        vb = b[pb]
+        if sa == 1:
+            xa = a[pa : pa + n]
+            for i in range(n):
+                o[i] = bop(op, xa[i], vb)
+        else:
+            for i in range(n):
+                o[i] = bop(op, a[pa + i * sa], vb)
+    elif sa == 0:
+        va = a[pa]
+        if sb == 1:
+            xb = b[pb : pb + n]
+            for i in range(n):
+                o[i] = bop(op, va, xb[i])
+        else:
+            for i in range(n):
+                o[i] = bop(op, va, b[pb + i * sb])
+    else:
+        for i in range(n):
+            o[i] = bop(op, a[pa + i * sa], b[pb + i * sb])
+
+
+@njit(cache=True, error_model="numpy")
+def binary_serial(op, a, ao, ast, b, bo, bst, out, shape, lo, hi):
+    """out[lo:hi] = a op b, both viewed through canonical 4-D layouts."""
+    s1, s2, s3 = shape[1], shape[2], shape[3]
+    i = lo
+    while i < hi:
+        i3 = i % s3
+        r = i // s3
+        i2 = r % s2
+        r = r // s2
+        i1 = r % s1
+        i0 = r // s1
+        m = min(s3 - i3, hi - i)
+        pa = ao + i0 * ast[0] + i1 * ast[1] + i2 * ast[2] + i3 * ast[3]
+        pb = bo + i0 * bst[0] + i1 * bst[1] + i2 * bst[2] + i3 * bst[3]
+        _binary_run(op, a, pa, ast[3], b, pb, bst[3], out[i : i + m])
+        i += m
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def binary_parallel(op, a, ao, ast, b, bo, bst, out, shape, nchunks):
+    n = out.size
+    step = (n + nchunks - 1) // nchunks
+    for c in prange(nchunks):
+        lo = c * step
+        hi = min(n, lo + step)
+        binary_serial(op, a, ao, ast, b, bo, bst, out, shape, lo, hi)
+
+
+# ---------------------------------------------------------------------------- NumPy paths
+def _sigmoid(x, out):
+    np.negative(x, out=out)
+    np.exp(out, out=out)
+    out += 1
+    np.reciprocal(out, out=out)
+    return out
+
+
+def _sign(x, out):
+    out[...] = np.greater(x, 0)
+    out -= np.less(x, 0)
+    return out
+
+
+def _round(x, out):
+    return np.rint(x, out=out) if x.dtype.kind == "f" else _ident(x, out)
+
+
+def _ident(x, out):
+    np.copyto(out, x)
+    return out
+
+
+def _relu(x, out):
+    return np.maximum(x, 0, out=out)
+
+
+def _silu(x, out):
+    _sigmoid(x, out)
+    out *= x
+    return out
+
+
+def _rsqrt(x, out):
+    np.sqrt(x, out=out)
+    return np.reciprocal(out, out=out)
+
+
+#: NumPy implementations used below the parallel threshold (and for integer dtypes).
+#: ``None``: no NumPy ufunc (erf and the erf/tanh GELUs): the serial Numba kernel runs.
+NUMPY_UNARY = {
+    "neg": lambda x, o: np.negative(x, out=o),
+    "abs": lambda x, o: np.abs(x, out=o) if x.dtype.kind != "u" else _ident(x, o),
+    "exp": lambda x, o: np.exp(x, out=o),
+    "log": lambda x, o: np.log(x, out=o),
+    "sqrt": lambda x, o: np.sqrt(x, out=o),
+    "rsqrt": _rsqrt,
+    "square": lambda x, o: np.multiply(x, x, out=o),
+    "reciprocal": lambda x, o: np.reciprocal(x, out=o),
+    "sin": lambda x, o: np.sin(x, out=o),
+    "cos": lambda x, o: np.cos(x, out=o),
+    "tanh": lambda x, o: np.tanh(x, out=o),
+    "sigmoid": _sigmoid,
+    "relu": _relu,
+    "gelu": None,
+    "gelu_tanh": None,
+    "silu": _silu,
+    "erf": None,
+    "floor": lambda x, o: np.floor(x, out=o) if x.dtype.kind == "f" else _ident(x, o),
+    "ceil": lambda x, o: np.ceil(x, out=o) if x.dtype.kind == "f" else _ident(x, o),
+    "round": _round,
+    "sign": _sign,
+    "log1p": lambda x, o: np.log1p(x, out=o),
+    "expm1": lambda x, o: np.expm1(x, out=o),
+}
+
+NUMPY_BINARY = {
+    "add": np.add,
+    "sub": np.subtract,
+    "mul": np.multiply,
+    "div": np.true_divide,
+    "pow": np.power,
+    "maximum": np.maximum,
+    "minimum": np.minimum,
+    "floor_divide": np.floor_divide,
+    "remainder": np.remainder,
+}
+
+NUMPY_COMPARE = {
+    "eq": np.equal,
+    "ne": np.not_equal,
+    "lt": np.less,
+    "le": np.less_equal,
+    "gt": np.greater,
+    "ge": np.greater_equal,
+}

@@ -1,0 +1,100 @@
+"""Host side of reductions: sum/prod/max/min over dims, argmax/argmin, cumsum, sort.
+
+Large f32/f64 sum/max/min whose reduced dims form one contiguous run per output go to
+the parallel row kernel (``kernels.reduce``); everything else (small tensors, prod,
+integer dtypes, reductions over strided runs) uses NumPy's reductions on a zero-copy
+view, which are pairwise along the contiguous axis. f16/bf16 accumulate in f32.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from . import _config
+from .kernels import reduce as K
+from .strided import coalesce, row_offsets, view
+
+_F32 = np.dtype(np.float32)
+_F64 = np.dtype(np.float64)
+_CODE = {"sum": K.SUM, "max": K.MAX, "min": K.MIN}
+_UFUNC = {"sum": np.add, "prod": np.multiply, "max": np.maximum, "min": np.minimum}
+
+
+def _row_form(layout, dims):
+    """(offsets of each output row, run length, run stride) or None if not one run."""
+    shape, strides = layout.shape, layout.strides
+    rshape, (rstr,) = coalesce([shape[d] for d in dims], [strides[d] for d in dims])
+    if len(rshape) != 1 or rstr[0] != 1:
+        return None
+    kept = [i for i in range(len(shape)) if i not in dims]
+    kshape, (kstr,) = coalesce([shape[i] for i in kept], [strides[i] for i in kept])
+    return row_offsets(kshape, kstr, layout.offset), rshape[0], 1
+
+
+def reduce(op: str, x, layout, np_dtype, dims) -> np.ndarray:
+    n = layout.numel
+    if (
+        op in _CODE
+        and np_dtype in (_F32, _F64)
+        and n >= _config.REDUCE_THRESHOLD
+        and (form := _row_form(layout, dims)) is not None
+    ):
+        offs, length, st = form
+        nrows = offs.size
+        nthreads = numba.get_num_threads()
+        nck = 1 if nrows >= 2 * nthreads else -(-2 * nthreads // nrows)
+        nck = max(1, min(nck, length // K.BLOCK))
+        chunk = -(-length // nck)
+        partial = np.empty((nrows, nck), _F64)
+        K.reduce_rows(_CODE[op], x, offs, length, st, chunk, partial)
+        if nck == 1:
+            res = partial[:, 0]
+        elif op == "sum":
+            res = partial.sum(1)
+        else:
+            res = (np.max if op == "max" else np.min)(partial, axis=1)
+        return res.astype(np_dtype)
+    v = view(x, layout)
+    acc = np_dtype
+    if np_dtype.itemsize == 2 and np_dtype.kind != "u":  # f16 / bf16
+        v = v.astype(_F32)
+        acc = _F32
+    with np.errstate(all="ignore"):
+        res = _UFUNC[op].reduce(v, axis=dims, dtype=acc if op in ("sum", "prod") else None)
+    return np.asarray(res).astype(np_dtype).reshape(-1)
+
+
+def arg_reduce(op: str, x, layout, np_dtype, dim: int) -> np.ndarray:
+    v = view(x, layout)
+    if np_dtype.name == "bfloat16":
+        v = v.astype(_F32)
+    fn = np.argmax if op == "argmax" else np.argmin
+    return np.asarray(fn(v, axis=dim)).astype(np.int64).reshape(-1)
+
+
+def cumsum(x, layout, np_dtype, dim: int) -> np.ndarray:
+    v = view(x, layout)
+    if np_dtype.kind in "fV":
+        acc = _F64 if np_dtype.itemsize >= 4 else _F32
+        if np_dtype.name == "bfloat16":
+            v = v.astype(_F32)
+    else:
+        acc = np_dtype
+    with np.errstate(all="ignore"):
+        return np.cumsum(v, axis=dim, dtype=acc).astype(np_dtype).reshape(-1)
+
+
+def sort(x, layout, np_dtype, dim: int, descending: bool):
+    v = view(x, layout)
+    key = v.astype(_F32) if np_dtype.name == "bfloat16" else v
+    if descending:  # stable descending: sort the reversed axis ascending, reverse back
+        n = v.shape[dim]
+        rev = np.flip(key, axis=dim)
+        idx = np.flip(np.argsort(rev, axis=dim, kind="stable"), axis=dim)
+        idx = (n - 1) - idx
+    else:
+        idx = np.argsort(key, axis=dim, kind="stable")
+    idx = np.ascontiguousarray(idx, dtype=np.int64)
+    values = np.take_along_axis(v, idx, axis=dim)
+    return np.ascontiguousarray(values).reshape(-1), idx.reshape(-1)
