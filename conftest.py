@@ -16,9 +16,9 @@ def test_backends() -> list[str]:
     import shrew_core
 
     wanted = os.environ.get("SHREW_TEST_BACKENDS")
-    names = wanted.split(",") if wanted else [
-        b for b in shrew_core.available_backends() if b != "cuda"
-    ]
+    names = (
+        wanted.split(",") if wanted else [b for b in shrew_core.available_backends() if b != "cuda"]
+    )
     return [n.strip() for n in names if n.strip()]
 
 

@@ -16,13 +16,31 @@ from .autograd import Function, FunctionCtx, GradStore, enable_grad, is_grad_ena
 from .backend import Backend
 from .device import CpuDevice, CudaDevice, Device, as_device
 from .dtypes import (
-    ALL_DTYPES, FLOAT_DTYPES, PROMOTION_TABLE, DType, as_dtype, bf16, bool_, f16, f32, f64,
-    i64, promote_types, u8, u32,
-)  # fmt: skip
+    ALL_DTYPES,
+    FLOAT_DTYPES,
+    PROMOTION_TABLE,
+    DType,
+    as_dtype,
+    bf16,
+    bool_,
+    f16,
+    f32,
+    f64,
+    i64,
+    promote_types,
+    u8,
+    u32,
+)
 from .errors import (
-    AutogradError, BackendError, DeviceError, DimError, DTypeError, IndexOutOfRangeError,
-    ShapeError, ShrewError,
-)  # fmt: skip
+    AutogradError,
+    BackendError,
+    DeviceError,
+    DimError,
+    DTypeError,
+    IndexOutOfRangeError,
+    ShapeError,
+    ShrewError,
+)
 from .layout import Layout
 from .ops import *  # noqa: F401,F403 - every op as a free function
 from .random import get_rng_state, initial_seed, manual_seed, set_rng_state

@@ -1,6 +1,7 @@
-"""Pure-Python shape and stride arithmetic: the reference for ``_speedups.pyx``.
+"""Pure-Python shape/stride arithmetic and the backward graph walk: the reference for
+``_speedups.pyx``.
 
-These few functions run on every op, so shrew_core's build compiles the same
+These few functions run on every op (or every backward), so shrew_core's build compiles the same
 logic with Cython (``_speedups``); ``layout.py`` picks the compiled version when
 present. Keep the two in step: tests run both against each other.
 """
@@ -103,3 +104,25 @@ def view_strides(
     if view_d != -1:
         return None
     return tuple(new_strides)
+
+
+def topo_order(root) -> list:
+    """Tensors with a grad Node reachable from root, each before its inputs (iterative DFS)."""
+    order: list = []
+    seen: set[int] = {id(root._node)}
+    stack: list = [(root, 0)]
+    while stack:
+        t, i = stack.pop()
+        inputs = t._node.inputs
+        if i < len(inputs):
+            stack.append((t, i + 1))
+            child = inputs[i]
+            if child is not None:
+                node = child._node
+                if node is not None and id(node) not in seen:
+                    seen.add(id(node))
+                    stack.append((child, 0))
+        else:
+            order.append(t)
+    order.reverse()
+    return order

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from .errors import AutogradError, DTypeError, ShapeError, fmt_shape
+from .layout import topo_order
 
 if TYPE_CHECKING:
     from .tensor import Tensor
@@ -149,26 +150,6 @@ class GradStore:
         return f"GradStore({len(self)} tensors: {shapes})"
 
 
-def _topo_order(root: Tensor) -> list[Tensor]:
-    """Tensors with a Node reachable from root, each before its inputs (iterative DFS)."""
-    order: list[Tensor] = []
-    seen: set[int] = {id(root._node)}
-    stack: list[tuple[Tensor, int]] = [(root, 0)]
-    while stack:
-        t, i = stack.pop()
-        inputs = t._node.inputs
-        if i < len(inputs):
-            stack.append((t, i + 1))
-            child = inputs[i]
-            if child is not None and child._node is not None and id(child._node) not in seen:
-                seen.add(id(child._node))
-                stack.append((child, 0))
-        else:
-            order.append(t)
-    order.reverse()
-    return order
-
-
 def _fit(grad: Tensor, like: Tensor, op: str) -> Tensor:
     """Sum a broadcast gradient back to ``like``'s shape and cast it to its dtype."""
     if grad.shape != like.shape:
@@ -205,7 +186,7 @@ def backward(root: Tensor, grad: Tensor | None = None) -> GradStore:
         return store
     with no_grad():
         pending: dict[int, Tensor] = {id(root._node): grad}
-        for t in _topo_order(root):
+        for t in topo_order(root):
             node = t._node
             g = pending.pop(id(node), None)
             if g is None:
@@ -274,7 +255,9 @@ class Function:
         with no_grad():
             out = cls.forward(ctx, *args, **kwargs)
         if not isinstance(out, Tensor):
-            raise TypeError(f"{cls.__name__}.forward must return a Tensor, got {type(out).__name__}")
+            raise TypeError(
+                f"{cls.__name__}.forward must return a Tensor, got {type(out).__name__}"
+            )
         if out._node is not None or out._requires_grad:
             out = out.detach()
         return record("custom", out, tensors, (cls, ctx))

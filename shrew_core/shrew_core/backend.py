@@ -36,10 +36,30 @@ from .layout import Layout
 Storage = Any
 
 UNARY_OPS = (
-    "neg", "abs", "exp", "log", "sqrt", "rsqrt", "square", "reciprocal", "sin", "cos",
-    "tanh", "sigmoid", "relu", "gelu", "gelu_tanh", "silu", "erf", "floor", "ceil",
-    "round", "sign", "log1p", "expm1",
-)  # fmt: skip
+    "neg",
+    "abs",
+    "exp",
+    "log",
+    "sqrt",
+    "rsqrt",
+    "square",
+    "reciprocal",
+    "sin",
+    "cos",
+    "tanh",
+    "sigmoid",
+    "relu",
+    "gelu",
+    "gelu_tanh",
+    "silu",
+    "erf",
+    "floor",
+    "ceil",
+    "round",
+    "sign",
+    "log1p",
+    "expm1",
+)
 BINARY_OPS = ("add", "sub", "mul", "div", "pow", "maximum", "minimum", "floor_divide", "remainder")
 COMPARE_OPS = ("eq", "ne", "lt", "le", "gt", "ge")
 REDUCE_OPS = ("sum", "prod", "max", "min")
@@ -107,11 +127,14 @@ class Backend(ABC):
     @abstractmethod
     def where(
         self,
-        cond: Storage, cond_layout: Layout,
-        a: Storage, a_layout: Layout,
-        b: Storage, b_layout: Layout,
+        cond: Storage,
+        cond_layout: Layout,
+        a: Storage,
+        a_layout: Layout,
+        b: Storage,
+        b_layout: Layout,
         dtype: DType,
-    ) -> Storage:  # fmt: skip
+    ) -> Storage:
         """``cond ? a : b``; ``cond`` is bool; the three layouts have the result's shape."""
 
     # ------------------------------------------------------------------ reductions
@@ -149,89 +172,159 @@ class Backend(ABC):
     # ------------------------------------------------------------------ indexing
     @abstractmethod
     def index_select(
-        self, x: Storage, layout: Layout, dtype: DType, dim: int,
-        index: Storage, index_layout: Layout,
-    ) -> Storage:  # fmt: skip
+        self,
+        x: Storage,
+        layout: Layout,
+        dtype: DType,
+        dim: int,
+        index: Storage,
+        index_layout: Layout,
+    ) -> Storage:
         """Pick positions ``index`` (1-D i64) along ``dim``. Out-of-range indices raise
         ``IndexOutOfRangeError`` naming the bad index (negative indices are already
         wrapped by core)."""
 
     @abstractmethod
     def index_add(
-        self, shape: tuple[int, ...], dim: int, index: Storage, index_layout: Layout,
-        src: Storage, src_layout: Layout, dtype: DType,
-    ) -> Storage:  # fmt: skip
+        self,
+        shape: tuple[int, ...],
+        dim: int,
+        index: Storage,
+        index_layout: Layout,
+        src: Storage,
+        src_layout: Layout,
+        dtype: DType,
+    ) -> Storage:
         """Adjoint of index_select: zeros of ``shape`` with ``src`` slices added at ``index``."""
 
     @abstractmethod
     def gather(
-        self, x: Storage, layout: Layout, dtype: DType, dim: int,
-        index: Storage, index_layout: Layout,
-    ) -> Storage:  # fmt: skip
+        self,
+        x: Storage,
+        layout: Layout,
+        dtype: DType,
+        dim: int,
+        index: Storage,
+        index_layout: Layout,
+    ) -> Storage:
         """torch.gather: ``out[..i..] = x[..index[..i..] at dim..]``; result has the index's
         shape (index is i64, same rank as x). Out-of-range raises IndexOutOfRangeError."""
 
     @abstractmethod
     def scatter_add(
-        self, shape: tuple[int, ...], dim: int, index: Storage, index_layout: Layout,
-        src: Storage, src_layout: Layout, dtype: DType,
-    ) -> Storage:  # fmt: skip
+        self,
+        shape: tuple[int, ...],
+        dim: int,
+        index: Storage,
+        index_layout: Layout,
+        src: Storage,
+        src_layout: Layout,
+        dtype: DType,
+    ) -> Storage:
         """Adjoint of gather: zeros of ``shape``, ``out[..index[..i..]..] += src[..i..]``."""
 
     # ------------------------------------------------------------------ convolution, pooling
     @abstractmethod
     def conv2d(
-        self, x: Storage, x_layout: Layout, w: Storage, w_layout: Layout, dtype: DType,
-        stride: tuple[int, int], padding: tuple[int, int], dilation: tuple[int, int], groups: int,
-    ) -> Storage:  # fmt: skip
+        self,
+        x: Storage,
+        x_layout: Layout,
+        w: Storage,
+        w_layout: Layout,
+        dtype: DType,
+        stride: tuple[int, int],
+        padding: tuple[int, int],
+        dilation: tuple[int, int],
+        groups: int,
+    ) -> Storage:
         """NCHW cross-correlation like torch.nn.functional.conv2d, without bias."""
 
     @abstractmethod
     def conv2d_grad_input(
-        self, grad: Storage, grad_layout: Layout, w: Storage, w_layout: Layout, dtype: DType,
-        input_shape: tuple[int, ...], stride: tuple[int, int], padding: tuple[int, int],
-        dilation: tuple[int, int], groups: int,
-    ) -> Storage:  # fmt: skip
+        self,
+        grad: Storage,
+        grad_layout: Layout,
+        w: Storage,
+        w_layout: Layout,
+        dtype: DType,
+        input_shape: tuple[int, ...],
+        stride: tuple[int, int],
+        padding: tuple[int, int],
+        dilation: tuple[int, int],
+        groups: int,
+    ) -> Storage:
         """Gradient of conv2d with respect to its input (a transposed convolution)."""
 
     @abstractmethod
     def conv2d_grad_weight(
-        self, grad: Storage, grad_layout: Layout, x: Storage, x_layout: Layout, dtype: DType,
-        weight_shape: tuple[int, ...], stride: tuple[int, int], padding: tuple[int, int],
-        dilation: tuple[int, int], groups: int,
-    ) -> Storage:  # fmt: skip
+        self,
+        grad: Storage,
+        grad_layout: Layout,
+        x: Storage,
+        x_layout: Layout,
+        dtype: DType,
+        weight_shape: tuple[int, ...],
+        stride: tuple[int, int],
+        padding: tuple[int, int],
+        dilation: tuple[int, int],
+        groups: int,
+    ) -> Storage:
         """Gradient of conv2d with respect to its weight."""
 
     @abstractmethod
     def max_pool2d(
-        self, x: Storage, layout: Layout, dtype: DType, kernel: tuple[int, int],
-        stride: tuple[int, int], padding: tuple[int, int], dilation: tuple[int, int],
+        self,
+        x: Storage,
+        layout: Layout,
+        dtype: DType,
+        kernel: tuple[int, int],
+        stride: tuple[int, int],
+        padding: tuple[int, int],
+        dilation: tuple[int, int],
         ceil_mode: bool,
-    ) -> tuple[Storage, Storage]:  # fmt: skip
+    ) -> tuple[Storage, Storage]:
         """(values, i64 indices into each flattened H*W input plane), like torch with
         ``return_indices=True``. Padding cells never win."""
 
     @abstractmethod
     def max_pool2d_backward(
-        self, grad: Storage, grad_layout: Layout, indices: Storage, indices_layout: Layout,
-        input_shape: tuple[int, ...], dtype: DType,
-    ) -> Storage:  # fmt: skip
+        self,
+        grad: Storage,
+        grad_layout: Layout,
+        indices: Storage,
+        indices_layout: Layout,
+        input_shape: tuple[int, ...],
+        dtype: DType,
+    ) -> Storage:
         """Scatter-add ``grad`` to the positions in ``indices``."""
 
     @abstractmethod
     def avg_pool2d(
-        self, x: Storage, layout: Layout, dtype: DType, kernel: tuple[int, int],
-        stride: tuple[int, int], padding: tuple[int, int], ceil_mode: bool,
+        self,
+        x: Storage,
+        layout: Layout,
+        dtype: DType,
+        kernel: tuple[int, int],
+        stride: tuple[int, int],
+        padding: tuple[int, int],
+        ceil_mode: bool,
         count_include_pad: bool,
-    ) -> Storage:  # fmt: skip
+    ) -> Storage:
         """Average pooling like torch.nn.functional.avg_pool2d."""
 
     @abstractmethod
     def avg_pool2d_backward(
-        self, grad: Storage, grad_layout: Layout, input_shape: tuple[int, ...], dtype: DType,
-        kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int],
-        ceil_mode: bool, count_include_pad: bool,
-    ) -> Storage:  # fmt: skip
+        self,
+        grad: Storage,
+        grad_layout: Layout,
+        input_shape: tuple[int, ...],
+        dtype: DType,
+        kernel: tuple[int, int],
+        stride: tuple[int, int],
+        padding: tuple[int, int],
+        ceil_mode: bool,
+        count_include_pad: bool,
+    ) -> Storage:
         """Gradient of avg_pool2d."""
 
     @abstractmethod
@@ -273,59 +366,101 @@ class Backend(ABC):
         return _fd.log_softmax(self, x, layout, dtype, dim)
 
     def softmax_backward(
-        self, y: Storage, grad: Storage, shape: tuple[int, ...], dtype: DType, dim: int,
+        self,
+        y: Storage,
+        grad: Storage,
+        shape: tuple[int, ...],
+        dtype: DType,
+        dim: int,
         log: bool,
-    ) -> Storage:  # fmt: skip
+    ) -> Storage:
         """Gradient of (log_)softmax from its contiguous output ``y`` and ``grad``."""
         return _fd.softmax_backward(self, y, grad, shape, dtype, dim, log)
 
     def layer_norm(
-        self, x: Storage, layout: Layout, weight: Storage | None, bias: Storage | None,
-        dtype: DType, normalized_ndim: int, eps: float,
-    ) -> tuple[Storage, Storage, Storage]:  # fmt: skip
+        self,
+        x: Storage,
+        layout: Layout,
+        weight: Storage | None,
+        bias: Storage | None,
+        dtype: DType,
+        normalized_ndim: int,
+        eps: float,
+    ) -> tuple[Storage, Storage, Storage]:
         """Normalise over the last ``normalized_ndim`` dims; weight/bias are contiguous of
         that trailing shape (or None). Returns (y, mean, rstd), mean/rstd f32 for
         half inputs, one per normalised row."""
         return _fd.layer_norm(self, x, layout, weight, bias, dtype, normalized_ndim, eps)
 
     def layer_norm_backward(
-        self, grad: Storage, x: Storage, shape: tuple[int, ...], weight: Storage | None,
-        mean: Storage, rstd: Storage, dtype: DType, normalized_ndim: int,
-    ) -> tuple[Storage, Storage | None, Storage | None]:  # fmt: skip
+        self,
+        grad: Storage,
+        x: Storage,
+        shape: tuple[int, ...],
+        weight: Storage | None,
+        mean: Storage,
+        rstd: Storage,
+        dtype: DType,
+        normalized_ndim: int,
+    ) -> tuple[Storage, Storage | None, Storage | None]:
         """(grad_x, grad_weight, grad_bias) from contiguous grad and x."""
-        return _fd.layer_norm_backward(self, grad, x, shape, weight, mean, rstd, dtype,
-                                       normalized_ndim)  # fmt: skip
+        return _fd.layer_norm_backward(
+            self, grad, x, shape, weight, mean, rstd, dtype, normalized_ndim
+        )
 
     def rms_norm(
-        self, x: Storage, layout: Layout, weight: Storage | None, dtype: DType,
-        normalized_ndim: int, eps: float,
-    ) -> tuple[Storage, Storage]:  # fmt: skip
+        self,
+        x: Storage,
+        layout: Layout,
+        weight: Storage | None,
+        dtype: DType,
+        normalized_ndim: int,
+        eps: float,
+    ) -> tuple[Storage, Storage]:
         """``x * rsqrt(mean(x^2) + eps) * weight`` over trailing dims; returns (y, rstd)."""
         return _fd.rms_norm(self, x, layout, weight, dtype, normalized_ndim, eps)
 
     def rms_norm_backward(
-        self, grad: Storage, x: Storage, shape: tuple[int, ...], weight: Storage | None,
-        rstd: Storage, dtype: DType, normalized_ndim: int,
-    ) -> tuple[Storage, Storage | None]:  # fmt: skip
+        self,
+        grad: Storage,
+        x: Storage,
+        shape: tuple[int, ...],
+        weight: Storage | None,
+        rstd: Storage,
+        dtype: DType,
+        normalized_ndim: int,
+    ) -> tuple[Storage, Storage | None]:
         """(grad_x, grad_weight) from contiguous grad and x."""
         return _fd.rms_norm_backward(self, grad, x, shape, weight, rstd, dtype, normalized_ndim)
 
     def cross_entropy(
-        self, logits: Storage, layout: Layout, target: Storage, dtype: DType,
-        ignore_index: int, label_smoothing: float,
-    ) -> tuple[Storage, Storage]:  # fmt: skip
+        self,
+        logits: Storage,
+        layout: Layout,
+        target: Storage,
+        dtype: DType,
+        ignore_index: int,
+        label_smoothing: float,
+    ) -> tuple[Storage, Storage]:
         """Per-row loss of ``logits`` [N, C] against i64 class indices [N] (contiguous).
         Rows whose target is ``ignore_index`` get loss 0. Returns (loss [N], lse [N])."""
-        return _fd.cross_entropy(self, logits, layout, target, dtype, ignore_index,
-                                 label_smoothing)  # fmt: skip
+        return _fd.cross_entropy(self, logits, layout, target, dtype, ignore_index, label_smoothing)
 
     def cross_entropy_backward(
-        self, grad_rows: Storage, logits: Storage, shape: tuple[int, int], target: Storage,
-        lse: Storage, dtype: DType, ignore_index: int, label_smoothing: float,
-    ) -> Storage:  # fmt: skip
+        self,
+        grad_rows: Storage,
+        logits: Storage,
+        shape: tuple[int, int],
+        target: Storage,
+        lse: Storage,
+        dtype: DType,
+        ignore_index: int,
+        label_smoothing: float,
+    ) -> Storage:
         """d loss / d logits for contiguous logits, given d total / d row-loss [N]."""
-        return _fd.cross_entropy_backward(self, grad_rows, logits, shape, target, lse, dtype,
-                                          ignore_index, label_smoothing)  # fmt: skip
+        return _fd.cross_entropy_backward(
+            self, grad_rows, logits, shape, target, lse, dtype, ignore_index, label_smoothing
+        )
 
     def unary_backward(
         self, op: str, x: Storage, grad: Storage, shape: tuple[int, ...], dtype: DType
@@ -335,60 +470,164 @@ class Backend(ABC):
         return _fd.unary_backward(self, op, x, grad, shape, dtype)
 
     def fused_elementwise(
-        self, program: tuple, inputs: list[tuple[Storage, Layout, DType]],
-        shape: tuple[int, ...], dtype: DType,
-    ) -> Storage:  # fmt: skip
+        self,
+        program: tuple,
+        inputs: list[tuple[Storage, Layout, DType]],
+        shape: tuple[int, ...],
+        dtype: DType,
+    ) -> Storage:
         """Evaluate a chain of elementwise ops in one pass. ``program`` is a tuple of
         instructions ``(op, arg_slots...)``; slots ``0..len(inputs)-1`` are inputs, each
         instruction appends one slot; the last slot is the result. Ops are UNARY_OPS,
         BINARY_OPS, or ("const", value)."""
         return _fd.fused_elementwise(self, program, inputs, shape, dtype)
 
-    # --- optimizer updates: IN PLACE on contiguous storages of ``numel`` elements each ---------------
+    # --- optimizer updates: IN PLACE on contiguous storages of ``numel`` elements each
     def sgd_update(
-        self, numel: int, param: Storage, grad: Storage, momentum_buf: Storage | None, dtype: DType, *,
-        lr: float, momentum: float, dampening: float, nesterov: bool, weight_decay: float,
-        maximize: bool, first_step: bool,
-    ) -> None:  # fmt: skip
+        self,
+        numel: int,
+        param: Storage,
+        grad: Storage,
+        momentum_buf: Storage | None,
+        dtype: DType,
+        *,
+        lr: float,
+        momentum: float,
+        dampening: float,
+        nesterov: bool,
+        weight_decay: float,
+        maximize: bool,
+        first_step: bool,
+    ) -> None:
         """torch.optim.SGD for one parameter."""
-        _fd.sgd_update(self, numel, param, grad, momentum_buf, dtype, lr=lr, momentum=momentum,
-                       dampening=dampening, nesterov=nesterov, weight_decay=weight_decay,
-                       maximize=maximize, first_step=first_step)  # fmt: skip
+        _fd.sgd_update(
+            self,
+            numel,
+            param,
+            grad,
+            momentum_buf,
+            dtype,
+            lr=lr,
+            momentum=momentum,
+            dampening=dampening,
+            nesterov=nesterov,
+            weight_decay=weight_decay,
+            maximize=maximize,
+            first_step=first_step,
+        )
 
     def adam_update(
-        self, numel: int, param: Storage, grad: Storage, exp_avg: Storage, exp_avg_sq: Storage,
-        max_exp_avg_sq: Storage | None, dtype: DType, *, lr: float, beta1: float,
-        beta2: float, eps: float, weight_decay: float, decoupled: bool, step: int,
+        self,
+        numel: int,
+        param: Storage,
+        grad: Storage,
+        exp_avg: Storage,
+        exp_avg_sq: Storage,
+        max_exp_avg_sq: Storage | None,
+        dtype: DType,
+        *,
+        lr: float,
+        beta1: float,
+        beta2: float,
+        eps: float,
+        weight_decay: float,
+        decoupled: bool,
+        step: int,
         maximize: bool,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """torch.optim.Adam (decoupled=False) / AdamW (decoupled=True) for one parameter;
         amsgrad when ``max_exp_avg_sq`` is given. ``step`` counts from 1."""
-        _fd.adam_update(self, numel, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, dtype, lr=lr,
-                        beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
-                        decoupled=decoupled, step=step, maximize=maximize)  # fmt: skip
+        _fd.adam_update(
+            self,
+            numel,
+            param,
+            grad,
+            exp_avg,
+            exp_avg_sq,
+            max_exp_avg_sq,
+            dtype,
+            lr=lr,
+            beta1=beta1,
+            beta2=beta2,
+            eps=eps,
+            weight_decay=weight_decay,
+            decoupled=decoupled,
+            step=step,
+            maximize=maximize,
+        )
 
     def radam_update(
-        self, numel: int, param: Storage, grad: Storage, exp_avg: Storage, exp_avg_sq: Storage,
-        dtype: DType, *, lr: float, beta1: float, beta2: float, eps: float,
-        weight_decay: float, decoupled: bool, step: int,
-    ) -> None:  # fmt: skip
+        self,
+        numel: int,
+        param: Storage,
+        grad: Storage,
+        exp_avg: Storage,
+        exp_avg_sq: Storage,
+        dtype: DType,
+        *,
+        lr: float,
+        beta1: float,
+        beta2: float,
+        eps: float,
+        weight_decay: float,
+        decoupled: bool,
+        step: int,
+    ) -> None:
         """torch.optim.RAdam for one parameter."""
-        _fd.radam_update(self, numel, param, grad, exp_avg, exp_avg_sq, dtype, lr=lr, beta1=beta1,
-                         beta2=beta2, eps=eps, weight_decay=weight_decay, decoupled=decoupled,
-                         step=step)  # fmt: skip
+        _fd.radam_update(
+            self,
+            numel,
+            param,
+            grad,
+            exp_avg,
+            exp_avg_sq,
+            dtype,
+            lr=lr,
+            beta1=beta1,
+            beta2=beta2,
+            eps=eps,
+            weight_decay=weight_decay,
+            decoupled=decoupled,
+            step=step,
+        )
 
     def rmsprop_update(
-        self, numel: int, param: Storage, grad: Storage, square_avg: Storage, momentum_buf: Storage | None,
-        grad_avg: Storage | None, dtype: DType, *, lr: float, alpha: float, eps: float,
-        weight_decay: float, momentum: float, centered: bool,
-    ) -> None:  # fmt: skip
+        self,
+        numel: int,
+        param: Storage,
+        grad: Storage,
+        square_avg: Storage,
+        momentum_buf: Storage | None,
+        grad_avg: Storage | None,
+        dtype: DType,
+        *,
+        lr: float,
+        alpha: float,
+        eps: float,
+        weight_decay: float,
+        momentum: float,
+        centered: bool,
+    ) -> None:
         """torch.optim.RMSprop for one parameter (``grad_avg`` given when centered)."""
-        _fd.rmsprop_update(self, numel, param, grad, square_avg, momentum_buf, grad_avg, dtype, lr=lr,
-                           alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
-                           centered=centered)  # fmt: skip
+        _fd.rmsprop_update(
+            self,
+            numel,
+            param,
+            grad,
+            square_avg,
+            momentum_buf,
+            grad_avg,
+            dtype,
+            lr=lr,
+            alpha=alpha,
+            eps=eps,
+            weight_decay=weight_decay,
+            momentum=momentum,
+            centered=centered,
+        )
 
     # ------------------------------------------------------------------ misc
-    def synchronize(self) -> None:
+    def synchronize(self) -> None:  # noqa: B027 - a no-op unless the backend is asynchronous
         """Wait for queued work (asynchronous backends override)."""
 
     def __repr__(self) -> str:

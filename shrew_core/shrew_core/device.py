@@ -38,6 +38,8 @@ def as_device(value) -> Device:
     if isinstance(value, str):
         kind, _, idx = value.partition(":")
         if not kind or (idx and not idx.isdigit()):
-            raise DeviceError(f"cannot parse device string {value!r}; expected e.g. 'cpu', 'cuda:0'")
+            raise DeviceError(
+                f"cannot parse device string {value!r}; expected e.g. 'cpu', 'cuda:0'"
+            )
         return Device(kind, int(idx) if idx else 0)
     raise DeviceError(f"expected a device or device string, got {type(value).__name__}")

@@ -18,8 +18,10 @@ from .layout import Layout
 def _t(backend, storage, layout_or_shape, dtype):
     from .tensor import Tensor
 
-    layout = layout_or_shape if isinstance(layout_or_shape, Layout) else Layout.contiguous(
-        tuple(layout_or_shape)
+    layout = (
+        layout_or_shape
+        if isinstance(layout_or_shape, Layout)
+        else Layout.contiguous(tuple(layout_or_shape))
     )
     return Tensor._make(storage, layout, dtype, backend)
 
@@ -78,8 +80,11 @@ def layer_norm(b, x, layout, weight, bias, dtype, normalized_ndim, eps):
         if bias is not None:
             y = y + _t(b, bias, wshape, dtype).to(y.dtype)
         stat_dtype = f32 if dtype.itemsize < 4 else dtype
-        return (_s(y.to(dtype)), _s(mean.reshape(-1).to(stat_dtype)),
-                _s(rstd.reshape(-1).to(stat_dtype)))  # fmt: skip
+        return (
+            _s(y.to(dtype)),
+            _s(mean.reshape(-1).to(stat_dtype)),
+            _s(rstd.reshape(-1).to(stat_dtype)),
+        )
 
 
 def layer_norm_backward(b, grad, x, shape, weight, mean, rstd, dtype, normalized_ndim):
@@ -95,7 +100,9 @@ def layer_norm_backward(b, grad, x, shape, weight, mean, rstd, dtype, normalized
         batch_dims = tuple(range(len(shape) - normalized_ndim))
         gw = gb = None
         if weight is not None:
-            gw = _s((g * xhat).sum(batch_dims).to(dtype)) if batch_dims else _s((g * xhat).to(dtype))
+            gw = (
+                _s((g * xhat).sum(batch_dims).to(dtype)) if batch_dims else _s((g * xhat).to(dtype))
+            )
             gb = _s(g.sum(batch_dims).to(dtype)) if batch_dims else _s(g.to(dtype))
             g = g * _t(b, weight, wshape, dtype).to(t.dtype)
         gx = rs * (g - g.mean(dims, keepdim=True) - xhat * (g * xhat).mean(dims, keepdim=True))
@@ -126,7 +133,9 @@ def rms_norm_backward(b, grad, x, shape, weight, rstd, dtype, normalized_ndim):
         gw = None
         if weight is not None:
             batch_dims = tuple(range(len(shape) - normalized_ndim))
-            gw = _s((g * xhat).sum(batch_dims).to(dtype)) if batch_dims else _s((g * xhat).to(dtype))
+            gw = (
+                _s((g * xhat).sum(batch_dims).to(dtype)) if batch_dims else _s((g * xhat).to(dtype))
+            )
             g = g * _t(b, weight, wshape, dtype).to(t.dtype)
         gx = rs * (g - xhat * (g * xhat).mean(dims, keepdim=True))
         return _s(gx.to(dtype)), gw
@@ -148,8 +157,9 @@ def cross_entropy(b, logits, layout, target, dtype, ignore_index, label_smoothin
         return _s(loss.to(dtype)), _s(lse.to(t.dtype))
 
 
-def cross_entropy_backward(b, grad_rows, logits, shape, target, lse, dtype, ignore_index,
-                           label_smoothing):  # fmt: skip
+def cross_entropy_backward(
+    b, grad_rows, logits, shape, target, lse, dtype, ignore_index, label_smoothing
+):
     from . import ops
 
     with no_grad():
@@ -224,8 +234,22 @@ def _state_views(b, param, grad, n, dtype, *states):
     ]
 
 
-def sgd_update(b, n, param, grad, momentum_buf, dtype, *, lr, momentum, dampening, nesterov,
-               weight_decay, maximize, first_step):  # fmt: skip
+def sgd_update(
+    b,
+    n,
+    param,
+    grad,
+    momentum_buf,
+    dtype,
+    *,
+    lr,
+    momentum,
+    dampening,
+    nesterov,
+    weight_decay,
+    maximize,
+    first_step,
+):
     with no_grad():
         p, g, buf = _state_views(b, param, grad, n, dtype, momentum_buf)
         if maximize:
@@ -239,11 +263,29 @@ def sgd_update(b, n, param, grad, momentum_buf, dtype, *, lr, momentum, dampenin
         _inplace(b, param, p - lr * g, dtype)
 
 
-def adam_update(b, n, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, dtype, *, lr, beta1, beta2,
-                eps, weight_decay, decoupled, step, maximize):  # fmt: skip
+def adam_update(
+    b,
+    n,
+    param,
+    grad,
+    exp_avg,
+    exp_avg_sq,
+    max_exp_avg_sq,
+    dtype,
+    *,
+    lr,
+    beta1,
+    beta2,
+    eps,
+    weight_decay,
+    decoupled,
+    step,
+    maximize,
+):
     with no_grad():
-        p, g, m, v, vmax = _state_views(b, param, grad, n, dtype, exp_avg, exp_avg_sq,
-                                        max_exp_avg_sq)  # fmt: skip
+        p, g, m, v, vmax = _state_views(
+            b, param, grad, n, dtype, exp_avg, exp_avg_sq, max_exp_avg_sq
+        )
         if maximize:
             g = -g
         if weight_decay:
@@ -264,8 +306,23 @@ def adam_update(b, n, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, dtype, *
         _inplace(b, param, p - (lr / bc1) * m / denom, dtype)
 
 
-def radam_update(b, n, param, grad, exp_avg, exp_avg_sq, dtype, *, lr, beta1, beta2, eps,
-                 weight_decay, decoupled, step):  # fmt: skip
+def radam_update(
+    b,
+    n,
+    param,
+    grad,
+    exp_avg,
+    exp_avg_sq,
+    dtype,
+    *,
+    lr,
+    beta1,
+    beta2,
+    eps,
+    weight_decay,
+    decoupled,
+    step,
+):
     with no_grad():
         p, g, m, v = _state_views(b, param, grad, n, dtype, exp_avg, exp_avg_sq)
         if weight_decay:
@@ -293,11 +350,27 @@ def radam_update(b, n, param, grad, exp_avg, exp_avg_sq, dtype, *, lr, beta1, be
         _inplace(b, param, p, dtype)
 
 
-def rmsprop_update(b, n, param, grad, square_avg, momentum_buf, grad_avg, dtype, *, lr, alpha, eps,
-                   weight_decay, momentum, centered):  # fmt: skip
+def rmsprop_update(
+    b,
+    n,
+    param,
+    grad,
+    square_avg,
+    momentum_buf,
+    grad_avg,
+    dtype,
+    *,
+    lr,
+    alpha,
+    eps,
+    weight_decay,
+    momentum,
+    centered,
+):
     with no_grad():
-        p, g, sq, buf, gavg = _state_views(b, param, grad, n, dtype, square_avg, momentum_buf,
-                                           grad_avg)  # fmt: skip
+        p, g, sq, buf, gavg = _state_views(
+            b, param, grad, n, dtype, square_avg, momentum_buf, grad_avg
+        )
         if weight_decay:
             g = g + weight_decay * p
         sq = sq * alpha + (1.0 - alpha) * g * g

@@ -240,7 +240,9 @@ def _prod(node, g):
     prod_nonzero = ops.where(is_zero, 1.0, x).prod(dims, keepdim=True)
     full = prod_nonzero * (zeros == 0).to(x.dtype)
     safe_x = ops.where(is_zero, 1.0, x)
-    grad = ops.where(zeros == 0, full / safe_x, ops.where((zeros == 1) & is_zero, prod_nonzero, 0.0))
+    grad = ops.where(
+        zeros == 0, full / safe_x, ops.where((zeros == 1) & is_zero, prod_nonzero, 0.0)
+    )
     return (g * grad,)
 
 
@@ -344,8 +346,9 @@ def _softmax(node, g):
     x = _in(node)
     d, y = node.saved
     gc = _contig(g)
-    s = x._backend.softmax_backward(y._storage, gc._storage, x.shape, x.dtype, d,
-                                    node.op == "log_softmax")  # fmt: skip
+    s = x._backend.softmax_backward(
+        y._storage, gc._storage, x.shape, x.dtype, d, node.op == "log_softmax"
+    )
     return (wrap(s, x.shape, x.dtype, x._backend),)
 
 
@@ -355,8 +358,9 @@ def _layer_norm(node, g):
     k, mean, rstd = node.saved
     xc, gc = _contig(x), _contig(g)
     be = x._backend
-    gx, gw, gb = be.layer_norm_backward(gc._storage, xc._storage, x.shape,
-                                        None if w is None else w._storage, mean, rstd, x.dtype, k)  # fmt: skip
+    gx, gw, gb = be.layer_norm_backward(
+        gc._storage, xc._storage, x.shape, None if w is None else w._storage, mean, rstd, x.dtype, k
+    )
     wshape = x.shape[x.ndim - k :]
     return (
         wrap(gx, x.shape, x.dtype, be),
@@ -371,8 +375,9 @@ def _rms_norm(node, g):
     k, rstd = node.saved
     xc, gc = _contig(x), _contig(g)
     be = x._backend
-    gx, gw = be.rms_norm_backward(gc._storage, xc._storage, x.shape,
-                                  None if w is None else w._storage, rstd, x.dtype, k)  # fmt: skip
+    gx, gw = be.rms_norm_backward(
+        gc._storage, xc._storage, x.shape, None if w is None else w._storage, rstd, x.dtype, k
+    )
     return (
         wrap(gx, x.shape, x.dtype, be),
         None if w is None else wrap(gw, x.shape[x.ndim - k :], x.dtype, be),
@@ -385,8 +390,16 @@ def _cross_entropy(node, g):
     target, lse, ignore_index, smoothing = node.saved
     lc, gc = _contig(logits), _contig(g)
     be = logits._backend
-    s = be.cross_entropy_backward(gc._storage, lc._storage, logits.shape, target._storage, lse,
-                                  logits.dtype, ignore_index, smoothing)  # fmt: skip
+    s = be.cross_entropy_backward(
+        gc._storage,
+        lc._storage,
+        logits.shape,
+        target._storage,
+        lse,
+        logits.dtype,
+        ignore_index,
+        smoothing,
+    )
     return (wrap(s, logits.shape, logits.dtype, be),)
 
 
@@ -397,12 +410,32 @@ def _conv2d(node, g):
     be = x._backend
     gx = gw = None
     if node.needs[0]:
-        s = be.conv2d_grad_input(g._storage, g.layout, w._storage, w.layout, x.dtype, x.shape,
-                                 stride, padding, dilation, groups)  # fmt: skip
+        s = be.conv2d_grad_input(
+            g._storage,
+            g.layout,
+            w._storage,
+            w.layout,
+            x.dtype,
+            x.shape,
+            stride,
+            padding,
+            dilation,
+            groups,
+        )
         gx = wrap(s, x.shape, x.dtype, be)
     if node.needs[1]:
-        s = be.conv2d_grad_weight(g._storage, g.layout, x._storage, x.layout, x.dtype, w.shape,
-                                  stride, padding, dilation, groups)  # fmt: skip
+        s = be.conv2d_grad_weight(
+            g._storage,
+            g.layout,
+            x._storage,
+            x.layout,
+            x.dtype,
+            w.shape,
+            stride,
+            padding,
+            dilation,
+            groups,
+        )
         gw = wrap(s, w.shape, x.dtype, be)
     return gx, gw
 
@@ -411,8 +444,9 @@ def _conv2d(node, g):
 def _max_pool2d(node, g):
     x = _in(node)
     indices, in_shape = node.saved
-    s = x._backend.max_pool2d_backward(g._storage, g.layout, indices._storage, indices.layout,
-                                       in_shape, x.dtype)  # fmt: skip
+    s = x._backend.max_pool2d_backward(
+        g._storage, g.layout, indices._storage, indices.layout, in_shape, x.dtype
+    )
     return (wrap(s, in_shape, x.dtype, x._backend),)
 
 
@@ -420,8 +454,9 @@ def _max_pool2d(node, g):
 def _avg_pool2d(node, g):
     x = _in(node)
     in_shape, k, s_, p, ceil_mode, cip = node.saved
-    s = x._backend.avg_pool2d_backward(g._storage, g.layout, in_shape, x.dtype, k, s_, p,
-                                       ceil_mode, cip)  # fmt: skip
+    s = x._backend.avg_pool2d_backward(
+        g._storage, g.layout, in_shape, x.dtype, k, s_, p, ceil_mode, cip
+    )
     return (wrap(s, in_shape, x.dtype, x._backend),)
 
 

@@ -8,12 +8,13 @@ tensor front end, which knows the op name; methods here assume validated input.
 
 from __future__ import annotations
 
-try:  # the compiled hot path, built by shrew_core's setup.py
+try:  # the compiled hot path (shape arithmetic + backward walk), built by shrew_core's setup.py
     from ._speedups import (
         broadcast_shapes,
         broadcast_strides,
         contiguous_strides,
         is_contiguous,
+        topo_order,
         view_strides,
     )
 
@@ -24,6 +25,7 @@ except ImportError:  # pragma: no cover - exercised when the extension is not bu
         broadcast_strides,
         contiguous_strides,
         is_contiguous,
+        topo_order,
         view_strides,
     )
 
@@ -36,6 +38,7 @@ __all__ = [
     "contiguous_strides",
     "is_contiguous",
     "view_strides",
+    "topo_order",
     "COMPILED",
 ]
 

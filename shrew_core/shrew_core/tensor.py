@@ -23,8 +23,15 @@ ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
 
 
 class Tensor:
-    __slots__ = ("_storage", "layout", "dtype", "_backend", "_node", "_requires_grad",
-                 "__weakref__")  # fmt: skip
+    __slots__ = (
+        "_storage",
+        "layout",
+        "dtype",
+        "_backend",
+        "_node",
+        "_requires_grad",
+        "__weakref__",
+    )
 
     def __init__(self, *args, **kwargs):
         raise TypeError("create tensors with shrew_core.tensor(...), zeros(...), from_numpy(...)")
@@ -151,7 +158,8 @@ class Tensor:
     def item(self):
         if self.numel != 1:
             raise ShapeError(
-                f"item: only one-element tensors can be converted, got shape {fmt_shape(self.shape)}"
+                "item: only one-element tensors can be converted, got shape "
+                f"{fmt_shape(self.shape)}"
             )
         return self.numpy().reshape(-1)[0].item()
 
@@ -199,8 +207,12 @@ class Tensor:
             extra += ", requires_grad=True"
         with np.printoptions(precision=4, threshold=1000, edgeitems=3):
             body = np.array2string(
-                self.numpy().astype(np.float32) if self.dtype.itemsize == 2 and self.dtype.is_float
-                else self.numpy(), separator=", ", prefix="tensor(")  # fmt: skip
+                self.numpy().astype(np.float32)
+                if self.dtype.itemsize == 2 and self.dtype.is_float
+                else self.numpy(),
+                separator=", ",
+                prefix="tensor(",
+            )
         return f"tensor({body}{extra})"
 
     # ------------------------------------------------------------------ operators

@@ -18,10 +18,15 @@ TOL = {
 GRAD_TOL = {"float64": (1e-8, 1e-9), "float32": (1e-4, 1e-4)}
 
 TORCH_DTYPE = {
-    "float64": torch.float64, "float32": torch.float32, "float16": torch.float16,
-    "bfloat16": torch.bfloat16, "int64": torch.int64, "uint8": torch.uint8, "bool": torch.bool,
+    "float64": torch.float64,
+    "float32": torch.float32,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "int64": torch.int64,
+    "uint8": torch.uint8,
+    "bool": torch.bool,
     "uint32": torch.uint32,
-}  # fmt: skip
+}
 
 
 def to_numpy(t) -> np.ndarray:

@@ -11,8 +11,15 @@ import torch
 import shrew_core as sc
 from shrew_core.dtypes import ALL_DTYPES, PROMOTION_TABLE, promote_types, result_type_with_scalar
 
-TORCH = {"bool": torch.bool, "uint8": torch.uint8, "int64": torch.int64, "float16": torch.float16,
-         "bfloat16": torch.bfloat16, "float32": torch.float32, "float64": torch.float64}  # fmt: skip
+TORCH = {
+    "bool": torch.bool,
+    "uint8": torch.uint8,
+    "int64": torch.int64,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "float32": torch.float32,
+    "float64": torch.float64,
+}
 
 
 def test_table_is_complete_and_symmetric():
@@ -43,14 +50,19 @@ def test_u32_rules():
 @pytest.mark.parametrize("scalar", [True, 2, 2.5])
 def test_scalar_promotion_matches_torch(dtype, scalar):
     t = torch.ones(1, dtype=TORCH[dtype])
-    expected = str((t * scalar).dtype).removeprefix("torch.") if dtype != "bool" or scalar is not True \
-        else "bool"  # fmt: skip
+    expected = (
+        str((t * scalar).dtype).removeprefix("torch.")
+        if dtype != "bool" or scalar is not True
+        else "bool"
+    )
     assert result_type_with_scalar(sc.as_dtype(dtype), scalar).name == expected
 
 
 def test_spellings():
     for d in ALL_DTYPES:
-        assert sc.as_dtype(d.name) is d and sc.as_dtype(d.short) is d and sc.as_dtype(d.np_dtype) is d
+        assert (
+            sc.as_dtype(d.name) is d and sc.as_dtype(d.short) is d and sc.as_dtype(d.np_dtype) is d
+        )
     assert sc.as_dtype(float) is sc.f32 and sc.as_dtype(np.float64) is sc.f64
     with pytest.raises(sc.DTypeError, match="unknown dtype"):
         sc.as_dtype("complex64")

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as torch_F
-from conftest import GRAD_TOL, TOL, TORCH_DTYPE, assert_close
 from op_specs import OPS, make_values
 
 import shrew_core as sc
+from conftest import GRAD_TOL, TOL, TORCH_DTYPE, assert_close
 
 VARIANTS = ("contiguous", "transposed", "narrowed", "offset", "expanded")
 
@@ -174,5 +174,6 @@ def test_op_gradient_matches_finite_differences(op, device):
             minus[i].reshape(-1)[j] -= h
             numeric.append((loss(plus) - loss(minus)) / (2 * h))
             analytic.append(g[j])
-        np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-6,
-                                   err_msg=f"{op.name}: d/d input {i}")  # fmt: skip
+        np.testing.assert_allclose(
+            analytic, numeric, rtol=1e-5, atol=1e-6, err_msg=f"{op.name}: d/d input {i}"
+        )

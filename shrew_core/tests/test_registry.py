@@ -18,8 +18,11 @@ def test_reference_backend_is_found_through_its_entry_point():
 
 
 def test_missing_backend_names_the_package_to_install():
-    with pytest.raises(sc.BackendError, match="pip install shrew-cuda") if "cuda" not in \
-            sc.available_backends() else pytest.raises(Exception):  # fmt: skip
+    with (
+        pytest.raises(sc.BackendError, match="pip install shrew-cuda")
+        if "cuda" not in sc.available_backends()
+        else pytest.raises(Exception)
+    ):
         sc.zeros(2, device="cuda")
     with pytest.raises(sc.BackendError, match="no backend named 'nope'"):
         sc.zeros(2, device="nope")

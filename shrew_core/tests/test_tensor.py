@@ -25,8 +25,9 @@ def test_constructors(device):
     np.testing.assert_allclose(sc.arange(0, 1, 0.25, device=device).numpy(), [0, 0.25, 0.5, 0.75])
     np.testing.assert_allclose(sc.linspace(0, 1, 5, device=device).numpy(), np.linspace(0, 1, 5))
     np.testing.assert_array_equal(sc.eye(3, device=device).numpy(), np.eye(3))
-    np.testing.assert_array_equal(sc.triu(3, 4, 1, device=device).numpy(),
-                                  np.triu(np.ones((3, 4)), 1))  # fmt: skip
+    np.testing.assert_array_equal(
+        sc.triu(3, 4, 1, device=device).numpy(), np.triu(np.ones((3, 4)), 1)
+    )
     x = sc.randn(3, 3, device=device)
     np.testing.assert_array_equal(sc.tril(x).numpy(), np.tril(x.numpy()))
     assert sc.zeros_like(x).shape == (3, 3) and sc.full_like(x, 2.0).numpy()[0, 0] == 2.0
@@ -74,8 +75,15 @@ def test_dlpack_roundtrip_with_torch(device):
 
 def test_views_share_storage_and_are_zero_copy(device):
     x = sc.arange(12, dtype="f32", device=device).reshape(3, 4)
-    for v in (x.t(), x.narrow(1, 1, 2), x[1:], x.unsqueeze(0), x.reshape(4, 3),
-              x[:, None].expand(3, 2, 4), x.permute(1, 0)):  # fmt: skip
+    for v in (
+        x.t(),
+        x.narrow(1, 1, 2),
+        x[1:],
+        x.unsqueeze(0),
+        x.reshape(4, 3),
+        x[:, None].expand(3, 2, 4),
+        x.permute(1, 0),
+    ):
         assert v._storage is x._storage
     assert not x.t().is_contiguous()
     assert x.t().reshape(-1)._storage is not x._storage  # needs a copy
@@ -137,13 +145,16 @@ def test_promotion_between_tensors(device):
     assert (a + b).dtype == sc.f32
     assert (sc.ones(2, dtype="i64", device=device) * 1.5).dtype == sc.f32
     assert (sc.ones(2, dtype="f16", device=device) * 1.5).dtype == sc.f16
-    assert (sc.ones(2, dtype="f32", device=device) + sc.ones(2, dtype="f64", device=device)
-            ).dtype == sc.f64  # fmt: skip
+    assert (
+        sc.ones(2, dtype="f32", device=device) + sc.ones(2, dtype="f64", device=device)
+    ).dtype == sc.f64
 
 
 def test_zero_dim_and_empty(device):
     s = sc.tensor(2.0, device=device)
-    assert (s * 3).shape == () and s.sum().shape == () and float(s.exp()) == pytest.approx(7.389, 1e-3)
+    assert (
+        (s * 3).shape == () and s.sum().shape == () and float(s.exp()) == pytest.approx(7.389, 1e-3)
+    )
     e = sc.zeros(0, 3, device=device)
     assert (e + 1).shape == (0, 3)
     assert e.sum().item() == 0.0 and e.sum(0).tolist() == [0.0, 0.0, 0.0]

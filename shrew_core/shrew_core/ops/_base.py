@@ -34,8 +34,7 @@ def norm_dim(dim: int, ndim: int, op: str) -> int:
         raise TypeError(f"{op}: dim must be an int, got {type(dim).__name__}")
     if not -n <= dim < n:
         raise DimError(
-            f"{op}: dim {dim} is out of range for a tensor of rank {ndim} "
-            f"(expected {-n}..{n - 1})"
+            f"{op}: dim {dim} is out of range for a tensor of rank {ndim} (expected {-n}..{n - 1})"
         )
     return dim % n if ndim else 0
 
@@ -76,8 +75,9 @@ def operands(op: str, a, b) -> tuple[Tensor, Tensor, DType]:
         dtype = _scalar_dtype(op, b.dtype, a)
         a = scalar_tensor(a, dtype, b)
     else:
-        raise TypeError(f"{op}: expected at least one Tensor, got {type(a).__name__} and "
-                        f"{type(b).__name__}")  # fmt: skip
+        raise TypeError(
+            f"{op}: expected at least one Tensor, got {type(a).__name__} and {type(b).__name__}"
+        )
     return a, b, dtype
 
 
@@ -96,7 +96,8 @@ def broadcast_shape(op: str, *shapes: tuple[int, ...]) -> tuple[int, ...]:
         res = broadcast_shapes(out, s)
         if res is None:
             raise ShapeError(
-                f"{op}: shapes " + " and ".join(fmt_shape(x) for x in shapes)
+                f"{op}: shapes "
+                + " and ".join(fmt_shape(x) for x in shapes)
                 + " are not broadcast-compatible"
             )
         out = res

@@ -82,8 +82,13 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
         arr = np.asarray(data)
         if arr.dtype == object:
             raise DTypeError("tensor: data must be numbers or nested lists of equal lengths")
-    dt = as_dtype(dtype) if dtype is not None else (
-        _infer_dtype(arr) if not isinstance(data, (np.ndarray, Tensor)) else as_dtype(arr.dtype))  # fmt: skip
+    dt = (
+        as_dtype(dtype)
+        if dtype is not None
+        else (
+            _infer_dtype(arr) if not isinstance(data, (np.ndarray, Tensor)) else as_dtype(arr.dtype)
+        )
+    )
     arr = np.array(arr, dtype=dt.np_dtype, copy=True, order="C")
     return _finish(from_numpy(arr, device), requires_grad)
 
@@ -102,21 +107,36 @@ def full(*shape, fill_value=None, dtype=None, device=None, requires_grad: bool =
         shape, fill_value = shape[:-1], shape[-1]
     shape = _shape(shape)
     if dtype is None:
-        dtype = (bool_ if isinstance(fill_value, bool) else
-                 i64 if isinstance(fill_value, int) else _defaults["dtype"])  # fmt: skip
+        dtype = (
+            bool_
+            if isinstance(fill_value, bool)
+            else i64
+            if isinstance(fill_value, int)
+            else _defaults["dtype"]
+        )
     dtype = as_dtype(dtype)
     b = _backend(device)
     return _finish(wrap(b.full(shape, fill_value, dtype), shape, dtype, b), requires_grad)
 
 
 def zeros(*shape, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    return full(_shape(shape), fill_value=0, dtype=dtype or _defaults["dtype"], device=device,
-                requires_grad=requires_grad)  # fmt: skip
+    return full(
+        _shape(shape),
+        fill_value=0,
+        dtype=dtype or _defaults["dtype"],
+        device=device,
+        requires_grad=requires_grad,
+    )
 
 
 def ones(*shape, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    return full(_shape(shape), fill_value=1, dtype=dtype or _defaults["dtype"], device=device,
-                requires_grad=requires_grad)  # fmt: skip
+    return full(
+        _shape(shape),
+        fill_value=1,
+        dtype=dtype or _defaults["dtype"],
+        device=device,
+        requires_grad=requires_grad,
+    )
 
 
 empty = zeros
@@ -150,12 +170,12 @@ def _float(dtype, op: str) -> DType:
 
 def rand(*shape, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """U[0, 1) samples, reproducible under ``manual_seed``."""
-    return uniform(_shape(shape), 0.0, 1.0, dtype=dtype, device=device,
-                   requires_grad=requires_grad)  # fmt: skip
+    return uniform(_shape(shape), 0.0, 1.0, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
-def uniform(shape, low: float = 0.0, high: float = 1.0, dtype=None, device=None,
-            requires_grad: bool = False) -> Tensor:  # fmt: skip
+def uniform(
+    shape, low: float = 0.0, high: float = 1.0, dtype=None, device=None, requires_grad: bool = False
+) -> Tensor:
     dtype, shape, b = _float(dtype, "uniform"), _shape((shape,)), _backend(device)
     s = b.rand_uniform(shape, dtype, float(low), float(high), _random.next_seed())
     return _finish(wrap(s, shape, dtype, b), requires_grad)
@@ -163,12 +183,12 @@ def uniform(shape, low: float = 0.0, high: float = 1.0, dtype=None, device=None,
 
 def randn(*shape, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """N(0, 1) samples, reproducible under ``manual_seed``."""
-    return normal(_shape(shape), 0.0, 1.0, dtype=dtype, device=device,
-                  requires_grad=requires_grad)  # fmt: skip
+    return normal(_shape(shape), 0.0, 1.0, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
-def normal(shape, mean: float = 0.0, std: float = 1.0, dtype=None, device=None,
-           requires_grad: bool = False) -> Tensor:  # fmt: skip
+def normal(
+    shape, mean: float = 0.0, std: float = 1.0, dtype=None, device=None, requires_grad: bool = False
+) -> Tensor:
     dtype, shape, b = _float(dtype, "normal"), _shape((shape,)), _backend(device)
     s = b.rand_normal(shape, dtype, float(mean), float(std), _random.next_seed())
     return _finish(wrap(s, shape, dtype, b), requires_grad)
@@ -217,8 +237,9 @@ def arange_step(start, end, step, dtype=None, device=None) -> Tensor:
     return arange(start, end, step, dtype=dtype, device=device)
 
 
-def linspace(start: float, end: float, steps: int, dtype=None, device=None,
-             requires_grad: bool = False) -> Tensor:  # fmt: skip
+def linspace(
+    start: float, end: float, steps: int, dtype=None, device=None, requires_grad: bool = False
+) -> Tensor:
     if steps < 0:
         raise ValueError(f"linspace: steps must be non-negative, got {steps}")
     dtype = _float(dtype, "linspace")

@@ -9,10 +9,25 @@ from ..tensor import Tensor
 from ._base import broadcast_shape, float_dtype_for, operands, require_float, scalar_tensor, wrap
 
 # Unary ops whose result is always floating point (integer inputs compute in f32).
-_FLOAT_VALUED = frozenset({
-    "exp", "log", "sqrt", "rsqrt", "reciprocal", "sin", "cos", "tanh", "sigmoid", "gelu",
-    "gelu_tanh", "silu", "erf", "log1p", "expm1",
-})  # fmt: skip
+_FLOAT_VALUED = frozenset(
+    {
+        "exp",
+        "log",
+        "sqrt",
+        "rsqrt",
+        "reciprocal",
+        "sin",
+        "cos",
+        "tanh",
+        "sigmoid",
+        "gelu",
+        "gelu_tanh",
+        "silu",
+        "erf",
+        "log1p",
+        "expm1",
+    }
+)
 _NO_BOOL = frozenset({"neg", "sign", "abs", "square", "relu"})
 
 
@@ -160,7 +175,12 @@ def compare(op: str, a, b) -> Tensor:
         b = cast(b, dtype)
     shape = a.shape if a.shape == b.shape else broadcast_shape(op, a.shape, b.shape)
     storage = a._backend.compare(
-        op, a._storage, a.layout.broadcast_to(shape), b._storage, b.layout.broadcast_to(shape), dtype
+        op,
+        a._storage,
+        a.layout.broadcast_to(shape),
+        b._storage,
+        b.layout.broadcast_to(shape),
+        dtype,
     )
     return wrap(storage, shape, bool_, a._backend)
 
@@ -223,10 +243,14 @@ def where(cond: Tensor, a, b) -> Tensor:
         b = cast(b, dtype)
     shape = broadcast_shape("where", cond.shape, a.shape, b.shape)
     storage = cond._backend.where(
-        cond._storage, cond.layout.broadcast_to(shape),
-        a._storage, a.layout.broadcast_to(shape),
-        b._storage, b.layout.broadcast_to(shape), dtype,
-    )  # fmt: skip
+        cond._storage,
+        cond.layout.broadcast_to(shape),
+        a._storage,
+        a.layout.broadcast_to(shape),
+        b._storage,
+        b.layout.broadcast_to(shape),
+        dtype,
+    )
     out = wrap(storage, shape, dtype, cond._backend)
     if dtype.is_float:
         record("where", out, (a, b), cond)
@@ -280,13 +304,15 @@ def clamp(x: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 - PyTorch keyw
     storage, layout = src._storage, src.layout
     if min is not None:
         lo = scalar_tensor(min, dtype, src)
-        storage = b.binary("maximum", storage, layout, lo._storage, lo.layout.broadcast_to(src.shape),
-                           dtype)  # fmt: skip
+        storage = b.binary(
+            "maximum", storage, layout, lo._storage, lo.layout.broadcast_to(src.shape), dtype
+        )
         layout = type(layout).contiguous(src.shape)
     if max is not None:
         hi = scalar_tensor(max, dtype, src)
-        storage = b.binary("minimum", storage, layout, hi._storage, hi.layout.broadcast_to(src.shape),
-                           dtype)  # fmt: skip
+        storage = b.binary(
+            "minimum", storage, layout, hi._storage, hi.layout.broadcast_to(src.shape), dtype
+        )
     out = wrap(storage, src.shape, dtype, b)
     if dtype.is_float:
         record("clamp", out, (src,), (min, max))

@@ -35,8 +35,9 @@ def index_select(x: Tensor, dim: int, index) -> Tensor:
     index = index.reshape(-1)
     if x.ndim == 0:
         x = x.reshape(1)
-    storage = x._backend.index_select(x._storage, x.layout, x.dtype, d, index._storage,
-                                      index.layout)  # fmt: skip
+    storage = x._backend.index_select(
+        x._storage, x.layout, x.dtype, d, index._storage, index.layout
+    )
     shape = x.shape[:d] + (index.shape[0],) + x.shape[d + 1 :]
     out = wrap(storage, shape, x.dtype, x._backend)
     return record("index_select", out, (x,), (d, index)) if x.dtype.is_float else out
@@ -56,14 +57,17 @@ def index_add(x: Tensor, dim: int, index, source: Tensor) -> Tensor:
     source = ew.cast(source, x.dtype)
     expect = x.shape[:d] + (index.shape[0],) + x.shape[d + 1 :]
     if source.shape != expect:
-        raise ShapeError(f"index_add: source shape {fmt_shape(source.shape)} != {fmt_shape(expect)}")
+        raise ShapeError(
+            f"index_add: source shape {fmt_shape(source.shape)} != {fmt_shape(expect)}"
+        )
     added = _scatter_rows(x, d, index, source)
     return x + added
 
 
 def _scatter_rows(like: Tensor, d: int, index: Tensor, src: Tensor) -> Tensor:
-    storage = like._backend.index_add(like.shape, d, index._storage, index.layout, src._storage,
-                                      src.layout, src.dtype)  # fmt: skip
+    storage = like._backend.index_add(
+        like.shape, d, index._storage, index.layout, src._storage, src.layout, src.dtype
+    )
     out = wrap(storage, like.shape, src.dtype, like._backend)
     return record("index_add", out, (src,), (d, index)) if src.dtype.is_float else out
 
@@ -100,7 +104,8 @@ def scatter_add(x: Tensor, dim: int, index, src: Tensor) -> Tensor:
     _check_gather("scatter_add", x, d, index)
     if src.ndim != index.ndim or any(a < b for a, b in zip(src.shape, index.shape)):
         raise ShapeError(
-            f"scatter_add: src {fmt_shape(src.shape)} is smaller than index {fmt_shape(index.shape)}"
+            f"scatter_add: src {fmt_shape(src.shape)} is smaller than index "
+            f"{fmt_shape(index.shape)}"
         )
     for i, n in enumerate(index.shape):
         if src.shape[i] != n:
@@ -109,8 +114,9 @@ def scatter_add(x: Tensor, dim: int, index, src: Tensor) -> Tensor:
 
 
 def _scatter(shape, d: int, index: Tensor, src: Tensor) -> Tensor:
-    storage = src._backend.scatter_add(shape, d, index._storage, index.layout, src._storage,
-                                       src.layout, src.dtype)  # fmt: skip
+    storage = src._backend.scatter_add(
+        shape, d, index._storage, index.layout, src._storage, src.layout, src.dtype
+    )
     out = wrap(storage, shape, src.dtype, src._backend)
     return record("scatter_add", out, (src,), (d, index)) if src.dtype.is_float else out
 
@@ -212,8 +218,9 @@ def _write(x: Tensor, layout: Layout, value) -> None:
         x._backend.copy_into(x._storage, layout, value._storage, vl, x.dtype)
     else:
         src = x._backend.full((), value, x.dtype)
-        x._backend.copy_into(x._storage, layout, src, Layout((), ()).broadcast_to(layout.shape),
-                             x.dtype)  # fmt: skip
+        x._backend.copy_into(
+            x._storage, layout, src, Layout((), ()).broadcast_to(layout.shape), x.dtype
+        )
 
 
 def setitem(x: Tensor, key, value) -> None:

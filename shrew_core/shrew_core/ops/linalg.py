@@ -53,22 +53,26 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
 
 def mm(a: Tensor, b: Tensor) -> Tensor:
     if a.ndim != 2 or b.ndim != 2:
-        raise ShapeError(f"mm: expected 2-D operands, got {fmt_shape(a.shape)} and "
-                         f"{fmt_shape(b.shape)}")  # fmt: skip
+        raise ShapeError(
+            f"mm: expected 2-D operands, got {fmt_shape(a.shape)} and {fmt_shape(b.shape)}"
+        )
     return matmul(a, b)
 
 
 def bmm(a: Tensor, b: Tensor) -> Tensor:
     if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0]:
-        raise ShapeError(f"bmm: expected 3-D operands with equal batch, got {fmt_shape(a.shape)} "
-                         f"and {fmt_shape(b.shape)}")  # fmt: skip
+        raise ShapeError(
+            f"bmm: expected 3-D operands with equal batch, got {fmt_shape(a.shape)} "
+            f"and {fmt_shape(b.shape)}"
+        )
     return matmul(a, b)
 
 
 def dot(a: Tensor, b: Tensor) -> Tensor:
     if a.ndim != 1 or b.ndim != 1:
-        raise ShapeError(f"dot: expected 1-D operands, got {fmt_shape(a.shape)} and "
-                         f"{fmt_shape(b.shape)}")  # fmt: skip
+        raise ShapeError(
+            f"dot: expected 1-D operands, got {fmt_shape(a.shape)} and {fmt_shape(b.shape)}"
+        )
     return matmul(a, b)
 
 

@@ -58,8 +58,13 @@ def _param(op: str, p: Tensor | None, x: Tensor, shape, name: str):
     return dense(ew.cast(p, x.dtype))
 
 
-def layer_norm(x: Tensor, normalized_shape, weight: Tensor | None = None,
-               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:  # fmt: skip
+def layer_norm(
+    x: Tensor,
+    normalized_shape,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
     """torch.nn.functional.layer_norm (biased variance over the trailing dims)."""
     require_float("layer_norm", x)
     k = _trailing("layer_norm", x, normalized_shape)
@@ -67,27 +72,35 @@ def layer_norm(x: Tensor, normalized_shape, weight: Tensor | None = None,
     w = _param("layer_norm", weight, x, wshape, "weight")
     b = _param("layer_norm", bias, x, wshape, "bias")
     y, mean, rstd = x._backend.layer_norm(
-        x._storage, x.layout, None if w is None else w._storage, None if b is None else b._storage,
-        x.dtype, k, float(eps),
-    )  # fmt: skip
+        x._storage,
+        x.layout,
+        None if w is None else w._storage,
+        None if b is None else b._storage,
+        x.dtype,
+        k,
+        float(eps),
+    )
     out = wrap(y, x.shape, x.dtype, x._backend)
     return record("layer_norm", out, (x, w, b), (k, mean, rstd))
 
 
-def rms_norm(x: Tensor, normalized_shape, weight: Tensor | None = None,
-             eps: float = 1e-5) -> Tensor:  # fmt: skip
+def rms_norm(
+    x: Tensor, normalized_shape, weight: Tensor | None = None, eps: float = 1e-5
+) -> Tensor:
     """``x / sqrt(mean(x^2) + eps) * weight`` over the trailing dims."""
     require_float("rms_norm", x)
     k = _trailing("rms_norm", x, normalized_shape)
     w = _param("rms_norm", weight, x, x.shape[x.ndim - k :], "weight")
-    y, rstd = x._backend.rms_norm(x._storage, x.layout, None if w is None else w._storage,
-                                  x.dtype, k, float(eps))  # fmt: skip
+    y, rstd = x._backend.rms_norm(
+        x._storage, x.layout, None if w is None else w._storage, x.dtype, k, float(eps)
+    )
     out = wrap(y, x.shape, x.dtype, x._backend)
     return record("rms_norm", out, (x, w), (k, rstd))
 
 
-def cross_entropy_rows(logits: Tensor, target: Tensor, ignore_index: int = -100,
-                       label_smoothing: float = 0.0) -> Tensor:  # fmt: skip
+def cross_entropy_rows(
+    logits: Tensor, target: Tensor, ignore_index: int = -100, label_smoothing: float = 0.0
+) -> Tensor:
     """Per-row cross-entropy of logits [N, C] against class indices [N] (fused kernel);
     rows whose target is ``ignore_index`` give 0. Reductions live in shrew_nn."""
     require_float("cross_entropy", logits)
@@ -104,12 +117,17 @@ def cross_entropy_rows(logits: Tensor, target: Tensor, ignore_index: int = -100,
     target = dense(ew.cast(target, i64))
     _check_classes(target, c, ignore_index)
     loss, lse = logits._backend.cross_entropy(
-        logits._storage, logits.layout, target._storage, logits.dtype, ignore_index,
+        logits._storage,
+        logits.layout,
+        target._storage,
+        logits.dtype,
+        ignore_index,
         float(label_smoothing),
-    )  # fmt: skip
+    )
     out = wrap(loss, (n,), logits.dtype, logits._backend)
-    return record("cross_entropy", out, (logits,), (target, lse, ignore_index,
-                                                   float(label_smoothing)))  # fmt: skip
+    return record(
+        "cross_entropy", out, (logits,), (target, lse, ignore_index, float(label_smoothing))
+    )
 
 
 def _check_classes(target: Tensor, c: int, ignore_index: int) -> None:
@@ -122,8 +140,15 @@ def _check_classes(target: Tensor, c: int, ignore_index: int) -> None:
         raise IndexError(f"cross_entropy: target class {bad} is out of range for {c} classes")
 
 
-def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
-           dilation=1, groups: int = 1) -> Tensor:  # fmt: skip
+def conv2d(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups: int = 1,
+) -> Tensor:
     """torch.nn.functional.conv2d on NCHW input (or CHW). ``padding`` may be ``"same"``."""
     require_float("conv2d", x)
     unbatched = x.ndim == 3
@@ -153,8 +178,17 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
             f"{h + 2 * padding[0]}x{w + 2 * padding[1]}"
         )
     weight = ew.cast(weight, x.dtype)
-    storage = x._backend.conv2d(x._storage, x.layout, weight._storage, weight.layout, x.dtype,
-                                stride, padding, dilation, groups)  # fmt: skip
+    storage = x._backend.conv2d(
+        x._storage,
+        x.layout,
+        weight._storage,
+        weight.layout,
+        x.dtype,
+        stride,
+        padding,
+        dilation,
+        groups,
+    )
     out = wrap(storage, (n, o, oh, ow), x.dtype, x._backend)
     out = record("conv2d", out, (x, weight), (stride, padding, dilation, groups))
     if bias is not None:
@@ -181,22 +215,41 @@ def _same_padding(mode: str, kernel, dilation, stride):
     return tuple(pads)
 
 
-def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
-           dilation=1, groups: int = 1) -> Tensor:  # fmt: skip
+def conv1d(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups: int = 1,
+) -> Tensor:
     """torch.nn.functional.conv1d on NCL input, computed as a conv2d with H = 1."""
     unbatched = x.ndim == 2
     if unbatched:
         x = sh.unsqueeze(x, 0)
     if x.ndim != 3 or weight.ndim != 3:
-        raise ShapeError(f"conv1d: expected input [N, C, L] and weight [O, C/groups, K], got "
-                         f"{fmt_shape(x.shape)} and {fmt_shape(weight.shape)}")  # fmt: skip
-    as_int = (lambda v: v if isinstance(v, (int, str)) else v[0])
+        raise ShapeError(
+            f"conv1d: expected input [N, C, L] and weight [O, C/groups, K], got "
+            f"{fmt_shape(x.shape)} and {fmt_shape(weight.shape)}"
+        )
+
+    def as_int(v):
+        return v if isinstance(v, (int, str)) else v[0]
+
     pad = as_int(padding)
     pad2 = pad if isinstance(pad, str) else (0, pad)
     if isinstance(pad, str) and pad == "same":
         pad2 = (0, _same_padding("same", (weight.shape[2],), (as_int(dilation),), (1, 1))[0])
-    out = conv2d(sh.unsqueeze(x, 2), sh.unsqueeze(weight, 2), bias, (1, as_int(stride)), pad2,
-                 (1, as_int(dilation)), groups)  # fmt: skip
+    out = conv2d(
+        sh.unsqueeze(x, 2),
+        sh.unsqueeze(weight, 2),
+        bias,
+        (1, as_int(stride)),
+        pad2,
+        (1, as_int(dilation)),
+        groups,
+    )
     out = sh.squeeze(out, 2)
     return sh.squeeze(out, 0) if unbatched else out
 
@@ -206,7 +259,9 @@ def _pool_input(op: str, x: Tensor):
     if x.ndim == 3:
         return sh.unsqueeze(x, 0), True
     if x.ndim != 4:
-        raise ShapeError(f"{op}: expected input [N, C, H, W] or [C, H, W], got {fmt_shape(x.shape)}")
+        raise ShapeError(
+            f"{op}: expected input [N, C, H, W] or [C, H, W], got {fmt_shape(x.shape)}"
+        )
     return x, False
 
 
@@ -226,8 +281,15 @@ def _pool_out(op, h, w, k, s, p, d, ceil_mode):
     return tuple(dims)
 
 
-def max_pool2d(x: Tensor, kernel_size, stride=None, padding=0, dilation=1,
-               ceil_mode: bool = False, return_indices: bool = False):  # fmt: skip
+def max_pool2d(
+    x: Tensor,
+    kernel_size,
+    stride=None,
+    padding=0,
+    dilation=1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+):
     """torch.nn.functional.max_pool2d; stride defaults to the kernel size."""
     x, unbatched = _pool_input("max_pool2d", x)
     k = _pair(kernel_size, "kernel_size")
@@ -244,8 +306,14 @@ def max_pool2d(x: Tensor, kernel_size, stride=None, padding=0, dilation=1,
     return (out, indices) if return_indices else out
 
 
-def avg_pool2d(x: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
-               count_include_pad: bool = True) -> Tensor:  # fmt: skip
+def avg_pool2d(
+    x: Tensor,
+    kernel_size,
+    stride=None,
+    padding=0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> Tensor:
     """torch.nn.functional.avg_pool2d; stride defaults to the kernel size."""
     x, unbatched = _pool_input("avg_pool2d", x)
     k = _pair(kernel_size, "kernel_size")
@@ -253,8 +321,9 @@ def avg_pool2d(x: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool =
     p = _pair(padding, "padding")
     n, c, h, w = x.shape
     oh, ow = _pool_out("avg_pool2d", h, w, k, s, p, (1, 1), ceil_mode)
-    storage = x._backend.avg_pool2d(x._storage, x.layout, x.dtype, k, s, p, ceil_mode,
-                                    count_include_pad)  # fmt: skip
+    storage = x._backend.avg_pool2d(
+        x._storage, x.layout, x.dtype, k, s, p, ceil_mode, count_include_pad
+    )
     out = wrap(storage, (n, c, oh, ow), x.dtype, x._backend)
     out = record("avg_pool2d", out, (x,), (x.shape, k, s, p, ceil_mode, count_include_pad))
     return sh.squeeze(out, 0) if unbatched else out

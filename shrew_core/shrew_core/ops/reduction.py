@@ -98,8 +98,9 @@ def _arg(op: str, x: Tensor, dim, keepdim: bool) -> Tensor:
         flat = x.reshape(-1)
         if flat.numel == 0:
             raise ShapeError(f"{op}: empty tensor of shape {fmt_shape(x.shape)}")
-        out = wrap(x._backend.arg_reduce(op, flat._storage, flat.layout, x.dtype, 0), (), i64,
-                   x._backend)  # fmt: skip
+        out = wrap(
+            x._backend.arg_reduce(op, flat._storage, flat.layout, x.dtype, 0), (), i64, x._backend
+        )
         return out.reshape((1,) * x.ndim) if keepdim else out
     d = norm_dim(dim, x.ndim, op)
     if x.ndim == 0:
@@ -142,8 +143,14 @@ def min(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
     return _max_min("min", x, dim, keepdim)
 
 
-def var(x: Tensor, dim=None, keepdim: bool = False, *, correction: int | None = None,
-        unbiased: bool | None = None) -> Tensor:  # fmt: skip
+def var(
+    x: Tensor,
+    dim=None,
+    keepdim: bool = False,
+    *,
+    correction: int | None = None,
+    unbiased: bool | None = None,
+) -> Tensor:
     """Variance with Bessel's correction by default (``correction=1``) like PyTorch."""
     if correction is None:
         correction = 0 if unbiased is False else 1
@@ -156,8 +163,14 @@ def var(x: Tensor, dim=None, keepdim: bool = False, *, correction: int | None = 
     return total / denom if denom > 0 else total * float("nan")
 
 
-def std(x: Tensor, dim=None, keepdim: bool = False, *, correction: int | None = None,
-        unbiased: bool | None = None) -> Tensor:  # fmt: skip
+def std(
+    x: Tensor,
+    dim=None,
+    keepdim: bool = False,
+    *,
+    correction: int | None = None,
+    unbiased: bool | None = None,
+) -> Tensor:
     return var(x, dim, keepdim, correction=correction, unbiased=unbiased).sqrt()
 
 

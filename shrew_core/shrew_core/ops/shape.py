@@ -136,8 +136,10 @@ swapaxes = transpose
 def t(x: Tensor) -> Tensor:
     """Transpose a 2-D tensor (0-d and 1-D tensors are returned as they are), like torch."""
     if x.ndim > 2:
-        raise DimError(f"t: expects a tensor with <= 2 dims, got shape {fmt_shape(x.shape)}; "
-                       "use transpose(-2, -1) or .mT")  # fmt: skip
+        raise DimError(
+            f"t: expects a tensor with <= 2 dims, got shape {fmt_shape(x.shape)}; "
+            "use transpose(-2, -1) or .mT"
+        )
     return transpose(x, 0, 1) if x.ndim == 2 else x
 
 
@@ -344,7 +346,9 @@ def pad(x: Tensor, pad, value: float = 0.0, mode: str = "constant") -> Tensor:
         if lo < 0 or hi < 0:
             c_lo, c_hi = max(0, -lo), max(0, -hi)
             if c_lo + c_hi > x.shape[d]:
-                raise ShapeError(f"pad: cropping {c_lo}+{c_hi} exceeds dim {d} of size {x.shape[d]}")
+                raise ShapeError(
+                    f"pad: cropping {c_lo}+{c_hi} exceeds dim {d} of size {x.shape[d]}"
+                )
             x = narrow(x, d, c_lo, x.shape[d] - c_lo - c_hi)
     pairs = [(max(0, lo), max(0, hi)) for lo, hi in pairs]
     shape = tuple(s + lo + hi for s, (lo, hi) in zip(x.shape, pairs))
@@ -359,8 +363,8 @@ def pad(x: Tensor, pad, value: float = 0.0, mode: str = "constant") -> Tensor:
 
 
 def flip(x: Tensor, dims) -> Tensor:
-    from .indexing import index_select
     from .creation import arange
+    from .indexing import index_select
 
     dims = (dims,) if isinstance(dims, int) else tuple(dims)
     for d in dims:
@@ -377,7 +381,7 @@ def repeat(x: Tensor, *sizes) -> Tensor:
         raise ShapeError(f"repeat: {len(sizes)} repeats for a tensor of rank {x.ndim}")
     x = reshape(x, (1,) * (len(sizes) - x.ndim) + x.shape)
     inter = []
-    for r, s in zip(sizes, x.shape):
+    for s in x.shape:
         inter += [1, s]
     y = reshape(x, tuple(inter))
     y = expand(y, tuple(v for r, s in zip(sizes, x.shape) for v in (r, s)))

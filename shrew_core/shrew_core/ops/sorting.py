@@ -27,8 +27,9 @@ def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = T
     return sort(x, dim, descending).indices
 
 
-def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True,
-         sorted: bool = True) -> ValuesIndices:  # noqa: A002 - torch keyword  # fmt: skip
+def topk(
+    x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True
+) -> ValuesIndices:  # noqa: A002 - torch keyword
     """The ``k`` largest (or smallest) entries along ``dim``, as (values, indices)."""
     d = norm_dim(dim, x.ndim, "topk")
     size = x.shape[d] if x.ndim else 1

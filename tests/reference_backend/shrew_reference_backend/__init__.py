@@ -17,7 +17,6 @@ from numpy.lib.stride_tricks import as_strided, sliding_window_view
 from shrew_core.backend import Backend
 from shrew_core.errors import IndexOutOfRangeError
 
-
 _erf_scalar = np.frompyfunc(math.erf, 1, 1)
 
 
@@ -47,25 +46,49 @@ def _in(storage, layout, dtype):
 
 
 _UNARY = {
-    "neg": np.negative, "abs": np.abs, "exp": np.exp, "log": np.log, "sqrt": np.sqrt,
-    "rsqrt": lambda x: 1.0 / np.sqrt(x), "square": np.square,
-    "reciprocal": lambda x: 1.0 / x, "sin": np.sin, "cos": np.cos, "tanh": np.tanh,
+    "neg": np.negative,
+    "abs": np.abs,
+    "exp": np.exp,
+    "log": np.log,
+    "sqrt": np.sqrt,
+    "rsqrt": lambda x: 1.0 / np.sqrt(x),
+    "square": np.square,
+    "reciprocal": lambda x: 1.0 / x,
+    "sin": np.sin,
+    "cos": np.cos,
+    "tanh": np.tanh,
     "sigmoid": lambda x: 0.5 * (1.0 + np.tanh(0.5 * x)),
     "relu": lambda x: np.maximum(x, 0),
     "gelu": lambda x: 0.5 * x * (1.0 + _erf(x / np.sqrt(2.0))),
     "gelu_tanh": lambda x: 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x**3))),
     "silu": lambda x: x * (0.5 * (1.0 + np.tanh(0.5 * x))),
     "erf": lambda x: _erf(x),
-    "floor": np.floor, "ceil": np.ceil, "round": np.round, "sign": np.sign,
-    "log1p": np.log1p, "expm1": np.expm1,
-}  # fmt: skip
+    "floor": np.floor,
+    "ceil": np.ceil,
+    "round": np.round,
+    "sign": np.sign,
+    "log1p": np.log1p,
+    "expm1": np.expm1,
+}
 _BINARY = {
-    "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide,
-    "pow": np.power, "maximum": np.maximum, "minimum": np.minimum,
-    "floor_divide": np.floor_divide, "remainder": np.remainder,
-}  # fmt: skip
-_COMPARE = {"eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal,
-            "gt": np.greater, "ge": np.greater_equal}  # fmt: skip
+    "add": np.add,
+    "sub": np.subtract,
+    "mul": np.multiply,
+    "div": np.true_divide,
+    "pow": np.power,
+    "maximum": np.maximum,
+    "minimum": np.minimum,
+    "floor_divide": np.floor_divide,
+    "remainder": np.remainder,
+}
+_COMPARE = {
+    "eq": np.equal,
+    "ne": np.not_equal,
+    "lt": np.less,
+    "le": np.less_equal,
+    "gt": np.greater,
+    "ge": np.greater_equal,
+}
 
 
 class ReferenceBackend(Backend):
@@ -196,14 +219,14 @@ class ReferenceBackend(Backend):
         o = wv.shape[0]
         cg, og = c // groups, o // groups
         outs = [
-            np.einsum("nchwij,ocij->nohw", win[:, g * cg : (g + 1) * cg],
-                      wv[g * og : (g + 1) * og])
+            np.einsum("nchwij,ocij->nohw", win[:, g * cg : (g + 1) * cg], wv[g * og : (g + 1) * og])
             for g in range(groups)
-        ]  # fmt: skip
+        ]
         return _flat(np.concatenate(outs, axis=1), dtype)
 
-    def conv2d_grad_input(self, grad, gl, w, wl, dtype, input_shape, stride, padding, dilation,
-                          groups):  # fmt: skip
+    def conv2d_grad_input(
+        self, grad, gl, w, wl, dtype, input_shape, stride, padding, dilation, groups
+    ):
         g, wv = _in(grad, gl, dtype), _in(w, wl, dtype)
         n, c, h, wd = input_shape
         o, cg, kh, kw = wv.shape
@@ -217,21 +240,27 @@ class ReferenceBackend(Backend):
             for i in range(kh):
                 for j in range(kw):
                     contrib = np.einsum("nohw,oc->nchw", gg, wg[:, :, i, j])
-                    out[:, gi * cg : (gi + 1) * cg, i * dh : i * dh + sh * oh : sh,
-                        j * dw : j * dw + sw * ow : sw] += contrib  # fmt: skip
+                    out[
+                        :,
+                        gi * cg : (gi + 1) * cg,
+                        i * dh : i * dh + sh * oh : sh,
+                        j * dw : j * dw + sw * ow : sw,
+                    ] += contrib
         return _flat(out[:, :, ph : ph + h, pw : pw + wd], dtype)
 
-    def conv2d_grad_weight(self, grad, gl, x, xl, dtype, weight_shape, stride, padding, dilation,
-                           groups):  # fmt: skip
+    def conv2d_grad_weight(
+        self, grad, gl, x, xl, dtype, weight_shape, stride, padding, dilation, groups
+    ):
         g, xv = _in(grad, gl, dtype), _in(x, xl, dtype)
         o, cg, kh, kw = weight_shape
         og = o // groups
         win = self._windows(xv, (kh, kw), stride, padding, dilation)
         outs = [
-            np.einsum("nohw,nchwij->ocij", g[:, gi * og : (gi + 1) * og],
-                      win[:, gi * cg : (gi + 1) * cg])
+            np.einsum(
+                "nohw,nchwij->ocij", g[:, gi * og : (gi + 1) * og], win[:, gi * cg : (gi + 1) * cg]
+            )
             for gi in range(groups)
-        ]  # fmt: skip
+        ]
         return _flat(np.concatenate(outs, axis=0), dtype)
 
     @staticmethod
@@ -247,8 +276,9 @@ class ReferenceBackend(Backend):
                 o -= 1
             extra.append(max(0, (o - 1) * s + eff - (size + 2 * p)))
         (ph, pw) = padding
-        return np.pad(x, ((0, 0), (0, 0), (ph, ph + extra[0]), (pw, pw + extra[1])),
-                      constant_values=value), extra  # fmt: skip
+        return np.pad(
+            x, ((0, 0), (0, 0), (ph, ph + extra[0]), (pw, pw + extra[1])), constant_values=value
+        ), extra
 
     def max_pool2d(self, x, layout, dtype, kernel, stride, padding, dilation, ceil_mode):
         xv = _in(x, layout, dtype)
@@ -292,16 +322,19 @@ class ReferenceBackend(Backend):
         counts = self._avg_counts(xv.shape, kernel, stride, padding, ceil_mode, count_include_pad)
         return _flat(sums / counts, dtype)
 
-    def avg_pool2d_backward(self, grad, gl, input_shape, dtype, kernel, stride, padding,
-                            ceil_mode, count_include_pad):  # fmt: skip
+    def avg_pool2d_backward(
+        self, grad, gl, input_shape, dtype, kernel, stride, padding, ceil_mode, count_include_pad
+    ):
         g = _in(grad, gl, dtype)
-        counts = self._avg_counts(input_shape, kernel, stride, padding, ceil_mode,
-                                  count_include_pad)  # fmt: skip
+        counts = self._avg_counts(
+            input_shape, kernel, stride, padding, ceil_mode, count_include_pad
+        )
         g = g / counts
         n, c, h, w = input_shape
         (ph, pw), (sh, sw), (kh, kw) = padding, stride, kernel
-        _, extra = self._pool_pad(np.zeros((1, 1, h, w)), kernel, stride, padding, (1, 1),
-                                  ceil_mode, 0.0)  # fmt: skip
+        _, extra = self._pool_pad(
+            np.zeros((1, 1, h, w)), kernel, stride, padding, (1, 1), ceil_mode, 0.0
+        )
         out = np.zeros((n, c, h + 2 * ph + extra[0], w + 2 * pw + extra[1]), g.dtype)
         oh, ow = g.shape[2:]
         for i in range(kh):
@@ -318,8 +351,13 @@ class ReferenceBackend(Backend):
         h, w = xv.shape[2:]
         rows = self._adaptive_bounds(h, output_size[0])
         cols = self._adaptive_bounds(w, output_size[1])
-        out = np.stack([np.stack([xv[:, :, a:b, c:d].mean(axis=(2, 3)) for c, d in cols], -1)
-                        for a, b in rows], -2)  # fmt: skip
+        out = np.stack(
+            [
+                np.stack([xv[:, :, a:b, c:d].mean(axis=(2, 3)) for c, d in cols], -1)
+                for a, b in rows
+            ],
+            -2,
+        )
         return _flat(out, dtype)
 
     def adaptive_avg_pool2d_backward(self, grad, gl, input_shape, dtype):
