@@ -249,6 +249,8 @@ class _Validator:
             current = nxt[0]
         cycle = path[seen.get(current, 0) :]
         cycle.reverse()  # show producer -> consumer order
+        first = cycle.index(min(cycle))  # start at the earliest declaration
+        cycle = cycle[first:] + cycle[:first]
         return cycle + [cycle[0]]
 
     def unused(self, g: Graph) -> None:
