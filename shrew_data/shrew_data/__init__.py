@@ -9,7 +9,10 @@ Fashion-MNIST (IDX files) and bundled real datasets through scikit-learn.
 [(32, 3), (32, 3), (32, 3), (4, 3)]
 """
 
+from . import transforms
+from .arrays import ArrayDataset, train_test_split
 from .collate import default_collate, pin_batch
+from .csv_dataset import CsvDataset
 from .dataset import (
     ConcatDataset,
     Dataset,
@@ -17,9 +20,12 @@ from .dataset import (
     Subset,
     TensorDataset,
     random_split,
-)  # fmt: skip
+)
+from .download import default_cache_dir, download_file, sha256_file
 from .errors import DataError, MissingDependencyError
+from .idx import read_idx, write_idx
 from .loader import DataLoader
+from .mnist import MNIST, FashionMNIST, MnistDataset
 from .sampler import (
     BatchSampler,
     RandomSampler,
@@ -27,13 +33,18 @@ from .sampler import (
     SequentialSampler,
     SubsetRandomSampler,
     WeightedRandomSampler,
-)  # fmt: skip
+)
+from .sklearn_datasets import load_breast_cancer, load_digits, load_iris, load_wine
+from .transforms import one_hot
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "BatchSampler", "ConcatDataset", "DataError", "DataLoader", "Dataset", "IterableDataset",
-    "MissingDependencyError", "RandomSampler", "Sampler", "SequentialSampler", "Subset",
-    "SubsetRandomSampler", "TensorDataset", "WeightedRandomSampler", "default_collate",
-    "pin_batch", "random_split",
+    "ArrayDataset", "BatchSampler", "ConcatDataset", "CsvDataset", "DataError", "DataLoader",
+    "Dataset", "FashionMNIST", "IterableDataset", "MNIST", "MissingDependencyError",
+    "MnistDataset", "RandomSampler", "Sampler", "SequentialSampler", "Subset",
+    "SubsetRandomSampler", "TensorDataset", "WeightedRandomSampler", "default_cache_dir",
+    "default_collate", "download_file", "load_breast_cancer", "load_digits", "load_iris",
+    "load_wine", "one_hot", "pin_batch", "random_split", "read_idx", "sha256_file",
+    "train_test_split", "transforms", "write_idx",
 ]  # fmt: skip

@@ -12,10 +12,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from shrew_core.errors import DTypeError, ShapeError, fmt_shape
 
 import shrew_core as sc
 from shrew_core import Tensor
+from shrew_core.errors import DTypeError, ShapeError, fmt_shape
 
 from .errors import DataError
 

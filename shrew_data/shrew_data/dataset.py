@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
+
 from shrew_core.random import next_seed
 
 from .errors import DataError

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence, Sized
 
 import numpy as np
+
 from shrew_core.random import next_seed
 
 from .errors import DataError
