@@ -141,3 +141,11 @@ def test_gradstore_mapping_api(device):
     c = g.copy()
     del c[a]
     assert a in g and a not in c
+
+
+def test_in_place_update_of_variable_under_no_grad(device):
+    w = sc.ones(3, device=device).requires_grad_()
+    with sc.no_grad():
+        w.sub_(0.5)
+        w[0] = 2.0
+    assert w.tolist() == [2.0, 0.5, 0.5] and w.requires_grad

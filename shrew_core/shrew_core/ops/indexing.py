@@ -198,10 +198,13 @@ def getitem(x: Tensor, key) -> Tensor:
 
 
 def _check_inplace(op: str, x: Tensor) -> None:
-    if x._requires_grad:
+    """Like PyTorch: writing into a tensor that requires grad is allowed only under no_grad."""
+    from ..autograd import is_grad_enabled
+
+    if x._requires_grad and is_grad_enabled():
         raise AutogradError(
-            f"{op}: in-place write into a tensor that requires grad; wrap it in no_grad() or "
-            "write into x.detach()"
+            f"{op}: in-place write into a tensor that requires grad; do it under no_grad() "
+            "(e.g. an optimizer update) or write into x.detach()"
         )
 
 
