@@ -639,12 +639,16 @@ class GraphLowerer:
             return self.overrides[text]
         return self.scope.get(text)
 
-    def _is_constant(self, expr: A.Expr) -> bool:
+    def _is_constant(self, expr: A.Expr, symbols_ok: bool = False) -> bool:
+        """Whether expr can be evaluated now (symbolic dim names count as constants
+        only when symbols_ok, for attributes such as reshape's shape)."""
         stack = [expr]
         while stack:
             e = stack.pop()
             if isinstance(e, A.Name):
                 t = e.text
+                if symbols_ok and t in self.symbols and t not in self.scope:
+                    continue
                 if t in self.scope or t in self.overrides or t in self.symbols:
                     return False
                 try:
@@ -805,7 +809,11 @@ class GraphLowerer:
             if variadic and isinstance(e, A.ListExpr) and not self._is_constant(e):
                 inputs.extend(self.lower_value(item, owner) for item in e.items)
                 continue
-            if not variadic and len(inputs) >= op.max_inputs and self._is_constant(e):
+            if (
+                not variadic
+                and len(inputs) >= op.max_inputs
+                and self._is_constant(e, symbols_ok=True)
+            ):
                 while extra_attr_index < len(attr_order) and attr_order[extra_attr_index] in attrs:
                     extra_attr_index += 1
                 if extra_attr_index < len(attr_order):
