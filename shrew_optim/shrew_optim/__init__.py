@@ -6,12 +6,33 @@
 >>> opt.step((w * w).sum().backward())  # updates w in place
 """
 
+from . import lr_scheduler
+from .accumulate import GradAccumulator
 from .adam import Adam, AdamW
+from .clip import clip_grad_norm, clip_grad_norm_, clip_grad_value, clip_grad_value_, grad_norm
+from .ema import EMA
+from .lr_scheduler import (
+    CosineAnnealingLR,
+    CosineWarmupLR,
+    ExponentialLR,
+    LambdaLR,
+    LinearLR,
+    LRScheduler,
+    MultiStepLR,
+    ReduceLROnPlateau,
+    StepLR,
+)  # fmt: skip
 from .optimizer import Optimizer
 from .radam import RAdam
 from .rmsprop import RMSProp, RMSprop
 from .sgd import SGD
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RAdam", "RMSprop", "RMSProp"]
+__all__ = [
+    "Optimizer", "SGD", "Adam", "AdamW", "RAdam", "RMSprop", "RMSProp",
+    "lr_scheduler", "LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ExponentialLR",
+    "LinearLR", "CosineAnnealingLR", "CosineWarmupLR", "ReduceLROnPlateau",
+    "grad_norm", "clip_grad_norm", "clip_grad_norm_", "clip_grad_value", "clip_grad_value_",
+    "GradAccumulator", "EMA",
+]  # fmt: skip
 
 __version__ = "0.1.0"
