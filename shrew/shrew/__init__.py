@@ -1,3 +1,19 @@
-"""Shrew facade: executor, JIT, trainer, checkpoints, safetensors, ONNX, quantization, profiling, distributed training."""
+"""Shrew: the facade that re-exports the common API in one namespace.
+
+>>> import shrew
+>>> x = shrew.randn(2, 3)            # everything of shrew_core: tensors, ops, autograd
+>>> layer = shrew.nn.Linear(3, 4)    # shrew_nn, shrew_optim, shrew_data, shrew_ir as submodules
+
+The executor, JIT, trainer, checkpoints, ONNX, quantization, profiling and
+distributed training of DESIGN.md §5 are not built yet.
+"""
+
+from __future__ import annotations
+
+import shrew_data as data
+import shrew_ir as ir
+import shrew_nn as nn
+import shrew_optim as optim
+from shrew_core import *  # noqa: F403
 
 __version__ = "0.1.0"

@@ -1,3 +1,3 @@
-"""The `shrew` command: dump, validate, info, bench, run, train, export .sw models."""
+"""The `shrew` command line (not built yet: this package is empty and installs no command)."""
 
 __version__ = "0.1.0"
