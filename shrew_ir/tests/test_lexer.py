@@ -1,9 +1,9 @@
 """Lexer: every token kind, spans (characters, 1-based), literals, escapes and errors."""
 
 import pytest
-from shrew_ir.lexer import tokenize_with_diagnostics
 
 from shrew_ir import LexError, tokenize
+from shrew_ir.lexer import tokenize_with_diagnostics
 
 
 def kinds(src):

@@ -1,10 +1,10 @@
 """Parser: grammar coverage, precedence/associativity, error positions and recovery."""
 
 import pytest
-from shrew_ir.printer import format_expr
 
 from shrew_ir import ParseError, parse
 from shrew_ir import ast as A
+from shrew_ir.printer import format_expr
 
 
 def expr_of(text):

@@ -75,6 +75,14 @@ class RewriteContext:
         """Used by exactly one node input and not a graph output or interface node."""
         return self.uses.get(nid) == 1 and nid not in self.outputs and nid not in self.interface
 
+    def only_used_by(self, nid: int, consumer: Node) -> bool:
+        """Every use of nid is an input of `consumer` (it may use it more than once)."""
+        return (
+            nid not in self.outputs
+            and nid not in self.interface
+            and self.uses.get(nid) == consumer.inputs.count(nid)
+        )
+
     def constant(self, nid: int):
         node = self.graph.nodes.get(nid)
         if node is not None and node.op == "constant":

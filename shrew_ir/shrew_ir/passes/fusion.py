@@ -99,46 +99,42 @@ def fusable(node) -> bool:
 
 
 def _chain(ctx: RewriteContext, root) -> list[int]:
-    """The producers (in topological order) absorbable into root, root last."""
-    members: list[int] = []
-    seen = {root.id}
+    """The producers absorbable into root, in evaluation order (post-order), root last."""
+    members = {root.id}
     stack = [root.id]
     while stack:
-        nid = stack.pop()
-        members.append(nid)
-        for src in ctx.node(nid).inputs:
+        consumer = ctx.node(stack.pop())
+        for src in consumer.inputs:
             producer = ctx.node(src)
             if (
-                src not in seen
+                src not in members
                 and producer is not None
                 and fusable(producer)
-                and ctx.single_use(src)
+                and ctx.only_used_by(src, consumer)
             ):
-                seen.add(src)
+                members.add(src)
                 stack.append(src)
-    members.remove(root.id)
-    return _topo_members(ctx, set(members)) + [root.id]
-
-
-def _topo_members(ctx, members: set[int]) -> list[int]:
-    out: list[int] = []
+    # Iterative post-order from the root, following inputs left to right.
+    order: list[int] = []
     placed: set[int] = set()
-    pending = sorted(members)
-    while pending:
-        rest = []
-        for nid in pending:
-            if all(i not in members or i in placed for i in ctx.node(nid).inputs):
-                out.append(nid)
-                placed.add(nid)
-            else:
-                rest.append(nid)
-        if len(rest) == len(pending):
-            break
-        pending = rest
-    return out
+    work = [(root.id, False)]
+    while work:
+        nid, expanded = work.pop()
+        if nid in placed:
+            continue
+        if expanded:
+            placed.add(nid)
+            order.append(nid)
+            continue
+        work.append((nid, True))
+        for src in reversed(ctx.node(nid).inputs):
+            if src in members and src not in placed:
+                work.append((src, False))
+    return order
 
 
 def _fuse_elementwise(ctx, node):
+    """Returns (Replace, absorbed ids) or None."""
     if not fusable(node):
         return None
     chain = _chain(ctx, node)
@@ -176,21 +172,24 @@ def _fuse_elementwise(ctx, node):
         expr = expr[1:-1]
     if not inputs:
         return None
-    return Replace("fused_elementwise", inputs, {"expr": expr, "steps": steps})
+    return Replace("fused_elementwise", inputs, {"expr": expr, "steps": steps}), chain[:-1]
 
 
 def _sweep_reverse(graph: Graph, result: PassResult) -> None:
     """Elementwise fusion visits consumers before producers so chains grow maximal."""
     ctx = RewriteContext(graph)
+    absorbed: set[int] = set()
     for nid in reversed(graph.topo_order()):
         node = graph.nodes.get(nid)
-        if node is None or nid in ctx.interface:
+        if node is None or nid in ctx.interface or nid in absorbed:
             continue
         if ctx.uses.get(nid, 0) == 0 and nid not in ctx.outputs:
-            continue  # dead (for example absorbed by a fusion earlier in this sweep)
-        outcome = _fuse_elementwise(ctx, node)
-        if outcome is None:
+            continue  # dead: DCE removes it
+        fused = _fuse_elementwise(ctx, node)
+        if fused is None:
             continue
+        outcome, members = fused
+        absorbed.update(members)
         size = len(outcome.attrs["steps"])
         result.record(f"fuse_elementwise: {node.name} <- {size} ops: {outcome.attrs['expr']}")
         node.op, node.attrs = outcome.op, outcome.attrs
