@@ -12,8 +12,8 @@ import numpy as np
 from shrew_core.backend import Backend
 from shrew_core.layout import Layout
 
+from . import conv, gemm, index, pool, random
 from . import elementwise as ew
-from . import gemm, index, random
 from . import reduce as red
 from .strided import view
 
@@ -98,36 +98,44 @@ class CpuBackend(Backend):
 
     # ------------------------------------------------------------------ conv / pool
     def conv2d(self, x, x_layout, w, w_layout, dtype, stride, padding, dilation, groups):
-        raise NotImplementedError("cpu: conv2d")
+        return conv.conv2d(x, x_layout, w, w_layout, dtype.np_dtype, stride, padding, dilation,
+                           groups)  # fmt: skip
 
     def conv2d_grad_input(self, grad, grad_layout, w, w_layout, dtype, input_shape, stride,
                           padding, dilation, groups):  # fmt: skip
-        raise NotImplementedError("cpu: conv2d_grad_input")
+        return conv.conv2d_grad_input(grad, grad_layout, w, w_layout, dtype.np_dtype,
+                                      tuple(input_shape), stride, padding, dilation, groups)
 
     def conv2d_grad_weight(self, grad, grad_layout, x, x_layout, dtype, weight_shape, stride,
                            padding, dilation, groups):  # fmt: skip
-        raise NotImplementedError("cpu: conv2d_grad_weight")
+        return conv.conv2d_grad_weight(grad, grad_layout, x, x_layout, dtype.np_dtype,
+                                       tuple(weight_shape), stride, padding, dilation, groups)
 
     def max_pool2d(self, x, layout, dtype, kernel, stride, padding, dilation, ceil_mode):
-        raise NotImplementedError("cpu: max_pool2d")
+        return pool.max_pool2d(x, layout, dtype.np_dtype, kernel, stride, padding, dilation,
+                               ceil_mode)  # fmt: skip
 
     def max_pool2d_backward(self, grad, grad_layout, indices, indices_layout, input_shape,
                             dtype):  # fmt: skip
-        raise NotImplementedError("cpu: max_pool2d_backward")
+        return pool.max_pool2d_backward(grad, grad_layout, indices, indices_layout,
+                                        tuple(input_shape), dtype.np_dtype)  # fmt: skip
 
     def avg_pool2d(self, x, layout, dtype, kernel, stride, padding, ceil_mode,
                    count_include_pad):  # fmt: skip
-        raise NotImplementedError("cpu: avg_pool2d")
+        return pool.avg_pool2d(x, layout, dtype.np_dtype, kernel, stride, padding, ceil_mode,
+                               count_include_pad)  # fmt: skip
 
     def avg_pool2d_backward(self, grad, grad_layout, input_shape, dtype, kernel, stride,
                             padding, ceil_mode, count_include_pad):  # fmt: skip
-        raise NotImplementedError("cpu: avg_pool2d_backward")
+        return pool.avg_pool2d_backward(grad, grad_layout, tuple(input_shape), dtype.np_dtype,
+                                        kernel, stride, padding, ceil_mode, count_include_pad)
 
     def adaptive_avg_pool2d(self, x, layout, dtype, output_size):
-        raise NotImplementedError("cpu: adaptive_avg_pool2d")
+        return pool.adaptive_avg_pool2d(x, layout, dtype.np_dtype, tuple(output_size))
 
     def adaptive_avg_pool2d_backward(self, grad, grad_layout, input_shape, dtype):
-        raise NotImplementedError("cpu: adaptive_avg_pool2d_backward")
+        return pool.adaptive_avg_pool2d_backward(grad, grad_layout, tuple(input_shape),
+                                                 dtype.np_dtype)  # fmt: skip
 
     # ------------------------------------------------------------------ random
     def rand_uniform(self, shape, dtype, low, high, seed):

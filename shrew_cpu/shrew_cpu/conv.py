@@ -1,0 +1,102 @@
+"""Host side of 2-D convolution (NCHW, OIHW weights): im2col + BLAS GEMM and back.
+
+forward      out[n, g]  = W[g] @ cols[n, g]            (cols = im2col(x))
+grad input   cols[n, g] = W[g]^T @ grad[n, g]; dx = col2im(cols)
+grad weight  dW[g]      = sum_n grad[n, g] @ cols[n, g]^T
+
+Grouped convolutions are batched GEMMs over (image, group) in one ``np.matmul``; the
+weight's transpose is a strided view BLAS takes with a transpose flag. A 1x1, stride-1,
+unpadded convolution skips im2col entirely (the input already is the column matrix).
+f16/bf16 compute in f32.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .kernels import conv as K
+from .strided import contiguous
+
+_F32 = np.dtype(np.float32)
+
+
+def _calc(np_dtype):
+    return _F32 if np_dtype.itemsize == 2 else np_dtype
+
+
+def out_size(n, k, s, p, d):
+    return (n + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def _geometry(xshape, wshape, stride, padding, dilation):
+    N, C, H, W = xshape
+    KH, KW = wshape[2], wshape[3]
+    OH = out_size(H, KH, stride[0], padding[0], dilation[0])
+    OW = out_size(W, KW, stride[1], padding[1], dilation[1])
+    return N, C, H, W, KH, KW, OH, OW
+
+
+def _pointwise(KH, KW, stride, padding):
+    return KH == KW == 1 and tuple(stride) == (1, 1) and tuple(padding) == (0, 0)
+
+
+def _cols(xv, N, C, H, W, KH, KW, OH, OW, stride, padding, dilation):
+    if _pointwise(KH, KW, stride, padding):
+        return xv.reshape(N, C, H * W)
+    cols = np.empty((N, C * KH * KW, OH * OW), xv.dtype)
+    K.im2col(xv.reshape(-1), N, C, H, W, KH, KW, stride[0], stride[1], padding[0], padding[1],
+             dilation[0], dilation[1], OH, OW, cols)  # fmt: skip
+    return cols
+
+
+def conv2d(x, xl, w, wl, np_dtype, stride, padding, dilation, groups):
+    calc = _calc(np_dtype)
+    xv = contiguous(x, xl).astype(calc, copy=False)
+    wv = contiguous(w, wl).astype(calc, copy=False)
+    N, C, H, W, KH, KW, OH, OW = _geometry(xv.shape, wv.shape, stride, padding, dilation)
+    OC, G = wv.shape[0], groups
+    cols = _cols(xv, N, C, H, W, KH, KW, OH, OW, stride, padding, dilation)
+    K_ = (C // G) * KH * KW
+    if G == 1:
+        out = np.matmul(wv.reshape(OC, K_), cols)
+    else:
+        out = np.matmul(wv.reshape(G, OC // G, K_), cols.reshape(N, G, K_, OH * OW))
+    return out.astype(np_dtype, copy=False).reshape(-1)
+
+
+def conv2d_grad_input(grad, gl, w, wl, np_dtype, input_shape, stride, padding, dilation, groups):
+    calc = _calc(np_dtype)
+    gv = contiguous(grad, gl).astype(calc, copy=False)
+    wv = contiguous(w, wl).astype(calc, copy=False)
+    N, C, H, W, KH, KW, OH, OW = _geometry(input_shape, wv.shape, stride, padding, dilation)
+    OC, G = wv.shape[0], groups
+    K_ = (C // G) * KH * KW
+    wt = wv.reshape(G, OC // G, K_).transpose(0, 2, 1)  # (G, K, OCg): a view, no copy
+    cols = np.matmul(wt, gv.reshape(N, G, OC // G, OH * OW))  # (N, G, K, L)
+    if _pointwise(KH, KW, stride, padding):
+        return cols.astype(np_dtype, copy=False).reshape(-1)
+    out = np.zeros(N * C * H * W, calc)
+    K.col2im(cols.reshape(N, C * KH * KW, OH * OW), N, C, H, W, KH, KW, stride[0], stride[1],
+             padding[0], padding[1], dilation[0], dilation[1], OH, OW, out)  # fmt: skip
+    return out.astype(np_dtype, copy=False)
+
+
+def conv2d_grad_weight(grad, gl, x, xl, np_dtype, weight_shape, stride, padding, dilation,
+                       groups):  # fmt: skip
+    calc = _calc(np_dtype)
+    gv = contiguous(grad, gl).astype(calc, copy=False)
+    xv = contiguous(x, xl).astype(calc, copy=False)
+    N, C, H, W, KH, KW, OH, OW = _geometry(xv.shape, weight_shape, stride, padding, dilation)
+    OC, G = weight_shape[0], groups
+    K_ = (C // G) * KH * KW
+    L = OH * OW
+    cols = _cols(xv, N, C, H, W, KH, KW, OH, OW, stride, padding, dilation)
+    if G == 1:
+        # one GEMM over the whole batch: (OC, N*L) @ (N*L, K)
+        g2 = np.ascontiguousarray(gv.reshape(N, OC, L).transpose(1, 0, 2)).reshape(OC, N * L)
+        c2 = np.ascontiguousarray(cols.transpose(0, 2, 1)).reshape(N * L, K_)
+        gw = g2 @ c2
+    else:
+        per = np.matmul(gv.reshape(N, G, OC // G, L), cols.reshape(N, G, K_, L).transpose(0, 1, 3, 2))
+        gw = per.sum(axis=0)
+    return gw.astype(np_dtype, copy=False).reshape(-1)
