@@ -24,8 +24,9 @@ from .idx import read_idx
 class MNIST(Dataset[tuple]):
     """The MNIST handwritten digits: 60,000 training and 10,000 test 28x28 images.
 
-    ``dataset[i]`` is ``(image, label)``: a ``(1, 28, 28)`` uint8 array (a view, no copy)
-    and an int, each passed through ``transform`` / ``target_transform`` when given.
+    ``dataset[i]`` is ``(image, label)``: a ``(28, 28)`` uint8 array (a view, no copy; like
+    torchvision's grayscale image, so ``ToTensor()`` makes it ``(1, 28, 28)`` float32) and
+    an int, each passed through ``transform`` / ``target_transform`` when given.
     ``.data`` (N, 28, 28) uint8 and ``.targets`` (N,) int64 hold everything for
     vectorised pipelines.
 
@@ -144,7 +145,7 @@ class MNIST(Dataset[tuple]):
 
     def __getitem__(self, index: int) -> tuple:
         i = check_index(index, len(self.targets), self.name)
-        image: Any = self.data[i][None]
+        image: Any = self.data[i]
         target: Any = int(self.targets[i])
         if self.transform is not None:
             image = self.transform(image)

@@ -73,7 +73,7 @@ def http_dir(tmp_path):
 
     handler = functools.partial(Quiet, directory=str(served))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield served, f"http://127.0.0.1:{server.server_address[1]}/"
     server.shutdown()

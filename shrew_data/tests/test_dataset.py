@@ -9,7 +9,7 @@ from shrew_data import (
     Subset,
     TensorDataset,
     random_split,
-)  # fmt: skip
+)
 
 
 def test_tensor_dataset_mixes_tensors_and_arrays(device):

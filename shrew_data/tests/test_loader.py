@@ -19,7 +19,7 @@ from shrew_data import (
     TensorDataset,
     WeightedRandomSampler,
     default_collate,
-)  # fmt: skip
+)
 from shrew_data.transforms import RandomCrop, RandomHorizontalFlip
 
 MODES = [(0, "thread"), (2, "thread"), (2, "process")]
