@@ -28,11 +28,12 @@ class Op:
     variants: bool = True  # also run on non-contiguous views
     ref: Callable | None = None  # the PyTorch side, when spelled differently
     tol: float = 1.0  # tolerance multiplier
+    elementwise: bool = False  # also run on 0-d and empty inputs
     extra: dict = field(default_factory=dict)
 
 
 def _unary(name, domain="any", **kw):
-    return Op(name, lambda m, x: getattr(x, name)(), ((3, 4),), domain, **kw)
+    return Op(name, lambda m, x: getattr(x, name)(), ((3, 4),), domain, elementwise=True, **kw)
 
 
 OPS: list[Op] = [
@@ -57,33 +58,33 @@ OPS: list[Op] = [
     _unary("ceil", fd=False),
     _unary("round", fd=False),
     _unary("sign", "nonzero", fd=False),
-    Op("silu", lambda m, x: m.F.silu(x), ((3, 4),)),
-    Op("gelu", lambda m, x: m.F.gelu(x), ((3, 4),)),
-    Op("gelu_tanh", lambda m, x: m.F.gelu(x, approximate="tanh"), ((3, 4),)),
-    Op("affine", lambda m, x: x.affine(2.0, -1.0), ((3, 4),), ref=lambda m, x: x * 2.0 - 1.0),
-    Op("powf", lambda m, x: x.powf(3.0), ((3, 4),), ref=lambda m, x: x.pow(3.0)),
-    Op("clamp", lambda m, x: x.clamp(-0.5, 0.5), ((3, 4),), fd=False),
+    Op("silu", lambda m, x: m.F.silu(x), ((3, 4),), elementwise=True),
+    Op("gelu", lambda m, x: m.F.gelu(x), ((3, 4),), elementwise=True),
+    Op("gelu_tanh", lambda m, x: m.F.gelu(x, approximate="tanh"), ((3, 4),), elementwise=True),
+    Op("affine", lambda m, x: x.affine(2.0, -1.0), ((3, 4),), ref=lambda m, x: x * 2.0 - 1.0, elementwise=True),
+    Op("powf", lambda m, x: x.powf(3.0), ((3, 4),), ref=lambda m, x: x.pow(3.0), elementwise=True),
+    Op("clamp", lambda m, x: x.clamp(-0.5, 0.5), ((3, 4),), fd=False, elementwise=True),
     Op("clamp_min", lambda m, x: x.clamp(min=0.1), ((3, 4),), fd=False),
     # ---- binary, with broadcasting and scalars
-    Op("add", lambda m, x, y: x + y, ((3, 4), (3, 4))),
+    Op("add", lambda m, x, y: x + y, ((3, 4), (3, 4)), elementwise=True),
     Op("add_bcast", lambda m, x, y: x + y, ((2, 1, 4), (3, 1))),
-    Op("sub_bcast", lambda m, x, y: x - y, ((3, 4), (4,))),
-    Op("mul_bcast", lambda m, x, y: x * y, ((3, 1), (1, 4))),
-    Op("div", lambda m, x, y: x / y, ((3, 4), (3, 4)), "nonzero"),
-    Op("pow", lambda m, x, y: x**y, ((3, 4), (3, 4)), "pos"),
-    Op("maximum", lambda m, x, y: m.lib.maximum(x, y), ((3, 4), (4,))),
-    Op("minimum", lambda m, x, y: m.lib.minimum(x, y), ((3, 4), (3, 4))),
-    Op("radd_scalar", lambda m, x: 2.5 + x, ((3, 4),)),
-    Op("rsub_scalar", lambda m, x: 2.5 - x, ((3, 4),)),
-    Op("rdiv_scalar", lambda m, x: 2.0 / x, ((3, 4),), "nonzero"),
-    Op("rpow_scalar", lambda m, x: 2.0**x, ((3, 4),)),
-    Op("pow_scalar", lambda m, x: x**2, ((3, 4),)),
+    Op("sub_bcast", lambda m, x, y: x - y, ((3, 4), (4,)), elementwise=True),
+    Op("mul_bcast", lambda m, x, y: x * y, ((3, 1), (1, 4)), elementwise=True),
+    Op("div", lambda m, x, y: x / y, ((3, 4), (3, 4)), "nonzero", elementwise=True),
+    Op("pow", lambda m, x, y: x**y, ((3, 4), (3, 4)), "pos", elementwise=True),
+    Op("maximum", lambda m, x, y: m.lib.maximum(x, y), ((3, 4), (4,)), elementwise=True),
+    Op("minimum", lambda m, x, y: m.lib.minimum(x, y), ((3, 4), (3, 4)), elementwise=True),
+    Op("radd_scalar", lambda m, x: 2.5 + x, ((3, 4),), elementwise=True),
+    Op("rsub_scalar", lambda m, x: 2.5 - x, ((3, 4),), elementwise=True),
+    Op("rdiv_scalar", lambda m, x: 2.0 / x, ((3, 4),), "nonzero", elementwise=True),
+    Op("rpow_scalar", lambda m, x: 2.0**x, ((3, 4),), elementwise=True),
+    Op("pow_scalar", lambda m, x: x**2, ((3, 4),), elementwise=True),
     Op("remainder", lambda m, x: x % 0.7, ((3, 4),), fd=False),
-    Op("where", lambda m, x, y: m.lib.where(x > 0, x, y), ((3, 4), (3, 4)), "nonzero"),
+    Op("where", lambda m, x, y: m.lib.where(x > 0, x, y), ((3, 4), (3, 4)), "nonzero", elementwise=True),
     Op("where_bcast", lambda m, x, y: m.lib.where(x > 0, x, y), ((3, 4), (4,)), "nonzero"),
     Op("masked_fill", lambda m, x: x.masked_fill(x > 0.5, 0.0), ((3, 4),), "nonzero", fd=False),
-    Op("gt", lambda m, x, y: x > y, ((3, 4), (4,)), grad=False),
-    Op("le", lambda m, x, y: x <= y, ((3, 4), (3, 4)), grad=False),
+    Op("gt", lambda m, x, y: x > y, ((3, 4), (4,)), grad=False, elementwise=True),
+    Op("le", lambda m, x, y: x <= y, ((3, 4), (3, 4)), grad=False, elementwise=True),
     Op("eq", lambda m, x: x == x.floor(), ((3, 4),), grad=False),
     # ---- reductions
     Op("sum_all", lambda m, x: x.sum(), ((3, 4),)),
@@ -249,6 +250,10 @@ OPS: list[Op] = [
 
 def make_values(shape, domain: str, rng: np.random.Generator) -> np.ndarray:
     """Test inputs in the op's domain (kept away from kinks and ties)."""
+    return np.asarray(_values(shape, domain, rng), dtype=np.float64)
+
+
+def _values(shape, domain: str, rng: np.random.Generator):
     if domain == "pos":
         return rng.uniform(0.5, 2.0, shape)
     if domain == "unit":

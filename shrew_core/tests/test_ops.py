@@ -13,7 +13,7 @@ from op_specs import OPS, make_values
 import shrew_core as sc
 from conftest import GRAD_TOL, TOL, TORCH_DTYPE, assert_close
 
-VARIANTS = ("contiguous", "transposed", "narrowed", "offset", "expanded")
+VARIANTS = ("contiguous", "transposed", "narrowed", "offset", "expanded", "scalar", "empty")
 
 
 class Side:
@@ -38,7 +38,7 @@ class Side:
 
 def _base_and_view(vals: np.ndarray, variant: str):
     """(numpy base, function that makes the logical input from the base tensor)."""
-    if variant == "contiguous":
+    if variant in ("contiguous", "scalar", "empty"):
         return vals, lambda t: t
     if variant == "transposed":
         return np.ascontiguousarray(np.swapaxes(vals, -1, -2)), lambda t: t.transpose(-1, -2)
@@ -55,9 +55,20 @@ def _base_and_view(vals: np.ndarray, variant: str):
     raise ValueError(variant)
 
 
+def _variant_shape(shape: tuple, variant: str) -> tuple:
+    """0-d and empty variants replace the op's shapes (broadcasting stays valid)."""
+    if variant == "scalar":
+        return ()
+    if variant == "empty":
+        return (0,) + shape[1:] if len(shape) > 1 else (0,)
+    return shape
+
+
 def _applicable(op, variant: str) -> bool:
     if variant == "contiguous":
         return True
+    if variant in ("scalar", "empty"):
+        return op.elementwise
     if not op.variants:
         return False
     shapes = op.shapes
@@ -107,7 +118,10 @@ CASES = [
 @pytest.mark.parametrize("op,dtype,variant", CASES)
 def test_op_matches_torch(op, dtype, variant, device):
     rng = np.random.default_rng(abs(hash(op.name)) % 2**32)
-    pairs = [_base_and_view(make_values(s, op.domain, rng), variant) for s in op.shapes]
+    shapes = [_variant_shape(s, variant) for s in op.shapes]
+    if variant == "empty" and len(shapes) > 1:  # keep one operand non-empty when it broadcasts
+        shapes[1] = op.shapes[1][-1:] if len(op.shapes[1]) > 1 else (1,)
+    pairs = [_base_and_view(make_values(s, op.domain, rng), variant) for s in shapes]
     bases, views = [p[0] for p in pairs], [p[1] for p in pairs]
     do_grad = op.grad and dtype in ("float32", "float64")
     ours, got = _run(op, Side(False, device), bases, views, dtype, do_grad)
@@ -129,6 +143,8 @@ def test_op_matches_torch(op, dtype, variant, device):
         return
     out_ours, out_torch = got[0], want[0]
     weight = rng.uniform(-1.0, 1.0, tuple(out_ours.shape))
+    if out_ours.numel == 0:
+        weight = np.zeros(tuple(out_ours.shape))
     g_ours = _grads(Side(False, device), ours, out_ours, weight, dtype)
     g_torch = _grads(Side(True), theirs, out_torch, weight, ref_dtype)
     rtol, atol = GRAD_TOL[dtype]
