@@ -26,11 +26,8 @@ from shrew_core import DeviceError, DTypeError, GradStore, Layout, ShapeError, T
 
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
 
-_HALF = ("f16", "bf16")
-
-
 def _is_half(dtype) -> bool:
-    return dtype.name in _HALF if hasattr(dtype, "name") else str(dtype) in _HALF
+    return dtype in (sc.f16, sc.bf16)
 
 
 def _contiguous_storage(t: Tensor):
