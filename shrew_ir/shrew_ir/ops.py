@@ -72,7 +72,7 @@ def _op(name, inputs, min_in=None, max_in=None, attrs=None, **kw) -> None:
 UNARY = "elementwise unary"
 for _name, _rule, _doc in [
     ("neg", R.same_as_first, "-x"),
-    ("abs", R.same_as_first, "|x|"),
+    ("abs", R.same_as_first, "absolute value"),
     ("relu", R.same_as_first, "max(x, 0)"),
     ("silu", R.unary_float, "x * sigmoid(x)"),
     ("sigmoid", R.unary_float, "1 / (1 + exp(-x))"),
@@ -349,3 +349,50 @@ def describe_attr_type(kind: str) -> str:
 
 
 LOSS_OPS = frozenset(name for name, op in OPS.items() if op.category == LOSS)
+
+
+def _default_text(spec: AttrSpec) -> str:
+    if spec.required:
+        return "required"
+    value = spec.default
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return str(value)
+
+
+def markdown_table() -> str:
+    """The README's op reference, generated from OPS (`python -m shrew_ir.ops`)."""
+    lines = [
+        "| Op | Inputs (in order) | Attributes: type = default | Notes |",
+        "|---|---|---|---|",
+    ]
+    category = None
+    for op in OPS.values():
+        if op.category != category:
+            category = op.category
+            lines.append(f"| **{category}** | | | |")
+        inputs = ", ".join(op.inputs) if op.inputs else "-"
+        attrs = "; ".join(
+            f"`{k}`: {spec.type} = {_default_text(spec)}" for k, spec in op.attrs.items()
+        )
+        notes = op.doc
+        if op.aliases:
+            notes = (notes + "; " if notes else "") + "aliases: " + ", ".join(op.aliases)
+        flags = []
+        if op.elementwise:
+            flags.append("elementwise")
+        if not op.pure:
+            flags.append("not CSE'd")
+        if flags:
+            notes = (notes + " " if notes else "") + f"({', '.join(flags)})"
+        notes = notes.replace("|", "\\|")
+        lines.append(f"| `{op.name}` | {inputs} | {attrs or '-'} | {notes} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown_table(), end="")

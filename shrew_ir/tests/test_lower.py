@@ -114,7 +114,8 @@ def test_all_infix_operator_mappings():
 def test_named_args_config_values_and_negative_attributes():
     m = compile_source(
         "@config { H: 4; ax: -2; }\n@graph G { input x: Tensor<[2, 3, 8], f32>;\n"
-        "  node a { op: softmax(x, dim: -2); };\n  node b { op: sum(x, dim: ax, keepdim: true); };\n"
+        "  node a { op: softmax(x, dim: -2); };\n"
+        "  node b { op: sum(x, dim: ax, keepdim: true); };\n"
         "  node c { op: multi_head_attention(x, n_heads: H); };\n"
         "  node d { op: transpose(x, 0, 1); };\n  node e { op: reshape(x, [6, -1]); };\n"
         "  node f { op: concat([a, b], dim: -1); };\n  output f; output c; output d; output e; }"

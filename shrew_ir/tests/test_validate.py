@@ -57,7 +57,8 @@ X = "input x: Tensor<[2, 3], f32>;"
         ("@graph G { input t: Tensor<[2], f32>;\n input w: Tensor<[5, 4], f32>;\n"
          " output e: embedding(t, w); }",
          "embedding: indices must be an integer tensor, got Tensor<[2], f32>", 3, 2),
-        ("@graph G { input a: Tensor<[2, 3], f32>;\n node y: Tensor<[2, 4], f32> { op: relu(a); };\n"
+        ("@graph G { input a: Tensor<[2, 3], f32>;\n"
+         " node y: Tensor<[2, 4], f32> { op: relu(a); };\n"
          " output y; }",
          "node 'y' is declared as Tensor<[2, 4], f32> but computes Tensor<[2, 3], f32>", 2, 2),
         ("@config { d: 6; h: 4; }\n@graph G { input a: Tensor<[2], f32>;\n"
