@@ -1,0 +1,147 @@
+"""``MultiHeadAttention``, parameter-compatible with ``torch.nn.MultiheadAttention``
+(``in_proj_weight`` [3E, E], ``in_proj_bias`` [3E], ``out_proj.weight``/``out_proj.bias``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import shrew_core as sc
+from shrew_core import Tensor
+
+from . import functional as F
+from . import init
+from ._utils import empty_param
+from .linear import Linear
+from .module import Module
+
+
+class MultiHeadAttention(Module):
+    """Multi-head scaled dot-product attention.
+
+    Args:
+        embed_dim: model width E (query, key and value all have E features).
+        num_heads: heads; E must be divisible by it.
+        dropout: dropout on the attention weights (training only).
+        bias: biases on the input and output projections.
+        batch_first: inputs are ``[N, L, E]`` (default, as in the seed) rather than
+            ``[L, N, E]``; unbatched ``[L, E]`` also works.
+
+    Forward:
+        ``forward(query, key, value, attn_mask=None, key_padding_mask=None, is_causal=False,
+        need_weights=True, average_attn_weights=True) -> (output, weights | None)``.
+        ``attn_mask`` is ``[L, S]`` or ``[N*num_heads, L, S]``, bool (True = may NOT attend)
+        or additive float; ``key_padding_mask`` is ``[N, S]`` (True = padding). With
+        ``is_causal=True`` a causal mask is applied (and combined with ``attn_mask``).
+        Every mask is folded into one additive tensor ahead of the fused softmax.
+
+    Attributes:
+        in_proj_weight: ``[3E, E]`` xavier-uniform; in_proj_bias: ``[3E]`` zeros;
+        out_proj: ``Linear(E, E)`` with zero bias.
+
+    Examples:
+        >>> import shrew_core as sc, shrew_nn as nn
+        >>> mha = nn.MultiHeadAttention(16, 4)
+        >>> x = sc.randn(2, 5, 16)
+        >>> out, w = mha(x, x, x, is_causal=True)
+        >>> out.shape, w.shape
+        ((2, 5, 16), (2, 5, 5))
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
+                 batch_first: bool = True, dtype: Any = sc.f32,
+                 device: Any = "cpu") -> None:  # fmt: skip
+        super().__init__()
+        if num_heads < 1 or embed_dim % num_heads:
+            raise ValueError(f"MultiHeadAttention: embed_dim ({embed_dim}) must be divisible "
+                             f"by num_heads ({num_heads})")  # fmt: skip
+        if not 0.0 <= dropout <= 1.0:
+            raise ValueError(f"MultiHeadAttention: dropout must be in [0, 1], got {dropout}")
+        self.embed_dim, self.num_heads, self.head_dim = embed_dim, num_heads,\
+            embed_dim // num_heads
+        self.dropout, self.batch_first = float(dropout), batch_first
+        self.in_proj_weight = empty_param(3 * embed_dim, embed_dim, dtype=dtype, device=device)
+        init.xavier_uniform_(self.in_proj_weight)
+        self.in_proj_bias = empty_param(3 * embed_dim, dtype=dtype, device=device) if bias \
+            else None
+        self.out_proj = Linear(embed_dim, embed_dim, bias, dtype=dtype, device=device)
+        if bias:
+            init.zeros_(self.out_proj.bias)
+
+    def _proj(self, x: Tensor, i: int) -> Tensor:
+        E = self.embed_dim
+        w = self.in_proj_weight[i * E : (i + 1) * E]
+        b = None if self.in_proj_bias is None else self.in_proj_bias[i * E : (i + 1) * E]
+        return _linear3(x, w, b)
+
+    def forward(self, query: Tensor, key: Tensor, value: Tensor,
+                attn_mask: Tensor | None = None, key_padding_mask: Tensor | None = None,
+                is_causal: bool = False, need_weights: bool = True,
+                average_attn_weights: bool = True) -> tuple[Tensor, Tensor | None]:  # fmt: skip
+        E, Hn, D = self.embed_dim, self.num_heads, self.head_dim
+        for name, t in (("query", query), ("key", key), ("value", value)):
+            if t.ndim not in (2, 3) or t.shape[-1] != E:
+                raise sc.ShapeError(f"MultiHeadAttention: expected {name} [N, L, {E}] "
+                                    f"(or [L, {E}]), got {t.shape}")  # fmt: skip
+        unbatched = query.ndim == 2
+        if unbatched:
+            query, key, value = query.unsqueeze(0), key.unsqueeze(0), value.unsqueeze(0)
+            if key_padding_mask is not None:
+                key_padding_mask = key_padding_mask.unsqueeze(0)
+        elif not self.batch_first:
+            query, key, value = (t.transpose(0, 1) for t in (query, key, value))
+        N, L = query.shape[:2]
+        S = key.shape[1]
+        if key.shape[:2] != value.shape[:2] or key.shape[0] != N:
+            raise sc.ShapeError(f"MultiHeadAttention: key {key.shape} and value {value.shape} "
+                                f"do not match query {query.shape}")  # fmt: skip
+        if query is key and key is value:  # self-attention: one GEMM for q, k and v
+            qkv = _linear3(query, self.in_proj_weight, self.in_proj_bias)
+            qkv = qkv.reshape(N, L, 3, Hn, D).permute(2, 0, 3, 1, 4)
+            q, k, v = qkv[0], qkv[1], qkv[2]
+        else:
+            q = self._proj(query, 0).reshape(N, L, Hn, D).permute(0, 2, 1, 3)
+            k = self._proj(key, 1).reshape(N, S, Hn, D).permute(0, 2, 1, 3)
+            v = self._proj(value, 2).reshape(N, S, Hn, D).permute(0, 2, 1, 3)
+        mask = self._mask(attn_mask, key_padding_mask, N, L, S, query.dtype)
+        out, weights = F.scaled_dot_product_attention(
+            q, k, v, mask, self.dropout, is_causal, None, self.training)  # fmt: skip
+        out = out.permute(0, 2, 1, 3).reshape(N, L, E)
+        out = _linear3(out, self.out_proj.weight, self.out_proj.bias)
+        if unbatched:
+            out = out.squeeze(0)
+        elif not self.batch_first:
+            out = out.transpose(0, 1)
+        if not need_weights:
+            return out, None
+        if average_attn_weights:
+            weights = weights.mean(dim=1)
+        return out, (weights.squeeze(0) if unbatched else weights)
+
+    def _mask(self, attn_mask, key_padding_mask, N, L, S, dtype) -> Tensor | None:
+        Hn = self.num_heads
+        mask = None
+        if attn_mask is not None:
+            if attn_mask.shape == (L, S):
+                mask = F._additive_mask(attn_mask, dtype, "attn_mask")
+            elif attn_mask.shape == (N * Hn, L, S):
+                mask = F._additive_mask(attn_mask, dtype, "attn_mask").reshape(N, Hn, L, S)
+            else:
+                raise sc.ShapeError(f"MultiHeadAttention: attn_mask must be [{L}, {S}] or "
+                                    f"[{N * Hn}, {L}, {S}], got {attn_mask.shape}")  # fmt: skip
+        if key_padding_mask is not None:
+            if key_padding_mask.shape != (N, S):
+                raise sc.ShapeError(f"MultiHeadAttention: key_padding_mask must be [{N}, {S}], "
+                                    f"got {key_padding_mask.shape}")  # fmt: skip
+            kpm = F._additive_mask(key_padding_mask, dtype, "key_padding_mask")
+            kpm = kpm.reshape(N, 1, 1, S)
+            mask = kpm if mask is None else mask + kpm
+        return mask
+
+    def extra_repr(self) -> str:
+        return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, dropout={self.dropout}"
+
+
+def _linear3(x: Tensor, w: Tensor, b: Tensor | None) -> Tensor:
+    """``linear`` over ``[N, L, E]`` as one 2-D GEMM."""
+    lead = x.shape[:-1]
+    return sc.linear(x.reshape(-1, x.shape[-1]), w, b).reshape(lead + (w.shape[0],))
