@@ -32,6 +32,10 @@ def test_constructors(device):
     np.testing.assert_array_equal(sc.tril(x).numpy(), np.tril(x.numpy()))
     assert sc.zeros_like(x).shape == (3, 3) and sc.full_like(x, 2.0).numpy()[0, 0] == 2.0
     assert sc.zeros(0, 3, device=device).numel == 0
+    m = sc.from_list([1, 2, 3, 4, 5, 6], (2, 3), device=device)
+    assert m.tolist() == [[1, 2, 3], [4, 5, 6]]
+    with pytest.raises(sc.ShapeError, match="do not fill shape"):
+        sc.from_list([1, 2, 3], (2, 2), device=device)
 
 
 def test_random_is_seeded(device):

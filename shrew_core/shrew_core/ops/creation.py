@@ -96,6 +96,15 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
 as_tensor = tensor
 
 
+def from_list(data, shape, dtype=None, device=None) -> Tensor:
+    """The seed's constructor: flat ``data`` laid out in ``shape`` (element counts must match)."""
+    arr = np.asarray(data, dtype=np.float64 if dtype is None else as_dtype(dtype).np_dtype)
+    shape = _shape((shape,))
+    if arr.size != math.prod(shape):
+        raise ShapeError(f"from_list: {arr.size} values do not fill shape {shape}")
+    return tensor(arr.reshape(shape), dtype=dtype or _defaults["dtype"], device=device)
+
+
 def from_dlpack(obj, device=None) -> Tensor:
     """Import any ``__dlpack__`` object (torch, cupy, jax, NumPy) — zero-copy on CPU."""
     return from_numpy(np.from_dlpack(obj), device)
