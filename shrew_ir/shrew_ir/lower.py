@@ -797,8 +797,7 @@ class GraphLowerer:
             else:
                 node.op, node.inputs, node.attrs = name, inputs, attrs  # reported by validate
             return
-        if name in mod.custom_ops and op is not None:
-            pass  # a built-in op wins over a @custom_op of the same name (see README)
+        # A built-in op wins over a @custom_op of the same name (validation warns).
         input_names = [n.rstrip("?*") for n in op.inputs]
         variadic = op.max_inputs < 0
         inputs: list[int] = []

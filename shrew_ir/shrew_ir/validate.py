@@ -333,5 +333,3 @@ def check(module: IRModule, dims: dict[str, int] | None = None) -> list[Diagnost
     raise_if_errors(diags, ValidationError)
     return diags
 
-
-__all__ = ["validate", "check", "is_user_name", "WARNING"]
