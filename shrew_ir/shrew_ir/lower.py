@@ -775,7 +775,6 @@ class GraphLowerer:
             raise _Abort()
         positional = receiver + [a.value for a in expr.args if a.name is None]
         named = [a for a in expr.args if a.name is not None]
-        mod = self.module
         graph_target = self._graph_target(name)
         op = None if expr.explicit else O.lookup(name)
         if expr.explicit or (op is None and graph_target is not None):
