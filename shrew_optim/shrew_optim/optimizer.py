@@ -207,14 +207,20 @@ class Optimizer:
         change). Returns ``closure()`` when a closure is given, like torch.
         """
         loss = closure() if closure is not None else None
+        work = []
         for group in self.param_groups:
             for p in group["params"]:
                 g = grads.get(p)
                 if g is not None:
-                    self._step_param(p, g, group)
+                    self._check_grad(p, g)
+                    work.append((p, g, group))
+        for p, g, group in work:  # every gradient is checked before anything changes
+            self._step_param(p, g, group)
         return loss
 
-    def _step_param(self, p: Tensor, g: Tensor, group: dict[str, Any]) -> None:
+    def _check_grad(self, p: Tensor, g: Tensor) -> None:
+        if not isinstance(g, Tensor):
+            raise TypeError(f"{type(self).__name__}.step: gradient is a {type(g).__name__}")
         if g.shape != p.shape:
             raise ShapeError(
                 f"{type(self).__name__}.step: gradient of shape {g.shape} for a parameter of "
@@ -225,6 +231,10 @@ class Optimizer:
                 f"{type(self).__name__}.step: gradient on {g.device} for a parameter on "
                 f"{p.device}"
             )
+        if not g.dtype.is_float:
+            raise DTypeError(f"{type(self).__name__}.step: gradient has dtype {g.dtype}")
+
+    def _step_param(self, p: Tensor, g: Tensor, group: dict[str, Any]) -> None:
         st, fresh = self._ensure_state(p, group)
         st["step"] += 1
         n = p.numel
