@@ -442,7 +442,9 @@ class _CellBase(Module):
                                     f"{(H,) if unbatched else (B, H)}, got {s.shape}")  # fmt: skip
             if s is None:
                 s = sc.zeros(B, H, dtype=x.dtype, device=x.device)
-            states.append(s.unsqueeze(0) if unbatched else s)
+            elif unbatched:
+                s = s.unsqueeze(0)
+            states.append(s)
         xproj = sc.linear(x, self.weight_ih, _in_bias(self.mode, self.bias_ih, self.bias_hh))
         _, h1, c1 = _run_direction(self.mode, xproj.unsqueeze(0), self.weight_hh, self.bias_hh,
                                    states[0], states[1], False)  # fmt: skip

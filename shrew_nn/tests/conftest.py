@@ -21,9 +21,10 @@ if _mod is not None and getattr(_mod, "__file__", None) is None:
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-import shrew_core as sc  # noqa: E402
 import torch  # noqa: E402
 from numpy.testing import assert_allclose  # noqa: E402
+
+import shrew_core as sc  # noqa: E402
 
 TOL = {
     "float32": {"rtol": 2e-4, "atol": 2e-5},

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
+
 import shrew_core as sc
 import shrew_nn as nn
-import torch
 
 
 @pytest.mark.parametrize("shape", [(3, 5), (1, 5), (2, 3, 5), (5,)])

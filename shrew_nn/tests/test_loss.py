@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as TF
+
 import shrew_core as sc
 import shrew_nn as nn
 import shrew_nn.functional as F
-import torch
-import torch.nn.functional as TF
 
 REDUCTIONS = ["mean", "sum", "none"]
 

@@ -6,9 +6,10 @@ import math
 
 import numpy as np
 import pytest
+import torch
+
 import shrew_core as sc
 import shrew_nn as nn
-import torch
 from shrew_nn import init
 
 
