@@ -13,19 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-PACKAGE_ROOT = Path(__file__).resolve().parents[1]
-# Running from the repository root makes the *directory* shrew_data/ a namespace package,
-# and pytest's importlib mode registers it as the parent of these test modules; put the
-# real package of this checkout first and drop the placeholder (keeping the tests' entries).
-if str(PACKAGE_ROOT) not in sys.path:
-    sys.path.insert(0, str(PACKAGE_ROOT))
-_mod = sys.modules.get("shrew_data")
-if _mod is not None and getattr(_mod, "__file__", None) is None:
-    for _name in [n for n in sys.modules if n == "shrew_data" or n.startswith("shrew_data.")]:
-        if not _name.startswith("shrew_data.tests"):
-            del sys.modules[_name]
-
-from shrew_data.idx import write_idx  # noqa: E402
+from shrew_data.idx import write_idx
 
 MNIST_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),

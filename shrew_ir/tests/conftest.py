@@ -13,20 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-PACKAGE_ROOT = Path(__file__).resolve().parents[1]
-# Running from the repository root puts the *directory* shrew_ir/ on sys.path as a
-# namespace package; make sure the real package of this checkout is imported.
-if str(PACKAGE_ROOT) not in sys.path:
-    sys.path.insert(0, str(PACKAGE_ROOT))
-_mod = sys.modules.get("shrew_ir")
-if _mod is not None and getattr(_mod, "__file__", None) is None:
-    # pytest's importlib mode registered the directory as the parent of these test
-    # modules; swap in the real package and keep the test modules' own entries.
-    for _name in [n for n in sys.modules if n == "shrew_ir" or n.startswith("shrew_ir.")]:
-        if not _name.startswith("shrew_ir.tests"):
-            del sys.modules[_name]
+import shrew_ir
 
-import shrew_ir  # noqa: E402
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
 REPO_ROOT = PACKAGE_ROOT.parent
 EXAMPLES = REPO_ROOT / "examples" / "sw"
