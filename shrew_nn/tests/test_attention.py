@@ -1,0 +1,131 @@
+"""MultiHeadAttention and TransformerBlock against torch's MultiheadAttention and
+TransformerEncoderLayer(norm_first=True, batch_first=True)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import shrew_core as sc
+import shrew_nn as nn
+
+
+def _causal(L):
+    return np.triu(np.ones((L, L), dtype=bool), 1)
+
+
+def _mask_cases():
+    return {
+        "none": {},
+        "bool_attn": {"attn_mask": _causal(4)},
+        "float_attn": {"attn_mask": np.random.default_rng(0).standard_normal((4, 4))},
+        "per_head": {"attn_mask": np.random.default_rng(1).uniform(size=(2 * 2, 4, 4)) > 0.7},
+        "padding": {"key_padding_mask": np.array([[False] * 4, [False, False, True, True]])},
+        "both": {"attn_mask": _causal(4),
+                 "key_padding_mask": np.array([[False, True, False, False], [False] * 4])},
+    }
+
+
+@pytest.mark.parametrize("masks", list(_mask_cases()))
+def test_self_attention_masks(device, dtype, nnt, masks):
+    kw = _mask_cases()[masks]
+    m = nn.MultiHeadAttention(8, 2, dtype=dtype, device=device)
+    t = torch.nn.MultiheadAttention(8, 2, batch_first=True)
+    names = list(kw)
+    args = [nnt.randn(2, 4, 8)] + [kw[n] for n in names]
+    if "attn_mask" in kw and kw["attn_mask"].dtype.kind == "f":
+        args[1 + names.index("attn_mask")] = kw["attn_mask"].astype(dtype)
+
+    def call(mod, x, *ms):
+        return mod(x, x, x, **dict(zip(names, ms)))
+
+    nnt.check_module(m, t, args, dtype, device, call=call)
+
+
+def test_is_causal_equals_causal_mask(device, dtype, nnt):
+    m = nn.MultiHeadAttention(8, 4, dtype=dtype, device=device)
+    t = torch.nn.MultiheadAttention(8, 4, batch_first=True)
+    mask = _causal(5)
+    nnt.check_module(m, t, [nnt.randn(3, 5, 8), mask], dtype, device,
+                     call=lambda mod, x, mk: mod(x, x, x, attn_mask=mk, is_causal=True))
+
+
+@pytest.mark.parametrize("kw,shapes", [
+    ({}, [(2, 3, 8), (2, 5, 8), (2, 5, 8)]),  # cross-attention
+    ({"batch_first": False}, [(3, 2, 8), (5, 2, 8), (5, 2, 8)]),
+    ({"bias": False}, [(1, 1, 8), (1, 1, 8), (1, 1, 8)]),  # batch 1, sequence 1
+    ({}, [(3, 8), (4, 8), (4, 8)]),  # unbatched
+])  # fmt: skip
+def test_cross_attention(device, dtype, nnt, kw, shapes):
+    m = nn.MultiHeadAttention(8, 2, **kw, dtype=dtype, device=device)
+    t = torch.nn.MultiheadAttention(8, 2, **{"batch_first": True, **kw})
+    args = [nnt.randn(*s, seed=i) for i, s in enumerate(shapes)]
+    nnt.check_module(m, t, args, dtype, device)
+
+
+def test_per_head_weights_and_no_weights(device, dtype, nnt):
+    m = nn.MultiHeadAttention(8, 2, dtype=dtype, device=device)
+    t = torch.nn.MultiheadAttention(8, 2, batch_first=True)
+    nnt.check_module(m, t, [nnt.randn(2, 3, 8)], dtype, device,
+                     call=lambda mod, x: mod(x, x, x, average_attn_weights=False))
+    out, w = m(*(sc.randn(2, 3, 8, dtype=dtype, device=device),) * 3, need_weights=False)
+    assert w is None and out.shape == (2, 3, 8)
+
+
+def test_attention_dropout(device, nnt):
+    m = nn.MultiHeadAttention(8, 2, dropout=0.5, device=device)
+    t = torch.nn.MultiheadAttention(8, 2, dropout=0.5, batch_first=True)
+    nnt.check_module(m, t, [nnt.randn(2, 3, 8)], "float32", device, train=False,
+                     call=lambda mod, x: mod(x, x, x))
+    x = sc.randn(2, 3, 8, device=device)
+    m.train()
+    sc.manual_seed(0)
+    a = m(x, x, x)[1].numpy()
+    sc.manual_seed(0)
+    np.testing.assert_array_equal(a, m(x, x, x)[1].numpy())
+    assert (a == 0).any()  # dropped weights (averaged over 2 heads: both dropped)
+
+
+def test_attention_errors(device):
+    m = nn.MultiHeadAttention(8, 2, device=device)
+    x = sc.randn(2, 3, 8, device=device)
+    with pytest.raises(sc.ShapeError, match=r"expected key \[N, L, 8\]"):
+        m(x, sc.randn(2, 3, 6, device=device), x)
+    with pytest.raises(sc.ShapeError, match="attn_mask must be"):
+        m(x, x, x, attn_mask=sc.zeros(2, 2, device=device))
+    with pytest.raises(sc.ShapeError, match="key_padding_mask must be"):
+        m(x, x, x, key_padding_mask=sc.zeros(2, 4, device=device))
+    with pytest.raises(ValueError, match="divisible by num_heads"):
+        nn.MultiHeadAttention(8, 3)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("activation", ["gelu", "relu"])
+@pytest.mark.parametrize("shape", [(2, 5, 8), (1, 1, 8)])
+def test_transformer_block(device, dtype, nnt, causal, activation, shape):
+    m = nn.TransformerBlock(8, 2, 16, causal=causal, activation=activation, dtype=dtype,
+                            device=device)
+    t = torch.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, activation=activation,
+                                         batch_first=True, norm_first=True)
+    L = shape[1]
+    mask = torch.nn.Transformer.generate_square_subsequent_mask(L) if causal else None
+
+    def call(mod, x):
+        return mod(x) if isinstance(mod, nn.Module) else mod(x, src_mask=mask)
+
+    nnt.check_module(m, t, [nnt.randn(*shape)], dtype, device, call=call)
+
+
+def test_transformer_block_padding_and_errors(device, nnt):
+    m = nn.TransformerBlock(8, 2, 16, device=device)
+    t = torch.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, activation="gelu",
+                                         batch_first=True, norm_first=True)
+    pad = np.array([[False, False, True], [False, False, False]])
+    nnt.check_module(m, t, [nnt.randn(2, 3, 8), pad], "float32", device,
+                     call=lambda mod, x, p: mod(x, src_key_padding_mask=p)
+                     if not isinstance(mod, nn.Module) else mod(x, key_padding_mask=p))
+    with pytest.raises(sc.ShapeError, match="TransformerBlock: expected input"):
+        m(sc.randn(2, 3, 4, device=device))
+    with pytest.raises(ValueError, match="activation must be one of"):
+        nn.TransformerBlock(8, 2, 16, activation="tanh")
