@@ -66,11 +66,16 @@ def from_numpy(array: np.ndarray, device=None, dtype=None) -> Tensor:
     return wrap(b.from_numpy(flat), tuple(array.shape), dt, b)
 
 
-def _infer_dtype(arr: np.ndarray) -> DType:
-    if arr.dtype.kind == "f" and arr.dtype != np.float16 and arr.dtype.itemsize == 8:
-        return _defaults["dtype"]  # Python floats -> the default float dtype, like torch
-    if arr.dtype.kind in "iu" and arr.dtype not in (np.uint8, np.uint32):
+def _infer_dtype(arr: np.ndarray, from_python: bool) -> DType:
+    """Python floats become the default float dtype, like torch; NumPy integer types that
+    Shrew lacks widen (int8/16/32 -> i64, uint16 -> u32); other dtypes map one-to-one."""
+    kind, size = arr.dtype.kind, arr.dtype.itemsize
+    if from_python and kind == "f":
+        return _defaults["dtype"]
+    if kind == "i" or (kind == "u" and size == 8):
         return i64
+    if kind == "u" and size == 2:
+        return as_dtype("u32")
     return as_dtype(arr.dtype)
 
 
@@ -82,13 +87,10 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
         arr = np.asarray(data)
         if arr.dtype == object:
             raise DTypeError("tensor: data must be numbers or nested lists of equal lengths")
-    dt = (
-        as_dtype(dtype)
-        if dtype is not None
-        else (
-            _infer_dtype(arr) if not isinstance(data, (np.ndarray, Tensor)) else as_dtype(arr.dtype)
-        )
-    )
+    if dtype is not None:
+        dt = as_dtype(dtype)
+    else:
+        dt = _infer_dtype(arr, from_python=not isinstance(data, (np.ndarray, Tensor)))
     arr = np.array(arr, dtype=dt.np_dtype, copy=True, order="C")
     return _finish(from_numpy(arr, device), requires_grad)
 
