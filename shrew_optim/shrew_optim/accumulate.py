@@ -61,7 +61,7 @@ class GradAccumulator:
                 entry = self._sums.get(id(t))
                 if entry is None:
                     acc = g.to(sc.f32) if g.dtype in (sc.f16, sc.bf16) else g
-                    self._sums[id(t)] = (t, acc.clone(), g.dtype)
+                    self._sums[id(t)] = (t, acc, g.dtype)  # never written in place
                 else:
                     self._sums[id(t)] = (t, entry[1] + g.to(entry[1].dtype), entry[2])
         self._count += 1

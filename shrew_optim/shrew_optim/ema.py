@@ -9,6 +9,8 @@ from typing import Any
 import shrew_core as sc
 from shrew_core import ShapeError, Tensor
 
+from .optimizer import fresh_copy
+
 
 class EMA:
     """Shadow weights ``s = decay * s + (1 - decay) * p``, updated after optimizer steps.
@@ -45,7 +47,7 @@ class EMA:
         self.warmup = bool(warmup)
         self.num_updates = 0
         with sc.no_grad():
-            self.shadow = [p.detach().to(self._dtype(p)).clone() for p in ps]
+            self.shadow = [fresh_copy(p, self._dtype(p)) for p in ps]
         self._backup: list[Tensor] | None = None
 
     @staticmethod
@@ -86,7 +88,7 @@ class EMA:
     def apply(self) -> None:
         """Back up the live weights and write the shadow into the parameters in place."""
         with sc.no_grad():
-            self._backup = [p.detach().clone() for p in self.params]
+            self._backup = [fresh_copy(p) for p in self.params]
             for p, s in zip(self.params, self.shadow):
                 p.detach().copy_(s)
 
@@ -113,7 +115,7 @@ class EMA:
 
     def state_dict(self) -> dict[str, Any]:
         return {"decay": self.decay, "warmup": self.warmup, "num_updates": self.num_updates,
-                "shadow": [s.clone() for s in self.shadow]}  # fmt: skip
+                "shadow": [fresh_copy(s) for s in self.shadow]}  # fmt: skip
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore ``state_dict()``; shapes are checked first and nothing changes on error."""
@@ -125,11 +127,8 @@ class EMA:
             if tuple(v.shape) != tuple(s.shape):
                 raise ValueError(f"EMA.load_state_dict: shadow {i} has shape {tuple(v.shape)}, "
                                  f"expected {tuple(s.shape)}")  # fmt: skip
-        new = []
-        for s, v in zip(self.shadow, shadow):
-            t = sc.zeros(s.shape, dtype=s.dtype, device=s.device)
-            t.copy_(v if isinstance(v, Tensor) else sc.tensor(v, device=s.device))
-            new.append(t)
+        new = [fresh_copy(v if isinstance(v, Tensor) else sc.tensor(v, device=s.device), s.dtype)
+               for s, v in zip(self.shadow, shadow)]  # fmt: skip
         self.decay = float(state_dict["decay"])
         self.warmup = bool(state_dict.get("warmup", False))
         self.num_updates = int(state_dict["num_updates"])

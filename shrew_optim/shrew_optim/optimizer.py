@@ -37,6 +37,16 @@ def _contiguous_storage(t: Tensor):
     return t._backend.copy(t._storage, t.layout, t.dtype)
 
 
+def fresh_copy(t: Tensor, dtype=None) -> Tensor:
+    """A copy of ``t`` (cast to ``dtype``) in newly allocated contiguous storage.
+
+    ``clone()`` is not used for state that must not alias: the reference backend's
+    ``copy`` returns the input's own memory when it is already contiguous."""
+    out = sc.zeros(t.shape, dtype=dtype or t.dtype, device=t.device)
+    out.copy_(t.detach())
+    return out
+
+
 def _flat_layout(n: int) -> Layout:
     return Layout.contiguous((n,))
 
@@ -192,8 +202,7 @@ class Optimizer:
             st = self.state[p] = {"step": 0}
         dt = self._state_dtype(p)
         if dt != p.dtype and "master" not in st:
-            st["master"] = sc.zeros(p.shape, dtype=dt, device=p.device)
-            st["master"].copy_(p.detach())
+            st["master"] = fresh_copy(p, dt)
         for name in self._state_buffers(group):
             if st.get(name) is None:
                 st[name] = sc.zeros(p.shape, dtype=dt, device=p.device)
@@ -279,7 +288,7 @@ class Optimizer:
             if st is None:
                 continue
             state[index[id(p)]] = {
-                k: (v.clone() if isinstance(v, Tensor) else v) for k, v in st.items()
+                k: (fresh_copy(v) if isinstance(v, Tensor) else v) for k, v in st.items()
             }
         return {"optimizer": type(self).__name__, "state": state, "param_groups": groups}
 
@@ -354,9 +363,7 @@ class Optimizer:
             elif not isinstance(v, Tensor):
                 raise TypeError(f"Cannot load {name} state: buffer {k!r} of parameter {idx} "
                                 f"is a {type(v).__name__}")  # fmt: skip
-            t = sc.zeros(p.shape, dtype=dt, device=p.device)  # own, contiguous storage
-            t.copy_(v.detach().to(p.device))
-            out[k] = t
+            out[k] = fresh_copy(v.to(p.device), dt)  # own, contiguous storage
         return out
 
     def __repr__(self) -> str:

@@ -76,7 +76,8 @@ def test_state_dict_layout(device):
     np_sd = {**sd, "state": {0: {k: (v.numpy() if isinstance(v, sc.Tensor) else v)
                                  for k, v in sd["state"][0].items()}}}  # fmt: skip
     opt.load_state_dict(np_sd)
-    np.testing.assert_array_equal(opt.state[w]["exp_avg"].numpy(), sd["state"][0]["exp_avg"].numpy())
+    np.testing.assert_array_equal(opt.state[w]["exp_avg"].numpy(),
+                                  sd["state"][0]["exp_avg"].numpy())
 
 
 def _trained(device):
