@@ -10,21 +10,12 @@ from __future__ import annotations
 
 import sys
 
-# pytest's importlib mode names these modules ``shrew_nn.tests.*`` and, when the real
-# package is not imported yet, registers the *directory* shrew_nn/ as a namespace-package
-# parent. Swap the real package in (keeping the test modules' own entries) before use.
-_mod = sys.modules.get("shrew_nn")
-if _mod is not None and getattr(_mod, "__file__", None) is None:
-    for _name in [n for n in sys.modules if n == "shrew_nn" or n.startswith("shrew_nn.")]:
-        if not _name.startswith("shrew_nn.tests"):
-            del sys.modules[_name]
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_allclose
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from numpy.testing import assert_allclose  # noqa: E402
-
-import shrew_core as sc  # noqa: E402
+import shrew_core as sc
 
 TOL = {
     "float32": {"rtol": 2e-4, "atol": 2e-5},
@@ -122,3 +113,27 @@ def nnt():
     """This module's helpers (``nnt.check_module``, ``nnt.close``, ``nnt.randn``, ``nnt.TOL``):
     with ``--import-mode=importlib`` test files cannot import conftest directly."""
     return sys.modules[__name__]
+
+
+class Adam:
+    """A minimal Adam for the end-to-end tests (shrew_nn does not depend on shrew_optim)."""
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8):
+        self.params, self.lr, self.betas, self.eps = list(params), lr, betas, eps
+        self.m = [p.zeros_like() for p in self.params]
+        self.v = [p.zeros_like() for p in self.params]
+        self.t = 0
+
+    def step(self, grads) -> None:
+        self.t += 1
+        b1, b2 = self.betas
+        c1, c2 = 1 - b1**self.t, 1 - b2**self.t
+        with sc.no_grad():
+            for i, p in enumerate(self.params):
+                g = grads.get(p)
+                if g is None:
+                    continue
+                self.m[i] = self.m[i] * b1 + g * (1 - b1)
+                self.v[i] = self.v[i] * b2 + g * g * (1 - b2)
+                upd = (self.m[i] / c1) / ((self.v[i] / c2).sqrt() + self.eps)
+                p.detach().sub_(upd * self.lr)
