@@ -12,7 +12,7 @@ import numpy as np
 from shrew_core.backend import Backend
 from shrew_core.layout import Layout
 
-from . import conv, gemm, index, pool, random
+from . import conv, gemm, index, norm, optim, pool, random
 from . import elementwise as ew
 from . import reduce as red
 from .strided import view
@@ -146,6 +146,74 @@ class CpuBackend(Backend):
 
     def bernoulli(self, shape, p, dtype, seed):
         return random.bernoulli(tuple(shape), p, dtype.np_dtype, seed)
+
+
+    # ================================================================== fused kernels
+    def softmax(self, x, layout, dtype, dim):
+        return norm.softmax(x, layout, dtype.np_dtype, dim, False)
+
+    def log_softmax(self, x, layout, dtype, dim):
+        return norm.softmax(x, layout, dtype.np_dtype, dim, True)
+
+    def softmax_backward(self, y, grad, shape, dtype, dim, log):
+        return norm.softmax_backward(y, grad, tuple(shape), dtype.np_dtype, dim, log)
+
+    def layer_norm(self, x, layout, weight, bias, dtype, normalized_ndim, eps):
+        return norm.layer_norm(x, layout, weight, bias, dtype.np_dtype, normalized_ndim, eps)
+
+    def layer_norm_backward(self, grad, x, shape, weight, mean, rstd, dtype, normalized_ndim):
+        return norm.layer_norm_backward(grad, x, shape, weight, mean, rstd, dtype.np_dtype,
+                                        normalized_ndim)  # fmt: skip
+
+    def rms_norm(self, x, layout, weight, dtype, normalized_ndim, eps):
+        return norm.rms_norm(x, layout, weight, dtype.np_dtype, normalized_ndim, eps)
+
+    def rms_norm_backward(self, grad, x, shape, weight, rstd, dtype, normalized_ndim):
+        return norm.rms_norm_backward(grad, x, shape, weight, rstd, dtype.np_dtype,
+                                      normalized_ndim)  # fmt: skip
+
+    def cross_entropy(self, logits, layout, target, dtype, ignore_index, label_smoothing):
+        return norm.cross_entropy(logits, layout, target, dtype.np_dtype, ignore_index,
+                                  label_smoothing)  # fmt: skip
+
+    def cross_entropy_backward(self, grad_rows, logits, shape, target, lse, dtype, ignore_index,
+                               label_smoothing):  # fmt: skip
+        return norm.cross_entropy_backward(grad_rows, logits, tuple(shape), target, lse,
+                                           dtype.np_dtype, ignore_index, label_smoothing)
+
+    def unary_backward(self, op, x, grad, shape, dtype):
+        out = ew.unary_backward(op, x, grad, dtype.np_dtype)
+        return super().unary_backward(op, x, grad, shape, dtype) if out is None else out
+
+    def fused_elementwise(self, program, inputs, shape, dtype):
+        out = ew.fused_elementwise(program, inputs, tuple(shape), dtype.np_dtype)
+        if out is None:
+            return super().fused_elementwise(program, inputs, shape, dtype)
+        return out
+
+    # --- optimizer updates, IN PLACE ----------------------------------------------------------
+    def sgd_update(self, numel, param, grad, momentum_buf, dtype, *, lr, momentum, dampening,
+                   nesterov, weight_decay, maximize, first_step):  # fmt: skip
+        optim.sgd(numel, param, grad, momentum_buf, lr=lr, momentum=momentum,
+                  dampening=dampening, nesterov=nesterov, weight_decay=weight_decay,
+                  maximize=maximize, first_step=first_step)  # fmt: skip
+
+    def adam_update(self, numel, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, dtype, *, lr,
+                    beta1, beta2, eps, weight_decay, decoupled, step, maximize):  # fmt: skip
+        optim.adam(numel, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr=lr, beta1=beta1,
+                   beta2=beta2, eps=eps, weight_decay=weight_decay, decoupled=decoupled,
+                   step=step, maximize=maximize)  # fmt: skip
+
+    def radam_update(self, numel, param, grad, exp_avg, exp_avg_sq, dtype, *, lr, beta1, beta2,
+                     eps, weight_decay, decoupled, step):  # fmt: skip
+        optim.radam(numel, param, grad, exp_avg, exp_avg_sq, lr=lr, beta1=beta1, beta2=beta2,
+                    eps=eps, weight_decay=weight_decay, decoupled=decoupled, step=step)
+
+    def rmsprop_update(self, numel, param, grad, square_avg, momentum_buf, grad_avg, dtype, *,
+                       lr, alpha, eps, weight_decay, momentum, centered):  # fmt: skip
+        optim.rmsprop(numel, param, grad, square_avg, momentum_buf, grad_avg, lr=lr,
+                      alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
+                      centered=centered)  # fmt: skip
 
 
 __all__ = ["CpuBackend", "Layout"]

@@ -97,6 +97,7 @@ def conv2d_grad_weight(grad, gl, x, xl, np_dtype, weight_shape, stride, padding,
         c2 = np.ascontiguousarray(cols.transpose(0, 2, 1)).reshape(N * L, K_)
         gw = g2 @ c2
     else:
-        per = np.matmul(gv.reshape(N, G, OC // G, L), cols.reshape(N, G, K_, L).transpose(0, 1, 3, 2))
+        colsT = cols.reshape(N, G, K_, L).transpose(0, 1, 3, 2)  # a view: BLAS transposes
+        per = np.matmul(gv.reshape(N, G, OC // G, L), colsT)
         gw = per.sum(axis=0)
     return gw.astype(np_dtype, copy=False).reshape(-1)

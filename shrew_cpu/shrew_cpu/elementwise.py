@@ -157,3 +157,69 @@ def copy(x, layout) -> np.ndarray:
 
 def copy_into(dst, dst_layout, src, src_layout) -> None:
     np.copyto(view(dst, dst_layout), view(src, src_layout))
+
+
+_BWD_OPS = ("gelu", "gelu_tanh", "silu", "sigmoid", "tanh")
+
+
+def unary_backward(op: str, x, grad, np_dtype) -> np.ndarray | None:
+    """grad * d op(x)/dx for contiguous x and grad; None for an op without a kernel."""
+    if op not in _BWD_OPS:
+        return None
+    calc = _F32 if is_half(np_dtype) else np_dtype
+    xa = np.ascontiguousarray(x, dtype=calc).reshape(-1)
+    ga = np.ascontiguousarray(grad, dtype=calc).reshape(-1)
+    out = np.empty(xa.size, calc)
+    code = K.UNARY_CODE[op]
+    n = xa.size
+    if n >= _config.PARALLEL_THRESHOLD:
+        K.unary_bwd_parallel(code, xa, ga, out, nchunks(n))
+    elif n:
+        K.unary_bwd_serial(code, xa, ga, out, 0, n)
+    return out.astype(np_dtype, copy=False)
+
+
+def fused_elementwise(program, inputs, shape, np_dtype) -> np.ndarray | None:
+    """Evaluate an instruction tape in one blocked pass (None: not a float program, the
+    caller falls back to the composed default)."""
+    from numba.typed import List
+
+    in_dts = [dt.np_dtype for _, _, dt in inputs]
+    if not all(d.kind in "fV" for d in in_dts + [np_dtype]):
+        return None
+    calc = np.dtype(np.float64) if np.dtype(np.float64) in in_dts + [np_dtype] else _F32
+    n = 1
+    for d in shape:
+        n *= d
+    rows = []
+    consts = []
+    arrays = List.empty_list(numba.typeof(np.empty(0, calc)))
+    for s, lay, _dt in inputs:
+        if lay.numel == 1:  # a scalar: a constant of the tape
+            rows.append((K.FUSED_CONST, len(consts), 0, 0))
+            consts.append(float(view(s, lay).reshape(-1)[0]))
+            continue
+        v = view(s, lay)
+        if v.shape != tuple(shape):
+            v = np.broadcast_to(v, shape)
+        arr = np.ascontiguousarray(v, dtype=calc).reshape(-1)
+        rows.append((K.FUSED_INPUT, len(arrays), 0, 0))
+        arrays.append(arr)
+    for op, *args in program:
+        if op == "const":
+            rows.append((K.FUSED_CONST, len(consts), 0, 0))
+            consts.append(float(args[0]))
+        elif len(args) == 1:
+            rows.append((K.FUSED_UNARY, K.UNARY_CODE[op], args[0], 0))
+        else:
+            rows.append((K.FUSED_BINARY, K.BINARY_CODE[op], args[0], args[1]))
+    if not arrays:
+        arrays.append(np.zeros(1, calc))
+    prog = np.array(rows, np.int64).reshape(-1, 4)
+    cst = np.array(consts + [0.0], calc)
+    out = np.empty(n, calc)
+    if n >= _config.PARALLEL_THRESHOLD:
+        K.fused_parallel(prog, cst, arrays, out, nchunks(n))
+    elif n:
+        K.fused_serial(prog, cst, arrays, out, 0, n)
+    return out.astype(np_dtype, copy=False)

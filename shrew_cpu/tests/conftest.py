@@ -20,7 +20,12 @@ from shrew_cpu import CpuBackend, _config  # noqa: E402
 
 @pytest.fixture(scope="session")
 def cpu():
-    return CpuBackend(CpuDevice())
+    """The registry's ``cpu`` backend instance (the one tensors created by core use)."""
+    from shrew_core.registry import get_backend
+
+    backend = get_backend(CpuDevice())
+    assert isinstance(backend, CpuBackend)
+    return backend
 
 
 @pytest.fixture(params=["serial", "parallel"])

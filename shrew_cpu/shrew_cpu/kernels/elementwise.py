@@ -328,3 +328,99 @@ NUMPY_COMPARE = {
     "gt": np.greater,
     "ge": np.greater_equal,
 }
+
+
+# ---------------------------------------------------------------------------- unary backward
+@njit(inline="always", error_model="numpy")
+def dop(op, x):
+    """d/dx of unary op ``op`` (gelu, gelu_tanh, silu, sigmoid, tanh) at x."""
+    if op == GELU:
+        cdf = 0.5 * (1.0 + math.erf(x * _SQRT1_2))
+        pdf = math.exp(-0.5 * x * x) * 0.3989422804014327
+        return cdf + x * pdf
+    elif op == GELU_TANH:
+        inner = _SQRT_2_PI * (x + 0.044715 * x * x * x)
+        th = math.tanh(inner)
+        return 0.5 * (1.0 + th) + 0.5 * x * (1.0 - th * th) * _SQRT_2_PI * (
+            1.0 + 3 * 0.044715 * x * x
+        )
+    elif op == SILU:
+        s = 1.0 / (1.0 + math.exp(-x))
+        return s * (1.0 + x * (1.0 - s))
+    elif op == SIGMOID:
+        s = 1.0 / (1.0 + math.exp(-x))
+        return s * (1.0 - s)
+    else:  # TANH
+        th = math.tanh(x)
+        return 1.0 - th * th
+
+
+@njit(cache=True, error_model="numpy")
+def unary_bwd_serial(op, x, g, out, lo, hi):
+    xs = x[lo:hi]
+    gs = g[lo:hi]
+    o = out[lo:hi]
+    for i in range(o.size):
+        o[i] = gs[i] * dop(op, xs[i])
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def unary_bwd_parallel(op, x, g, out, nchunks):
+    n = out.size
+    step = (n + nchunks - 1) // nchunks
+    for c in prange(nchunks):
+        unary_bwd_serial(op, x, g, out, c * step, min(n, (c + 1) * step))
+
+
+# ---------------------------------------------------------------------------- fused chains
+FUSED_UNARY, FUSED_BINARY, FUSED_CONST, FUSED_INPUT = 0, 1, 2, 3
+FUSED_BLOCK = 1024
+
+
+@njit(cache=True, error_model="numpy")
+def fused_serial(prog, consts, inputs, out, lo, hi):
+    """Evaluate an instruction tape over out[lo:hi] in blocks of FUSED_BLOCK elements.
+
+    ``prog`` rows are (kind, code, arg0, arg1): kind FUSED_INPUT loads ``inputs[code]``
+    (a contiguous array of out's size), FUSED_CONST broadcasts ``consts[code]``,
+    FUSED_UNARY / FUSED_BINARY apply op ``code`` to earlier slots. The last slot is
+    the result. Slots live in a small scratch matrix that stays in cache.
+    """
+    ns = prog.shape[0]
+    scratch = np.empty((ns, FUSED_BLOCK), out.dtype)
+    for b0 in range(lo, hi, FUSED_BLOCK):
+        m = min(FUSED_BLOCK, hi - b0)
+        for k in range(ns):
+            kind = prog[k, 0]
+            code = prog[k, 1]
+            dst = scratch[k, :m]
+            if kind == FUSED_INPUT:
+                src = inputs[code][b0 : b0 + m]
+                for i in range(m):
+                    dst[i] = src[i]
+            elif kind == FUSED_CONST:
+                c = consts[code]
+                for i in range(m):
+                    dst[i] = c
+            elif kind == FUSED_UNARY:
+                a = scratch[prog[k, 2], :m]
+                for i in range(m):
+                    dst[i] = uop(code, a[i], 0.0, 0.0)
+            else:
+                a = scratch[prog[k, 2], :m]
+                bb = scratch[prog[k, 3], :m]
+                for i in range(m):
+                    dst[i] = bop(code, a[i], bb[i])
+        res = scratch[ns - 1, :m]
+        o = out[b0 : b0 + m]
+        for i in range(m):
+            o[i] = res[i]
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def fused_parallel(prog, consts, inputs, out, nchunks):
+    n = out.size
+    step = (n + nchunks - 1) // nchunks
+    step = ((step + FUSED_BLOCK - 1) // FUSED_BLOCK) * FUSED_BLOCK
+    for c in prange(nchunks):
+        fused_serial(prog, consts, inputs, out, min(n, c * step), min(n, (c + 1) * step))

@@ -1,0 +1,108 @@
+"""Host side of the optimizer updates: dtype handling and the serial/parallel switch.
+
+Storages are updated IN PLACE. f32/f64 storages are handed to the kernels directly;
+f16/bf16 parameters/states are updated through f32 copies written back once.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from . import _config
+from .kernels import optim as K
+
+_F32 = np.dtype(np.float32)
+
+
+def _nch(n):
+    if n < _config.PARALLEL_THRESHOLD:
+        return 0
+    return max(1, min(numba.get_num_threads() * 4, n // _config.MIN_CHUNK))
+
+
+class _Half:
+    """f32 working copies of half storages, written back on exit."""
+
+    def __init__(self, *arrays):
+        self.orig = arrays
+
+    def __enter__(self):
+        self.work = [None if a is None else a.astype(_F32) for a in self.orig]
+        return self.work
+
+    def __exit__(self, *exc):
+        if exc[0] is None:
+            for o, w in zip(self.orig, self.work):
+                if o is not None:
+                    o[...] = w.astype(o.dtype)
+
+
+def _run(serial, parallel, arrays, scalars, n):
+    nch = _nch(n)
+    if nch:
+        parallel(*arrays, *scalars, nch)
+    else:
+        serial(*arrays, *scalars, 0, n)
+
+
+def _dummy(like):
+    return np.zeros(1, like.dtype)
+
+
+def sgd(n, param, grad, buf, *, lr, momentum, dampening, nesterov, weight_decay, maximize,
+        first_step):  # fmt: skip
+    def go(p, g, b):
+        has = b is not None
+        _run(K.sgd, K.sgd_par, (p[:n], g[:n], b if has else _dummy(p)),
+             (has, float(lr), float(momentum), float(dampening), bool(nesterov),
+              float(weight_decay), bool(maximize), bool(first_step)), n)  # fmt: skip
+
+    if param.dtype.itemsize == 2:
+        with _Half(param, grad, buf) as w:
+            go(*w)
+    else:
+        go(param, grad, buf)
+
+
+def adam(n, param, grad, m, v, vmax, *, lr, beta1, beta2, eps, weight_decay, decoupled, step,
+         maximize):  # fmt: skip
+    def go(p, g, m_, v_, vm):
+        has = vm is not None
+        _run(K.adam, K.adam_par, (p[:n], g[:n], m_, v_, vm if has else _dummy(p)),
+             (has, float(lr), float(beta1), float(beta2), float(eps), float(weight_decay),
+              bool(decoupled), float(step), bool(maximize)), n)  # fmt: skip
+
+    if param.dtype.itemsize == 2:
+        with _Half(param, grad, m, v, vmax) as w:
+            go(*w)
+    else:
+        go(param, grad, m, v, vmax)
+
+
+def radam(n, param, grad, m, v, *, lr, beta1, beta2, eps, weight_decay, decoupled, step):
+    def go(p, g, m_, v_):
+        _run(K.radam, K.radam_par, (p[:n], g[:n], m_, v_),
+             (float(lr), float(beta1), float(beta2), float(eps), float(weight_decay),
+              bool(decoupled), float(step)), n)  # fmt: skip
+
+    if param.dtype.itemsize == 2:
+        with _Half(param, grad, m, v) as w:
+            go(*w)
+    else:
+        go(param, grad, m, v)
+
+
+def rmsprop(n, param, grad, sq, buf, gavg, *, lr, alpha, eps, weight_decay, momentum, centered):
+    def go(p, g, s, b, ga):
+        has = b is not None
+        _run(K.rmsprop, K.rmsprop_par,
+             (p[:n], g[:n], s, b if has else _dummy(p), ga if ga is not None else _dummy(p)),
+             (has, bool(centered), float(lr), float(alpha), float(eps), float(weight_decay),
+              float(momentum)), n)  # fmt: skip
+
+    if param.dtype.itemsize == 2:
+        with _Half(param, grad, sq, buf, gavg) as w:
+            go(*w)
+    else:
+        go(param, grad, sq, buf, gavg)
