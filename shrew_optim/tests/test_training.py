@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import shrew_core as sc
-import shrew_optim as so
 from sklearn.datasets import load_wine
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
+
+import shrew_core as sc
+import shrew_optim as so
 
 TARGET_ACCURACY = 0.95
 STEPS = 100
