@@ -182,31 +182,64 @@ def unary_parallel(op, x, xo, xs, out, shape, p0, p1, nchunks):
 
 # ---------------------------------------------------------------------------- binary
 @njit(cache=True, error_model="numpy")
+def _binary_contig(op, xa, xb, o):
+    """Both operands contiguous: explicit loops for the hot ops so each one vectorises
+    in the operands' own precision (no round trip through f64)."""
+    n = o.size
+    if op == ADD:
+        for i in range(n):
+            o[i] = xa[i] + xb[i]
+    elif op == SUB:
+        for i in range(n):
+            o[i] = xa[i] - xb[i]
+    elif op == MUL:
+        for i in range(n):
+            o[i] = xa[i] * xb[i]
+    elif op == DIV:
+        for i in range(n):
+            o[i] = xa[i] / xb[i]
+    else:
+        for i in range(n):
+            o[i] = bop(op, xa[i], xb[i])
+
+
+@njit(cache=True, error_model="numpy")
+def _binary_scalar(op, xa, vb, o, swap):
+    """One operand a broadcast scalar ``vb`` (on the left when ``swap``)."""
+    n = o.size
+    if op == ADD:
+        for i in range(n):
+            o[i] = xa[i] + vb
+    elif op == MUL:
+        for i in range(n):
+            o[i] = xa[i] * vb
+    elif op == SUB and not swap:
+        for i in range(n):
+            o[i] = xa[i] - vb
+    elif op == DIV and not swap:
+        for i in range(n):
+            o[i] = xa[i] / vb
+    elif swap:
+        for i in range(n):
+            o[i] = bop(op, vb, xa[i])
+    else:
+        for i in range(n):
+            o[i] = bop(op, xa[i], vb)
+
+
+@njit(cache=True, error_model="numpy")
 def _binary_run(op, a, pa, sa, b, pb, sb, o):
     n = o.size
     if sa == 1 and sb == 1:
-        xa = a[pa : pa + n]
-        xb = b[pb : pb + n]
+        _binary_contig(op, a[pa : pa + n], b[pb : pb + n], o)
+    elif sb == 0 and sa == 1:
+        _binary_scalar(op, a[pa : pa + n], b[pb], o, False)
+    elif sa == 0 and sb == 1:
+        _binary_scalar(op, b[pb : pb + n], a[pa], o, True)
+    elif sa == 0 and sb == 0:
+        v = bop(op, a[pa], b[pb])
         for i in range(n):
-            o[i] = bop(op, xa[i], xb[i])
-    elif sb == 0:
-        vb = b[pb]
-        if sa == 1:
-            xa = a[pa : pa + n]
-            for i in range(n):
-                o[i] = bop(op, xa[i], vb)
-        else:
-            for i in range(n):
-                o[i] = bop(op, a[pa + i * sa], vb)
-    elif sa == 0:
-        va = a[pa]
-        if sb == 1:
-            xb = b[pb : pb + n]
-            for i in range(n):
-                o[i] = bop(op, va, xb[i])
-        else:
-            for i in range(n):
-                o[i] = bop(op, va, b[pb + i * sb])
+            o[i] = v
     else:
         for i in range(n):
             o[i] = bop(op, a[pa + i * sa], b[pb + i * sb])
