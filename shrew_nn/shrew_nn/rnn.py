@@ -31,29 +31,41 @@ _GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
 # ---------------------------------------------------------------------------- cell maths
 def _lstm_cell(gates: Tensor, c: Tensor, hidden: int):
     """One LSTM step from pre-activations ``gates`` [B, 4H] (i, f, g, o) and ``c`` [B, H]:
-    returns ``h, c_new, (a, g, tc)`` with ``a = sigmoid(gates)``, ``g = tanh(gates_g)``."""
+    returns ``h, c_new, a, g, tc`` with ``a = sigmoid(gates)``, ``g = tanh(gates_g)`` and
+    ``tc = tanh(c_new)``."""
     H = hidden
     a = gates.sigmoid()
     g = gates[:, 2 * H : 3 * H].tanh()
     c_new = a[:, H : 2 * H] * c + a[:, :H] * g
     tc = c_new.tanh()
-    return a[:, 3 * H :] * tc, c_new, (a, g, tc)
+    return a[:, 3 * H :] * tc, c_new, a, g, tc
 
 
-def _lstm_cell_backward(dh: Tensor, dc: Tensor, c_prev: Tensor, saved, hidden: int):
-    """Gradient of one LSTM step: returns ``(d_gates [B, 4H], dc_prev)``."""
+def _one_minus(x: Tensor) -> Tensor:
+    return x.affine(-1.0, 1.0)
+
+
+def _lstm_backward_factors(A: Tensor, G: Tensor, C_prev: Tensor, TC: Tensor, hidden: int):
+    """Everything the LSTM backward needs that does not depend on the recurrence, for all
+    steps at once ([T, B, *]): ``M`` [T, B, 4H] (d_gates = [dc, dc, dc, dh] * M), ``K``
+    (dc += dh * K) and the forget gate ``F`` (dc_prev = dc * F)."""
     H = hidden
-    a, g, tc = saved
-    i, f, o = a[:, :H], a[:, H : 2 * H], a[:, 3 * H :]
-    dc = dc + dh * o * (1.0 - tc * tc)
-    sig_d = a * (1.0 - a)
-    d_gates = sc.cat([
-        dc * g * sig_d[:, :H],
-        dc * c_prev * sig_d[:, H : 2 * H],
-        dc * i * (1.0 - g * g),
-        dh * tc * sig_d[:, 3 * H :],
-    ], dim=1)  # fmt: skip
-    return d_gates, dc * f
+    SD = A * _one_minus(A)  # sigmoid'
+    M = sc.cat([
+        G * SD[..., :H],
+        C_prev * SD[..., H : 2 * H],
+        A[..., :H] * _one_minus(G * G),
+        TC * SD[..., 3 * H :],
+    ], dim=2)  # fmt: skip
+    K = A[..., 3 * H :] * _one_minus(TC * TC)
+    return M, K, A[..., H : 2 * H].contiguous()
+
+
+def _lstm_cell_backward(dh: Tensor, dc: Tensor, M: Tensor, K: Tensor, F: Tensor, w_hh: Tensor):
+    """One step of the LSTM backward recurrence: ``(d_gates, dh_prev, dc_prev)``."""
+    dc = dc + dh * K
+    d_gates = sc.cat([dc, dc, dc, dh], dim=1) * M
+    return d_gates, d_gates @ w_hh, dc * F
 
 
 def _gru_cell(xg: Tensor, hg: Tensor, h: Tensor, hidden: int):
@@ -86,36 +98,53 @@ def _prev_states(hs: list, h0: Tensor, reverse: bool) -> Tensor:
     return sc.stack(prev)
 
 
+def _shifted(S: Tensor, s0: Tensor, reverse: bool) -> Tensor:
+    """``[T, B, H]`` states -> the state each step started from (time order)."""
+    T = S.shape[0]
+    if reverse:
+        return sc.cat([S[1:], s0.unsqueeze(0)]) if T > 1 else s0.unsqueeze(0)
+    return sc.cat([s0.unsqueeze(0), S[: T - 1]]) if T > 1 else s0.unsqueeze(0)
+
+
 class _LSTMSeq(sc.Function):
-    """xproj [T, B, 4H], w_hh [4H, H], h0, c0 [B, H] -> [T + 2, B, H]: the outputs, h_T, c_T."""
+    """xproj [T, B, 4H], w_hh [4H, H], h0, c0 [B, H] -> [T + 2, B, H]: the outputs, h_T, c_T.
+
+    The forward keeps the gate activations; the step-independent parts of the backward are
+    then computed for all steps at once, leaving 5 small ops + 1 GEMM per step."""
 
     @staticmethod
-    def forward(ctx, xproj, w_hh, h0, c0, reverse):
+    def forward(ctx, xproj, w_hh, h0, c0, reverse, grad_mode):
         T, H = xproj.shape[0], w_hh.shape[1]
-        wt = w_hh.t()
+        wt = w_hh.t().contiguous()
+        keep = grad_mode and any(ctx.needs_input_grad)
         h, c = h0, c0
-        hs, cs, saved = [None] * T, [None] * T, [None] * T
+        hs, As, Gs, Cs, TCs = [None] * T, [None] * T, [None] * T, [None] * T, [None] * T
         for t in _order(T, reverse):
-            h, c, saved[t] = _lstm_cell(xproj[t] + h @ wt, c, H)
-            hs[t], cs[t] = h, c
-        ctx.save_for_backward(w_hh, h0, c0)
-        ctx.state = (hs, cs, saved, reverse)
-        return sc.stack(hs + [h, c])
+            h, c, a, g, tc = _lstm_cell(xproj[t] + h @ wt, c, H)
+            hs[t] = h
+            if keep:
+                As[t], Gs[t], Cs[t], TCs[t] = a, g, c, tc
+        y = sc.stack(hs + [h, c])
+        if keep:
+            C = sc.stack(Cs)
+            M, K, F_ = _lstm_backward_factors(sc.stack(As), sc.stack(Gs),
+                                              _shifted(C, c0, reverse), sc.stack(TCs), H)
+            ctx.save_for_backward(w_hh)
+            ctx.state = (M, K, F_, _shifted(y[:T], h0, reverse), reverse)
+        return y
 
     @staticmethod
     def backward(ctx, gy):
-        w_hh, h0, c0 = ctx.saved_tensors
-        hs, cs, saved, reverse = ctx.state
-        T, H = len(hs), w_hh.shape[1]
+        (w_hh,) = ctx.saved_tensors
+        M, K, F_, H_prev, reverse = ctx.state
+        T, H = M.shape[0], w_hh.shape[1]
         dh, dc = gy[T], gy[T + 1]
         d_gates = [None] * T
         for t in reversed(_order(T, reverse)):
-            dh = dh + gy[t]
-            c_prev = (cs[t + 1] if t + 1 < T else c0) if reverse else (cs[t - 1] if t else c0)
-            d_gates[t], dc = _lstm_cell_backward(dh, dc, c_prev, saved[t], H)
-            dh = d_gates[t] @ w_hh
+            d_gates[t], dh_rec, dc = _lstm_cell_backward(dh + gy[t], dc, M[t], K[t], F_[t], w_hh)
+            dh = dh_rec
         dx = sc.stack(d_gates)
-        dw = dx.reshape(-1, 4 * H).t() @ _prev_states(hs, h0, reverse).reshape(-1, H)
+        dw = dx.reshape(-1, 4 * H).t() @ H_prev.reshape(-1, H)
         ctx.state = None
         return dx, dw, dh, dc
 
@@ -126,7 +155,7 @@ class _GRUSeq(sc.Function):
     @staticmethod
     def forward(ctx, xproj, w_hh, b_hh, h0, reverse):
         T, H = xproj.shape[0], w_hh.shape[1]
-        wt = w_hh.t()
+        wt = w_hh.t().contiguous()
         h = h0
         hs, hgs, saved = [None] * T, [None] * T, [None] * T
         for t in _order(T, reverse):
@@ -159,33 +188,35 @@ class _RNNSeq(sc.Function):
     """xproj [T, B, H] (both biases), w_hh [H, H], h0 -> [T + 1, B, H]; tanh or relu."""
 
     @staticmethod
-    def forward(ctx, xproj, w_hh, h0, reverse, relu):
+    def forward(ctx, xproj, w_hh, h0, reverse, relu, grad_mode):
         T = xproj.shape[0]
-        wt = w_hh.t()
+        wt = w_hh.t().contiguous()
         h = h0
         hs = [None] * T
         for t in _order(T, reverse):
             pre = xproj[t] + h @ wt
             h = pre.relu() if relu else pre.tanh()
             hs[t] = h
-        ctx.save_for_backward(w_hh, h0)
-        ctx.state = (hs, reverse, relu)
-        return sc.stack(hs + [h])
+        y = sc.stack(hs + [h])
+        if grad_mode and any(ctx.needs_input_grad):
+            Y = y[:T]
+            D = (Y > 0).to(Y.dtype) if relu else _one_minus(Y * Y)  # act' for all steps
+            ctx.save_for_backward(w_hh)
+            ctx.state = (D, _shifted(Y, h0, reverse), reverse)
+        return y
 
     @staticmethod
     def backward(ctx, gy):
-        w_hh, h0 = ctx.saved_tensors
-        hs, reverse, relu = ctx.state
-        T, H = len(hs), w_hh.shape[1]
+        (w_hh,) = ctx.saved_tensors
+        D, H_prev, reverse = ctx.state
+        T, H = D.shape[0], w_hh.shape[1]
         dh = gy[T]
         dpres = [None] * T
         for t in reversed(_order(T, reverse)):
-            dh = dh + gy[t]
-            h = hs[t]
-            dpres[t] = dh * (h > 0).to(h.dtype) if relu else dh * (1.0 - h * h)
+            dpres[t] = (dh + gy[t]) * D[t]
             dh = dpres[t] @ w_hh
         dx = sc.stack(dpres)
-        dw = dx.reshape(-1, H).t() @ _prev_states(hs, h0, reverse).reshape(-1, H)
+        dw = dx.reshape(-1, H).t() @ H_prev.reshape(-1, H)
         ctx.state = None
         return dx, dw, dh
 
@@ -195,14 +226,14 @@ def _run_direction(mode: str, xproj: Tensor, w_hh: Tensor, b_hh: Tensor | None,
     """Run one layer-direction over ``xproj`` [T, B, G]: ``(out [T, B, H], h_T, c_T|None)``."""
     T = xproj.shape[0]
     if mode == "LSTM":
-        y = _LSTMSeq.apply(xproj, w_hh, h0, c0, reverse)
+        y = _LSTMSeq.apply(xproj, w_hh, h0, c0, reverse, sc.is_grad_enabled())
         return y[:T], y[T], y[T + 1]
     if mode == "GRU":
         if b_hh is None:
             b_hh = sc.zeros(w_hh.shape[0], dtype=w_hh.dtype, device=w_hh.device)
         y = _GRUSeq.apply(xproj, w_hh, b_hh, h0, reverse)
     else:
-        y = _RNNSeq.apply(xproj, w_hh, h0, reverse, mode == "RNN_RELU")
+        y = _RNNSeq.apply(xproj, w_hh, h0, reverse, mode == "RNN_RELU", sc.is_grad_enabled())
     return y[:T], y[T], None
 
 
