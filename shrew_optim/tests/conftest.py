@@ -6,28 +6,11 @@ Helpers are handed to tests through fixtures (the workspace runs pytest with
 
 from __future__ import annotations
 
-import importlib
-import sys
-
 import numpy as np
 import pytest
 import torch
 
 import shrew_core as sc
-
-
-def _import_real_package() -> None:
-    """pytest's importlib mode names this file ``shrew_optim.tests.conftest`` and imports
-    the parent ``shrew_optim`` from the *distribution* directory (a namespace package
-    without our code), shadowing the installed package. Put the real one back."""
-    placeholder = sys.modules.get("shrew_optim")
-    if placeholder is not None and not hasattr(placeholder, "Optimizer"):
-        del sys.modules["shrew_optim"]
-        real = importlib.import_module("shrew_optim")
-        real.tests = sys.modules.get("shrew_optim.tests")  # keep pytest's test package
-
-
-_import_real_package()
 
 # Per-dtype tolerances for comparisons with torch, stated once.
 TOL = {
