@@ -191,3 +191,11 @@ def test_half_types_roundtrip(device):
         t = sc.tensor(vals, dtype=dt, device=device)
         np.testing.assert_array_equal(t.to("f32").numpy(), vals)
         assert (t * 2).dtype == sc.as_dtype(dt)
+
+
+def test_clone_never_aliases(device):
+    x = sc.arange(4, dtype="f32", device=device)
+    for src in (x, x.reshape(2, 2), x[1:]):
+        c = src.clone()
+        c.fill_(-1.0)
+        assert x.tolist() == [0.0, 1.0, 2.0, 3.0]

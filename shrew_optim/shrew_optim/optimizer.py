@@ -38,13 +38,8 @@ def _contiguous_storage(t: Tensor):
 
 
 def fresh_copy(t: Tensor, dtype=None) -> Tensor:
-    """A copy of ``t`` (cast to ``dtype``) in newly allocated contiguous storage.
-
-    ``clone()`` is not used for state that must not alias: the reference backend's
-    ``copy`` returns the input's own memory when it is already contiguous."""
-    out = sc.zeros(t.shape, dtype=dtype or t.dtype, device=t.device)
-    out.copy_(t.detach())
-    return out
+    """A copy of ``t`` (cast to ``dtype``) in its own contiguous storage, off the graph."""
+    return t.detach().to(dtype or t.dtype).clone()
 
 
 def _flat_layout(n: int) -> Layout:

@@ -105,7 +105,7 @@ class ReferenceBackend(Backend):
         return _view(storage, layout)
 
     def copy(self, x, layout, dtype):
-        return _flat(_view(x, layout), dtype)
+        return np.array(_view(x, layout), dtype=dtype.np_dtype, order="C").reshape(-1)
 
     def copy_into(self, dst, dst_layout, src, src_layout, dtype):
         if dst_layout.numel:
