@@ -443,7 +443,8 @@ class Backend(ABC):
         label_smoothing: float,
     ) -> tuple[Storage, Storage]:
         """Per-row loss of ``logits`` [N, C] against i64 class indices [N] (contiguous).
-        Rows whose target is ``ignore_index`` get loss 0. Returns (loss [N], lse [N])."""
+        Rows whose target is ``ignore_index`` get loss 0; any other target outside [0, C)
+        raises IndexOutOfRangeError. Returns (loss [N], lse [N])."""
         return _fd.cross_entropy(self, logits, layout, target, dtype, ignore_index, label_smoothing)
 
     def cross_entropy_backward(

@@ -329,11 +329,19 @@ def _scatter_add(node, g):
 
 
 # ---------------------------------------------------------------- linear algebra
+def _matmul_like(x, y, like):
+    """``x @ y``, computed transposed when ``like`` is a transposed view (e.g. a Linear
+    weight used as ``w.t()``), so the gradient lands contiguous in ``like``'s base layout."""
+    if like.ndim >= 2 and not like.is_contiguous() and like.mT.is_contiguous():
+        return (y.mT @ x.mT).mT
+    return x @ y
+
+
 @rule("matmul")
 def _matmul(node, g):
     a, b = node.inputs
-    ga = g @ b.mT if node.needs[0] else None
-    gb = a.mT @ g if node.needs[1] else None
+    ga = _matmul_like(g, b.mT, a) if node.needs[0] else None
+    gb = _matmul_like(a.mT, g, b) if node.needs[1] else None
     return ga, gb
 
 

@@ -129,6 +129,19 @@ class Tensor:
         """A new handle on the same storage, cut from the graph."""
         return Tensor._make(self._storage, self.layout, self.dtype, self._backend)
 
+    @property
+    def data(self) -> Tensor:
+        """This tensor cut from the graph (``detach()``); assigning replaces the contents
+        in place — storage, shape, dtype and device — keeping the object, like PyTorch."""
+        return self.detach()
+
+    @data.setter
+    def data(self, other: Tensor) -> None:
+        if not isinstance(other, Tensor):
+            raise TypeError(f"data must be a Tensor, got {type(other).__name__}")
+        self._storage, self.layout = other._storage, other.layout
+        self.dtype, self._backend = other.dtype, other._backend
+
     def backward(self, grad: Tensor | None = None):
         from .autograd import backward
 

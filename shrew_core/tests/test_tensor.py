@@ -199,3 +199,16 @@ def test_clone_never_aliases(device):
         c = src.clone()
         c.fill_(-1.0)
         assert x.tolist() == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_data_setter_replaces_contents_keeping_identity(device):
+    w = sc.zeros(2, 2, device=device).requires_grad_()
+    w.data = sc.ones(3, dtype="f64", device=device)
+    assert w.shape == (3,) and w.dtype == sc.f64 and w.requires_grad
+    assert w.data.tolist() == [1.0, 1.0, 1.0] and not w.data.requires_grad
+
+
+def test_linear_weight_gradient_is_contiguous(device):
+    w = sc.randn(4, 3, device=device).requires_grad_()
+    g = (sc.randn(5, 3, device=device) @ w.t()).sum().backward()
+    assert g[w].is_contiguous() and g[w].layout.offset == 0
