@@ -12,6 +12,7 @@ import math
 
 from .autograd import no_grad
 from .dtypes import f32, i64
+from .errors import IndexOutOfRangeError
 from .layout import Layout
 
 
@@ -141,11 +142,20 @@ def rms_norm_backward(b, grad, x, shape, weight, rstd, dtype, normalized_ndim):
         return _s(gx.to(dtype)), gw
 
 
+def _check_targets(tgt, valid, c: int) -> None:
+    """Raise for a non-ignored class index outside [0, c) (one host read)."""
+    bad = valid & ((tgt < 0) | (tgt >= c))
+    if bad.any().item():
+        value = tgt.masked_select(bad)[0].item()
+        raise IndexOutOfRangeError(f"cross_entropy: target {value} is out of range for {c} classes")
+
+
 def cross_entropy(b, logits, layout, target, dtype, ignore_index, label_smoothing):
     with no_grad():
         t = _acc(_t(b, logits, layout, dtype))
         tgt = _t(b, target, (t.shape[0],), i64)
         valid = tgt != ignore_index
+        _check_targets(tgt, valid, t.shape[1])
         safe = tgt.where(valid, 0)
         lse = t.logsumexp(1)
         picked = t.gather(1, safe.unsqueeze(1)).squeeze(1)

@@ -174,6 +174,25 @@ def _method_where(self, cond, other):
 _method_where.__name__ = "where"
 
 
+def _public_functions() -> list[str]:
+    """The free functions ``from shrew_core import *`` exports: those defined by the op
+    families, without the submodules and without the method-only casts (float, bool, ...)
+    that would shadow Python builtins."""
+    method_only = {"float", "double", "half", "bfloat16", "long", "bool", "cpu", "cuda", "to",
+                   "element_size", "is_dtype"}  # fmt: skip
+    return sorted(
+        name
+        for name, value in globals().items()
+        if not name.startswith("_")
+        and name not in method_only
+        and callable(value)
+        and getattr(value, "__module__", "").startswith(__name__)
+    )
+
+
+__all__ = _public_functions() + ["METHODS"]
+
+
 def _install() -> None:
     import sys
 
