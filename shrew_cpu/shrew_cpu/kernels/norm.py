@@ -3,8 +3,10 @@
 
 Every kernel works on a C-contiguous [R, L] matrix, normalising each row, and exists
 as a serial function over a row range ``[lo, hi)``; ``rows_parallel`` runs any of them
-over row chunks with ``prange`` (one compiled wrapper per kernel). Statistics
-accumulate in f64; data stays in its dtype (f32 or f64; halves arrive as f32).
+over row chunks with ``prange`` (one compiled wrapper per kernel). Each row is a few
+SIMD passes while it sits in L1: max (``llvm.maximum``, NaN-propagating), exp (``vmath``'s
+vectorised f32 exp), sums with reassociation (SIMD partial sums) accumulated in f64.
+Data stays in its dtype (f32 or f64; halves arrive as f32).
 Weight/bias gradients of the norms are per-chunk partial sums, added up by the caller,
 so no two threads write the same element.
 """
@@ -13,86 +15,120 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import njit, prange
 
+from .vmath import fexp, fmaximum
 
-@njit(cache=True, error_model="numpy")
+
+# Row helpers. Reductions allow reassociation (SIMD partial sums, pairwise-like error)
+# and accumulate in f64; they live in their own functions because fastmath flags are per
+# function and the exp loops must not be reassociated (see ``vmath``).
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def _sum(a):
+    s = 0.0
+    for j in range(a.size):
+        s += a[j]
+    return s
+
+
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def _dot(a, b):
+    s = 0.0
+    for j in range(a.size):
+        s += a[j] * b[j]
+    return s
+
+
+@njit(cache=True, error_model="numpy", fastmath={"nsz"})
+def _max(a):
+    """Max of a row (NaN-propagating), vectorised."""
+    m = a[0]
+    for j in range(1, a.size):
+        m = fmaximum(m, a[j])
+    return m
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _exp_shifted(x, m, o):
+    """o = exp(x - m) (SIMD exp for f32)."""
+    for j in range(x.size):
+        o[j] = fexp(x[j] - m)
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def softmax_rows(x, out, log, lo, hi):
-    L = x.shape[1]
+    """A row of all -inf gives NaN (like torch): -inf - -inf is NaN."""
     for r in range(lo, hi):
         xr = x[r]
         o = out[r]
-        m = -math.inf
-        for j in range(L):
-            v = xr[j]
-            if v > m or v != v:
-                m = v
-        if m == -math.inf:  # all -inf: torch yields nan
-            m = 0.0
-        s = 0.0
+        m = _max(xr)
+        _exp_shifted(xr, m, o)
+        s = _sum(o)
         if log:
-            for j in range(L):
-                s += math.exp(xr[j] - m)
-            lse = m + math.log(s)
-            for j in range(L):
+            lse = o.dtype.type(m + math.log(s))
+            for j in range(o.size):
                 o[j] = xr[j] - lse
         else:
-            for j in range(L):
-                e = math.exp(xr[j] - m)
-                o[j] = e
-                s += e
-            inv = 1.0 / s
-            for j in range(L):
+            inv = o.dtype.type(1.0 / s)
+            for j in range(o.size):
                 o[j] = o[j] * inv
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def softmax_bwd_rows(y, g, out, log, lo, hi):
-    L = y.shape[1]
     for r in range(lo, hi):
         yr = y[r]
         gr = g[r]
         o = out[r]
-        s = 0.0
         if log:
-            for j in range(L):
-                s += gr[j]
-            for j in range(L):
-                o[j] = gr[j] - math.exp(yr[j]) * s
+            s = o.dtype.type(_sum(gr))
+            for j in range(o.size):
+                o[j] = gr[j] - fexp(yr[j]) * s
         else:
-            for j in range(L):
-                s += gr[j] * yr[j]
-            for j in range(L):
+            s = o.dtype.type(_dot(gr, yr))
+            for j in range(o.size):
                 o[j] = yr[j] * (gr[j] - s)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def _sqdev(a, mu):
+    q = 0.0
+    for j in range(a.size):
+        d = a[j] - mu
+        q += d * d
+    return q
+
+
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def layer_norm_rows(x, w, b, has_w, has_b, eps, y, mean, rstd, lo, hi):
+    """Two SIMD passes for the statistics (mean, then squared deviations, f64 sums) while
+    the row is in L1, one pass writing y in the data's dtype."""
     L = x.shape[1]
     for r in range(lo, hi):
         xr = x[r]
-        s = 0.0
-        for j in range(L):
-            s += xr[j]
-        mu = s / L
-        q = 0.0
-        for j in range(L):
-            d = xr[j] - mu
-            q += d * d
-        rs = 1.0 / math.sqrt(q / L + eps)
+        mu = _sum(xr) / L
+        rs = 1.0 / math.sqrt(_sqdev(xr, mu) / L + eps)
         mean[r] = mu
         rstd[r] = rs
+        muc = mean[r]  # in the data's dtype
+        rsc = rstd[r]
         yr = y[r]
-        for j in range(L):
-            v = (xr[j] - mu) * rs
-            if has_w:
-                v = v * w[j]
-            if has_b:
-                v = v + b[j]
-            yr[j] = v
+        if has_w and has_b:
+            for j in range(L):
+                yr[j] = (xr[j] - muc) * rsc * w[j] + b[j]
+        elif has_w:
+            for j in range(L):
+                yr[j] = (xr[j] - muc) * rsc * w[j]
+        elif has_b:
+            for j in range(L):
+                yr[j] = (xr[j] - muc) * rsc + b[j]
+        else:
+            for j in range(L):
+                yr[j] = (xr[j] - muc) * rsc
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def layer_norm_bwd_rows(g, x, w, has_w, mean, rstd, gx, gw, gb, lo, hi):
     """gx rows [lo, hi); gw/gb (length-L accumulators of this chunk) += partial sums."""
     L = x.shape[1]
@@ -103,43 +139,48 @@ def layer_norm_bwd_rows(g, x, w, has_w, mean, rstd, gx, gw, gb, lo, hi):
         rs = rstd[r]
         s1 = 0.0
         s2 = 0.0
-        for j in range(L):
-            xh = (xr[j] - mu) * rs
-            gj = gr[j]
-            if has_w:
+        if has_w:
+            for j in range(L):
+                xh = (xr[j] - mu) * rs
+                gj = gr[j]
                 gw[j] += gj * xh
                 gb[j] += gj
                 gj = gj * w[j]
-            s1 += gj
-            s2 += gj * xh
-        s1 /= L
-        s2 /= L
+                s1 += gj
+                s2 += gj * xh
+        else:
+            for j in range(L):
+                xh = (xr[j] - mu) * rs
+                s1 += gr[j]
+                s2 += gr[j] * xh
+        a1 = gx.dtype.type(s1 / L)
+        a2 = gx.dtype.type(s2 / L)
         o = gx[r]
-        for j in range(L):
-            xh = (xr[j] - mu) * rs
-            gj = gr[j] * w[j] if has_w else gr[j]
-            o[j] = rs * (gj - s1 - xh * s2)
+        if has_w:
+            for j in range(L):
+                o[j] = rs * (gr[j] * w[j] - a1 - (xr[j] - mu) * rs * a2)
+        else:
+            for j in range(L):
+                o[j] = rs * (gr[j] - a1 - (xr[j] - mu) * rs * a2)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def rms_norm_rows(x, w, has_w, eps, y, rstd, lo, hi):
     L = x.shape[1]
     for r in range(lo, hi):
         xr = x[r]
-        q = 0.0
-        for j in range(L):
-            q += xr[j] * xr[j]
-        rs = 1.0 / math.sqrt(q / L + eps)
-        rstd[r] = rs
+        rstd[r] = 1.0 / math.sqrt(_dot(xr, xr) / L + eps)
+        rs = rstd[r]
         yr = y[r]
-        for j in range(L):
-            v = xr[j] * rs
-            if has_w:
-                v = v * w[j]
-            yr[j] = v
+        if has_w:
+            for j in range(L):
+                yr[j] = xr[j] * rs * w[j]
+        else:
+            for j in range(L):
+                yr[j] = xr[j] * rs
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def rms_norm_bwd_rows(g, x, w, has_w, rstd, gx, gw, lo, hi):
     L = x.shape[1]
     for r in range(lo, hi):
@@ -147,36 +188,36 @@ def rms_norm_bwd_rows(g, x, w, has_w, rstd, gx, gw, lo, hi):
         gr = g[r]
         rs = rstd[r]
         s2 = 0.0
-        for j in range(L):
-            xh = xr[j] * rs
-            gj = gr[j]
-            if has_w:
+        if has_w:
+            for j in range(L):
+                xh = xr[j] * rs
+                gj = gr[j]
                 gw[j] += gj * xh
-                gj = gj * w[j]
-            s2 += gj * xh
-        s2 /= L
+                s2 += gj * w[j] * xh
+        else:
+            s2 = _dot(gr, xr) * rs
+        a2 = gx.dtype.type(s2 / L)
         o = gx[r]
-        for j in range(L):
-            gj = gr[j] * w[j] if has_w else gr[j]
-            o[j] = rs * (gj - xr[j] * rs * s2)
+        if has_w:
+            for j in range(L):
+                o[j] = rs * (gr[j] * w[j] - xr[j] * rs * a2)
+        else:
+            for j in range(L):
+                o[j] = rs * (gr[j] - xr[j] * rs * a2)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def cross_entropy_rows(x, target, ignore, smooth, loss, lse_out, lo, hi):
     """Returns the number of targets outside [0, C) (other than ``ignore``)."""
     C = x.shape[1]
     bad = 0
+    scratch = np.empty(C, x.dtype)
     for r in range(lo, hi):
         xr = x[r]
-        m = -math.inf
-        for j in range(C):
-            if xr[j] > m or xr[j] != xr[j]:
-                m = xr[j]
-        s = 0.0
-        tot = 0.0
-        for j in range(C):
-            s += math.exp(xr[j] - m)
-            tot += xr[j]
+        m = _max(xr)
+        _exp_shifted(xr, m, scratch)
+        s = _sum(scratch)
+        tot = _sum(xr) if smooth > 0.0 else 0.0
         lse = m + math.log(s)
         lse_out[r] = lse
         t = target[r]
@@ -194,7 +235,7 @@ def cross_entropy_rows(x, target, ignore, smooth, loss, lse_out, lo, hi):
     return bad
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def cross_entropy_bwd_rows(g, x, target, lse, ignore, smooth, out, lo, hi):
     C = x.shape[1]
     for r in range(lo, hi):
@@ -206,9 +247,9 @@ def cross_entropy_bwd_rows(g, x, target, lse, ignore, smooth, out, lo, hi):
         gr = g[r]
         lr = lse[r]
         xr = x[r]
-        base = smooth / C
+        base = o.dtype.type(smooth / C)
         for j in range(C):
-            o[j] = (math.exp(xr[j] - lr) - base) * gr
+            o[j] = (fexp(xr[j] - lr) - base) * gr
         if 0 <= t < C:
             o[t] -= (1.0 - smooth) * gr
 

@@ -1,0 +1,115 @@
+"""Vectorisable float32 math for the row and elementwise kernels.
+
+Numba lowers ``math.exp`` to a scalar libm call (no SIMD exp without Intel SVML, which
+is not available here), which made exp-heavy kernels (softmax, cross-entropy, sigmoid,
+silu) 5-9x slower than PyTorch. ``fexp`` is ``math.exp`` for f64 and, for f32, a
+branch-free Cody-Waite exp that LLVM vectorises inside the caller's loop:
+
+* ``k = rint(x / ln 2)`` by the 1.5 * 2**23 rounding trick (callers must NOT enable
+  ``reassoc`` fastmath around it, which would fold the trick away; ``contract`` is fine);
+* ``r = x - k ln 2`` with ln 2 split in two (the first part has few bits, so ``k * C1``
+  is exact), ``exp(r)`` by Cephes' degree-6 minimax polynomial on ``[-ln2/2, ln2/2]``;
+* ``2**k`` as two power-of-two factors built from exponent bits (``k = k1 + k2``), so
+  results in the subnormal range round once, gradually, like libm; inputs are clamped
+  to ``[-104, 88.8]`` first (everything below underflows to 0, above overflows to inf);
+* NaN in, NaN out (a final select).
+
+``fmaximum`` / ``fminimum`` wrap LLVM's NaN-propagating max/min intrinsics, whose
+reductions vectorise (a ``v > m or v != v`` loop does not).
+
+Accuracy: <= 1.01 ulp over the whole f32 range against a correctly rounded exp
+(measured on 4M uniform samples and the boundaries; see tests/test_vmath.py).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
+
+_F = np.float32
+_LOG2E = _F(1.4426950408889634)
+_C1 = _F(0.693359375)  # ln 2 = C1 - C2, C1 exact in 9 bits
+_C2 = _F(-2.12194440e-4)
+_P0 = _F(1.9875691500e-4)
+_P1 = _F(1.3981999507e-3)
+_P2 = _F(8.3334519073e-3)
+_P3 = _F(4.1665795894e-2)
+_P4 = _F(1.6666665459e-1)
+_P5 = _F(5.0000001201e-1)
+_HI = _F(88.8)
+_LO = _F(-104.0)
+_ONE = _F(1.0)
+_MAGIC = _F(12582912.0)  # 1.5 * 2**23: adding and subtracting it rounds to an integer
+
+
+@intrinsic
+def _bits_to_f32(typingctx, i):
+    """Reinterpret the low 32 bits of an integer as a float32 (LLVM bitcast)."""
+    if not isinstance(i, types.Integer):
+        return None
+
+    def codegen(context, builder, sig, args):
+        v = args[0]
+        if i.bitwidth != 32:
+            v = builder.trunc(v, ir.IntType(32))
+        return builder.bitcast(v, context.get_value_type(types.float32))
+
+    return types.float32(i), codegen
+
+
+@njit(inline="always", error_model="numpy")
+def exp32(x):
+    """exp of a float32, branch-free (see the module docstring)."""
+    xc = _HI if x > _HI else x
+    xc = _LO if xc < _LO else xc
+    kf = (xc * _LOG2E + _MAGIC) - _MAGIC
+    r = xc - kf * _C1
+    r = r - kf * _C2
+    p = (((((_P0 * r + _P1) * r + _P2) * r + _P3) * r + _P4) * r + _P5) * (r * r) + r + _ONE
+    k = np.int32(kf)
+    k1 = k >> 1
+    s1 = _bits_to_f32((k1 + 127) << 23)
+    s2 = _bits_to_f32((k - k1 + 127) << 23)
+    res = p * s1 * s2
+    return x if x != x else res
+
+
+def _minmax_intrinsic(name):
+    @intrinsic
+    def fn(typingctx, a, b):
+        if not (isinstance(a, types.Float) and a == b):
+            return None
+
+        def codegen(context, builder, sig, args):
+            ty = context.get_value_type(sig.return_type)
+            f = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ty, [ty, ty]), f"{name}.f{a.bitwidth}"
+            )
+            return builder.call(f, args)
+
+        return a(a, b), codegen
+
+    return fn
+
+
+#: IEEE 754-2019 maximum / minimum (NaN-propagating; -0 < +0): LLVM vectorises reductions
+#: over these (with ``nsz`` fastmath), unlike compare-and-select loops.
+fmaximum = _minmax_intrinsic("llvm.maximum")
+fminimum = _minmax_intrinsic("llvm.minimum")
+
+
+def fexp(x):
+    """exp: the vectorisable ``exp32`` for float32, ``math.exp`` otherwise."""
+    return math.exp(x)
+
+
+@overload(fexp, inline="always")
+def _fexp_impl(x):
+    if isinstance(x, types.Float) and x.bitwidth == 32:
+        return lambda x: exp32(x)
+    return lambda x: math.exp(x)
