@@ -1,3 +1,3 @@
-"""The `shrew` command line (not built yet: this package is empty and installs no command)."""
+"""The `shrew` command line: validate, dump, info, run, train and bench .sw programs."""
 
 __version__ = "0.1.0"
