@@ -633,3 +633,109 @@ class Backend(ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.device}>"
+
+    # ============================================== recurrent cells and masked softmax
+    # Optional fused kernels for shrew_nn's recurrent layers and attention. Storages without
+    # a layout argument are contiguous row-major from offset 0 and have the stated shape;
+    # ``dtype`` is a float dtype shared by every operand (f16/bf16 may compute in f32, results
+    # are rounded to ``dtype`` once); ``batch`` B >= 1 and ``hidden`` H >= 1. Every result is
+    # new contiguous storage; inputs are never modified.
+    def lstm_cell_forward(
+        self, gates: Storage, c_prev: Storage, dtype: DType, batch: int, hidden: int
+    ) -> tuple[Storage, Storage, Storage, Storage]:
+        """One LSTM step from the pre-activations ``gates`` [B, 4H] (x W_ihᵀ + b_ih +
+        h W_hhᵀ + b_hh, gate order i, f, g, o) and the cell state ``c_prev`` [B, H].
+
+        Returns ``(h [B, H], c [B, H], act [B, 4H], tanh_c [B, H])`` where
+        ``act = [σ(i), σ(f), tanh(g), σ(o)]``, ``c = σ(f) c_prev + σ(i) tanh(g)``,
+        ``tanh_c = tanh(c)`` and ``h = σ(o) tanh_c``; ``act`` and ``tanh_c`` are what
+        ``lstm_cell_backward`` needs."""
+        return _fd.lstm_cell_forward(self, gates, c_prev, dtype, batch, hidden)
+
+    def lstm_cell_backward(
+        self,
+        dh: Storage,
+        dc: Storage,
+        act: Storage,
+        c_prev: Storage,
+        tanh_c: Storage,
+        dtype: DType,
+        batch: int,
+        hidden: int,
+    ) -> tuple[Storage, Storage]:
+        """Gradient of one ``lstm_cell_forward`` step: ``dh``, ``dc`` [B, H] are the total
+        gradients reaching that step's h and c; ``act`` [B, 4H], ``tanh_c`` [B, H] its saved
+        results and ``c_prev`` [B, H] its input cell state. Returns
+        ``(d_gates [B, 4H], dc_prev [B, H])``."""
+        return _fd.lstm_cell_backward(self, dh, dc, act, c_prev, tanh_c, dtype, batch, hidden)
+
+    def gru_cell_forward(
+        self,
+        xg: Storage,
+        xg_layout: Layout,
+        hg: Storage,
+        h_prev: Storage,
+        dtype: DType,
+        batch: int,
+        hidden: int,
+    ) -> tuple[Storage, Storage, Storage]:
+        """One GRU step with PyTorch's equations (gate order r, z, n). ``xg`` is the input
+        part x W_ihᵀ + b_ih seen through ``xg_layout`` (shape [B, 3H], any strides and offset:
+        typically one time step of the projected sequence), ``hg`` [B, 3H] the hidden part
+        h W_hhᵀ + b_hh, ``h_prev`` [B, H]::
+
+            r, z = σ(xg_r + hg_r), σ(xg_z + hg_z)
+            n = tanh(xg_n + r * hg_n)
+            h_new = (1 - z) n + z h_prev
+
+        Returns ``(h_new [B, H], rz [B, 2H] = [r, z], n [B, H])``."""
+        return _fd.gru_cell_forward(self, xg, xg_layout, hg, h_prev, dtype, batch, hidden)
+
+    def gru_cell_backward(
+        self,
+        dh: Storage,
+        h_prev: Storage,
+        hg: Storage,
+        rz: Storage,
+        n: Storage,
+        dtype: DType,
+        batch: int,
+        hidden: int,
+    ) -> tuple[Storage, Storage, Storage]:
+        """Gradient of one ``gru_cell_forward`` step from the total gradient ``dh`` [B, H]
+        reaching ``h_new``, the step's ``h_prev`` [B, H] and ``hg`` [B, 3H], and its saved
+        ``rz`` [B, 2H] and ``n`` [B, H]. Returns ``(d_xg [B, 3H], d_hg [B, 3H],
+        dh_prev_direct [B, H])``: gradients of the input part, of the hidden part (whose
+        product with W_hh is the rest of dh_prev) and the direct term ``dh * z``."""
+        return _fd.gru_cell_backward(self, dh, h_prev, hg, rz, n, dtype, batch, hidden)
+
+    def masked_softmax(
+        self,
+        x: Storage,
+        layout: Layout,
+        mask: Storage | None,
+        mask_layout: Layout | None,
+        dtype: DType,
+        dim: int,
+        scale: float,
+    ) -> Storage:
+        """``softmax(x * scale + mask)`` along ``dim`` in one pass (attention weights).
+        ``mask`` is additive (0 / -inf, or any float) in ``dtype``, seen through
+        ``mask_layout`` which has x's shape (stride 0 on broadcast dims), or None. A row
+        whose every entry is -inf yields NaN, as torch does."""
+        return _fd.masked_softmax(self, x, layout, mask, mask_layout, dtype, dim, scale)
+
+    def masked_softmax_backward(
+        self,
+        y: Storage,
+        grad: Storage,
+        shape: tuple[int, ...],
+        dtype: DType,
+        dim: int,
+        scale: float,
+    ) -> Storage:
+        """Gradient with respect to ``x`` of ``masked_softmax`` from its contiguous output
+        ``y`` and ``grad`` (both of ``shape``): ``scale * y * (grad - sum(grad * y, dim))``.
+        (With ``scale=1`` this is the gradient with respect to the additive mask, before
+        summing over the mask's broadcast dims.)"""
+        return _fd.masked_softmax_backward(self, y, grad, shape, dtype, dim, scale)

@@ -398,3 +398,88 @@ def rmsprop_update(
         else:
             p = p - lr * g / avg
         _inplace(b, param, p, dtype)
+
+
+# --- recurrent cells and masked softmax ---------------------------------------------------
+# The same maths shrew_nn's recurrent layers and attention used to compose themselves; a
+# backend's fused kernels are tested against these.
+def lstm_cell_forward(b, gates, c_prev, dtype, batch, hidden):
+    from . import ops
+
+    H = hidden
+    with no_grad():
+        g = _acc(_t(b, gates, (batch, 4 * H), dtype))
+        c = _acc(_t(b, c_prev, (batch, H), dtype))
+        a = g.sigmoid()
+        gg = g[:, 2 * H : 3 * H].tanh()
+        act = ops.cat([a[:, : 2 * H], gg, a[:, 3 * H :]], dim=1)
+        c_new = a[:, H : 2 * H] * c + a[:, :H] * gg
+        tc = c_new.tanh()
+        h = a[:, 3 * H :] * tc
+        return tuple(_s(t.to(dtype)) for t in (h, c_new, act, tc))
+
+
+def lstm_cell_backward(b, dh, dc, act, c_prev, tanh_c, dtype, batch, hidden):
+    from . import ops
+
+    H = hidden
+    with no_grad():
+        dh_, dc_, cp, tc = (_acc(_t(b, s, (batch, H), dtype)) for s in (dh, dc, c_prev, tanh_c))
+        a = _acc(_t(b, act, (batch, 4 * H), dtype))
+        i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
+        dct = dc_ + dh_ * o * (1.0 - tc * tc)
+        d_gates = ops.cat([
+            dct * g * i * (1.0 - i),
+            dct * cp * f * (1.0 - f),
+            dct * i * (1.0 - g * g),
+            dh_ * tc * o * (1.0 - o),
+        ], dim=1)  # fmt: skip
+        return _s(d_gates.to(dtype)), _s((dct * f).to(dtype))
+
+
+def gru_cell_forward(b, xg, xg_layout, hg, h_prev, dtype, batch, hidden):
+    H = hidden
+    with no_grad():
+        x = _acc(_t(b, xg, xg_layout, dtype))
+        hgt = _acc(_t(b, hg, (batch, 3 * H), dtype))
+        h = _acc(_t(b, h_prev, (batch, H), dtype))
+        rz = (x[:, : 2 * H] + hgt[:, : 2 * H]).sigmoid()
+        n = (x[:, 2 * H :] + rz[:, :H] * hgt[:, 2 * H :]).tanh()
+        h_new = n + rz[:, H:] * (h - n)
+        return tuple(_s(t.to(dtype)) for t in (h_new, rz, n))
+
+
+def gru_cell_backward(b, dh, h_prev, hg, rz, n, dtype, batch, hidden):
+    from . import ops
+
+    H = hidden
+    with no_grad():
+        dh_, hp, nt = (_acc(_t(b, s, (batch, H), dtype)) for s in (dh, h_prev, n))
+        hgt = _acc(_t(b, hg, (batch, 3 * H), dtype))
+        rzt = _acc(_t(b, rz, (batch, 2 * H), dtype))
+        r, z = rzt[:, :H], rzt[:, H:]
+        dn = dh_ * (1.0 - z) * (1.0 - nt * nt)
+        drz = ops.cat([dn * hgt[:, 2 * H :], dh_ * (hp - nt)], dim=1) * rzt * (1.0 - rzt)
+        d_xg = ops.cat([drz, dn], dim=1)
+        d_hg = ops.cat([drz, dn * r], dim=1)
+        return _s(d_xg.to(dtype)), _s(d_hg.to(dtype)), _s((dh_ * z).to(dtype))
+
+
+def masked_softmax(b, x, layout, mask, mask_layout, dtype, dim, scale):
+    with no_grad():
+        t = _acc(_t(b, x, layout, dtype))
+        if scale != 1.0:
+            t = t * scale
+        if mask is not None:
+            t = t + _acc(_t(b, mask, mask_layout, dtype))
+        e = (t - t.amax(dim, keepdim=True)).exp()
+        return _s((e / e.sum(dim, keepdim=True)).to(dtype))
+
+
+def masked_softmax_backward(b, y, grad, shape, dtype, dim, scale):
+    with no_grad():
+        yt, gt = _acc(_t(b, y, shape, dtype)), _acc(_t(b, grad, shape, dtype))
+        out = yt * (gt - (gt * yt).sum(dim, keepdim=True))
+        if scale != 1.0:
+            out = out * scale
+        return _s(out.to(dtype))

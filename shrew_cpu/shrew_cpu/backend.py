@@ -15,10 +15,11 @@ from shrew_core.layout import Layout
 from . import conv, gemm, index, norm, optim, pool, random
 from . import elementwise as ew
 from . import reduce as red
+from .rnn import RnnKernels
 from .strided import view
 
 
-class CpuBackend(Backend):
+class CpuBackend(RnnKernels, Backend):
     """Numba/NumPy kernels over host memory. One instance per CPU device."""
 
     name = "cpu"

@@ -5,12 +5,13 @@ Each layer and direction runs as ONE custom autograd op over the whole sequence:
 
 * the input projection of every time step is a single GEMM, outside the op (autograd
   differentiates it);
-* the op's forward loops over time doing ``h @ W_hhᵀ`` plus the cell update; its backward
-  walks time in reverse with a hand-derived cell gradient (a handful of ops per step instead
-  of autograd through ~15 small ops), and computes ``dW_hh`` as ONE GEMM over all steps.
-
-The per-step cell update is written in ``_lstm_cell`` / ``_lstm_cell_backward`` (and the GRU
-and RNN equivalents) so a backend kernel can replace each of them 1:1 (see the README).
+* the op's forward loops over time doing ``h @ W_hhᵀ`` plus the cell update, which is the
+  backend's fused ``lstm_cell_forward`` / ``gru_cell_forward`` kernel (the defaults in
+  ``shrew_core.fused_defaults`` compose tensor ops; shrew_cpu runs one Numba kernel);
+* its backward walks time in reverse calling the fused ``lstm_cell_backward`` /
+  ``gru_cell_backward`` and one GEMM per step, and computes ``dW_hh`` as ONE GEMM over all
+  steps. (The Elman RNN's cell is a single tanh/relu; its backward multiplies by the
+  activation derivative precomputed for all steps at once.)
 """
 
 from __future__ import annotations
@@ -28,74 +29,26 @@ from .module import Module
 _GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
 
 
-# ---------------------------------------------------------------------------- cell maths
-def _lstm_cell(gates: Tensor, c: Tensor, hidden: int):
-    """One LSTM step from pre-activations ``gates`` [B, 4H] (i, f, g, o) and ``c`` [B, H]:
-    returns ``h, c_new, a, g, tc`` with ``a = sigmoid(gates)``, ``g = tanh(gates_g)`` and
-    ``tc = tanh(c_new)``."""
-    H = hidden
-    a = gates.sigmoid()
-    g = gates[:, 2 * H : 3 * H].tanh()
-    c_new = a[:, H : 2 * H] * c + a[:, :H] * g
-    tc = c_new.tanh()
-    return a[:, 3 * H :] * tc, c_new, a, g, tc
+# ---------------------------------------------------------------------------- backend glue
+def _storage(t: Tensor):
+    """``t``'s elements as contiguous storage from offset 0 (what a backend kernel takes)."""
+    if t.layout.offset == 0 and t.layout.is_contiguous():
+        return t._storage
+    return t._backend.copy(t._storage, t.layout, t.dtype)
+
+
+def _wrap(storage, shape: tuple[int, ...], like: Tensor) -> Tensor:
+    """A no-grad tensor of ``like``'s dtype and backend over fresh contiguous storage."""
+    return Tensor._make(storage, sc.Layout.contiguous(shape), like.dtype, like._backend)
 
 
 def _one_minus(x: Tensor) -> Tensor:
     return x.affine(-1.0, 1.0)
 
 
-def _lstm_backward_factors(A: Tensor, G: Tensor, C_prev: Tensor, TC: Tensor, hidden: int):
-    """Everything the LSTM backward needs that does not depend on the recurrence, for all
-    steps at once ([T, B, *]): ``M`` [T, B, 4H] (d_gates = [dc, dc, dc, dh] * M), ``K``
-    (dc += dh * K) and the forget gate ``F`` (dc_prev = dc * F)."""
-    H = hidden
-    SD = A * _one_minus(A)  # sigmoid'
-    M = sc.cat([
-        G * SD[..., :H],
-        C_prev * SD[..., H : 2 * H],
-        A[..., :H] * _one_minus(G * G),
-        TC * SD[..., 3 * H :],
-    ], dim=2)  # fmt: skip
-    K = A[..., 3 * H :] * _one_minus(TC * TC)
-    return M, K, A[..., H : 2 * H].contiguous()
-
-
-def _lstm_cell_backward(dh: Tensor, dc: Tensor, M: Tensor, K: Tensor, F: Tensor, w_hh: Tensor):
-    """One step of the LSTM backward recurrence: ``(d_gates, dh_prev, dc_prev)``."""
-    dc = dc + dh * K
-    d_gates = sc.cat([dc, dc, dc, dh], dim=1) * M
-    return d_gates, d_gates @ w_hh, dc * F
-
-
-def _gru_cell(xg: Tensor, hg: Tensor, h: Tensor, hidden: int):
-    """One GRU step from input part ``xg`` [B, 3H] and hidden part ``hg = h W_hhᵀ + b_hh``
-    (r, z, n): returns ``h_new, (rz, n)``."""
-    H = hidden
-    rz = (xg[:, : 2 * H] + hg[:, : 2 * H]).sigmoid()
-    n = (xg[:, 2 * H :] + rz[:, :H] * hg[:, 2 * H :]).tanh()
-    return n + rz[:, H:] * (h - n), (rz, n)
-
-
-def _gru_cell_backward(dh: Tensor, h_prev: Tensor, hg: Tensor, saved, hidden: int):
-    """Gradient of one GRU step: returns ``(d_xg [B, 3H], d_hg [B, 3H], dh_prev_direct)``."""
-    H = hidden
-    rz, n = saved
-    r, z = rz[:, :H], rz[:, H:]
-    dn = dh * (1.0 - z) * (1.0 - n * n)
-    drz = sc.cat([dn * hg[:, 2 * H :], dh * (h_prev - n)], dim=1) * rz * (1.0 - rz)
-    return sc.cat([drz, dn], dim=1), sc.cat([drz, dn * r], dim=1), dh * z
-
-
 # ---------------------------------------------------------------------------- sequence ops
 def _order(T: int, reverse: bool):
     return range(T - 1, -1, -1) if reverse else range(T)
-
-
-def _prev_states(hs: list, h0: Tensor, reverse: bool) -> Tensor:
-    """``[T, B, H]``: the hidden state each step started from (time order)."""
-    prev = [h0] + hs[:-1] if not reverse else hs[1:] + [h0]
-    return sc.stack(prev)
 
 
 def _shifted(S: Tensor, s0: Tensor, reverse: bool) -> Tensor:
@@ -109,77 +62,96 @@ def _shifted(S: Tensor, s0: Tensor, reverse: bool) -> Tensor:
 class _LSTMSeq(sc.Function):
     """xproj [T, B, 4H], w_hh [4H, H], h0, c0 [B, H] -> [T + 2, B, H]: the outputs, h_T, c_T.
 
-    The forward keeps the gate activations; the step-independent parts of the backward are
-    then computed for all steps at once, leaving 5 small ops + 1 GEMM per step."""
+    Per step: one GEMM ``h W_hhᵀ``, one add, and the backend's fused ``lstm_cell_forward``
+    (which keeps the gate activations and ``tanh(c)``). The backward is, per step, one add,
+    the fused ``lstm_cell_backward`` and one GEMM; ``dW_hh`` is one GEMM over all steps."""
 
     @staticmethod
     def forward(ctx, xproj, w_hh, h0, c0, reverse, grad_mode):
-        T, H = xproj.shape[0], w_hh.shape[1]
+        T, B, H = xproj.shape[0], xproj.shape[1], w_hh.shape[1]
+        be, dt = xproj._backend, xproj.dtype
         wt = w_hh.t().contiguous()
         keep = grad_mode and any(ctx.needs_input_grad)
-        h, c = h0, c0
-        hs, As, Gs, Cs, TCs = [None] * T, [None] * T, [None] * T, [None] * T, [None] * T
+        h, c = h0, _storage(c0)
+        hs, acts, cps, tcs = [None] * T, [None] * T, [None] * T, [None] * T
         for t in _order(T, reverse):
-            h, c, a, g, tc = _lstm_cell(xproj[t] + h @ wt, c, H)
-            hs[t] = h
+            gates = xproj[t] + h @ wt
+            h_s, c_new, act, tc = be.lstm_cell_forward(gates._storage, c, dt, B, H)
             if keep:
-                As[t], Gs[t], Cs[t], TCs[t] = a, g, c, tc
-        y = sc.stack(hs + [h, c])
+                acts[t], cps[t], tcs[t] = act, c, tc
+            c = c_new
+            h = hs[t] = _wrap(h_s, (B, H), xproj)
+        y = sc.stack(hs + [h, _wrap(c, (B, H), xproj)])
         if keep:
-            C = sc.stack(Cs)
-            M, K, F_ = _lstm_backward_factors(sc.stack(As), sc.stack(Gs),
-                                              _shifted(C, c0, reverse), sc.stack(TCs), H)
             ctx.save_for_backward(w_hh)
-            ctx.state = (M, K, F_, _shifted(y[:T], h0, reverse), reverse)
+            ctx.state = (acts, cps, tcs, _shifted(y[:T], h0, reverse), reverse)
         return y
 
     @staticmethod
     def backward(ctx, gy):
         (w_hh,) = ctx.saved_tensors
-        M, K, F_, H_prev, reverse = ctx.state
-        T, H = M.shape[0], w_hh.shape[1]
-        dh, dc = gy[T], gy[T + 1]
+        acts, cps, tcs, H_prev, reverse = ctx.state
+        T, B, H = H_prev.shape[0], H_prev.shape[1], w_hh.shape[1]
+        be, dt = gy._backend, gy.dtype
+        dh, dc = gy[T], _storage(gy[T + 1])
         d_gates = [None] * T
         for t in reversed(_order(T, reverse)):
-            d_gates[t], dh_rec, dc = _lstm_cell_backward(dh + gy[t], dc, M[t], K[t], F_[t], w_hh)
-            dh = dh_rec
+            dh_t = dh + gy[t]
+            dg, dc = be.lstm_cell_backward(dh_t._storage, dc, acts[t], cps[t], tcs[t], dt, B, H)
+            d_gates[t] = _wrap(dg, (B, 4 * H), gy)
+            dh = d_gates[t] @ w_hh
         dx = sc.stack(d_gates)
         dw = dx.reshape(-1, 4 * H).t() @ H_prev.reshape(-1, H)
         ctx.state = None
-        return dx, dw, dh, dc
+        return dx, dw, dh, _wrap(dc, (B, H), gy)
 
 
 class _GRUSeq(sc.Function):
-    """xproj [T, B, 3H] (with b_ih), w_hh [3H, H], b_hh [3H], h0 -> [T + 1, B, H]."""
+    """xproj [T, B, 3H] (with b_ih), w_hh [3H, H], b_hh [3H], h0 -> [T + 1, B, H].
+
+    Per step: ``hg = h W_hhᵀ + b_hh`` (GEMM + add) and the backend's fused
+    ``gru_cell_forward`` reading the step's slice of ``xproj`` in place. The backward is,
+    per step, the fused ``gru_cell_backward`` plus one GEMM and two adds; ``dW_hh`` and
+    ``db_hh`` are one GEMM / one sum over all steps."""
 
     @staticmethod
-    def forward(ctx, xproj, w_hh, b_hh, h0, reverse):
-        T, H = xproj.shape[0], w_hh.shape[1]
+    def forward(ctx, xproj, w_hh, b_hh, h0, reverse, grad_mode):
+        T, B, H = xproj.shape[0], xproj.shape[1], w_hh.shape[1]
+        be, dt = xproj._backend, xproj.dtype
         wt = w_hh.t().contiguous()
+        keep = grad_mode and any(ctx.needs_input_grad)
         h = h0
-        hs, hgs, saved = [None] * T, [None] * T, [None] * T
+        hs, saved = [None] * T, [None] * T
         for t in _order(T, reverse):
-            hgs[t] = h @ wt + b_hh
-            h, saved[t] = _gru_cell(xproj[t], hgs[t], h, H)
-            hs[t] = h
-        ctx.save_for_backward(w_hh, h0)
-        ctx.state = (hs, hgs, saved, reverse)
-        return sc.stack(hs + [h])
+            hg = h @ wt + b_hh
+            hp = _storage(h)
+            h_s, rz, n = be.gru_cell_forward(xproj._storage, xproj[t].layout, hg._storage, hp,
+                                             dt, B, H)  # fmt: skip
+            if keep:
+                saved[t] = (hp, hg._storage, rz, n)
+            h = hs[t] = _wrap(h_s, (B, H), xproj)
+        y = sc.stack(hs + [h])
+        if keep:
+            ctx.save_for_backward(w_hh)
+            ctx.state = (saved, _shifted(y[:T], h0, reverse), reverse)
+        return y
 
     @staticmethod
     def backward(ctx, gy):
-        w_hh, h0 = ctx.saved_tensors
-        hs, hgs, saved, reverse = ctx.state
-        T, H = len(hs), w_hh.shape[1]
+        (w_hh,) = ctx.saved_tensors
+        saved, H_prev, reverse = ctx.state
+        T, B, H = H_prev.shape[0], H_prev.shape[1], w_hh.shape[1]
+        be, dt = gy._backend, gy.dtype
         dh = gy[T]
         dxs, dhgs = [None] * T, [None] * T
         for t in reversed(_order(T, reverse)):
             dh = dh + gy[t]
-            h_prev = (hs[t + 1] if t + 1 < T else h0) if reverse else (hs[t - 1] if t else h0)
-            dxs[t], dhgs[t], direct = _gru_cell_backward(dh, h_prev, hgs[t], saved[t], H)
-            dh = direct + dhgs[t] @ w_hh
+            d_xg, d_hg, direct = be.gru_cell_backward(dh._storage, *saved[t], dt, B, H)
+            dxs[t] = _wrap(d_xg, (B, 3 * H), gy)
+            dhgs[t] = _wrap(d_hg, (B, 3 * H), gy)
+            dh = _wrap(direct, (B, H), gy) + dhgs[t] @ w_hh
         dx, dhg = sc.stack(dxs), sc.stack(dhgs).reshape(-1, 3 * H)
-        dw = dhg.t() @ _prev_states(hs, h0, reverse).reshape(-1, H)
+        dw = dhg.t() @ H_prev.reshape(-1, H)
         ctx.state = None
         return dx, dw, dhg.sum(0), dh
 
@@ -231,7 +203,7 @@ def _run_direction(mode: str, xproj: Tensor, w_hh: Tensor, b_hh: Tensor | None,
     if mode == "GRU":
         if b_hh is None:
             b_hh = sc.zeros(w_hh.shape[0], dtype=w_hh.dtype, device=w_hh.device)
-        y = _GRUSeq.apply(xproj, w_hh, b_hh, h0, reverse)
+        y = _GRUSeq.apply(xproj, w_hh, b_hh, h0, reverse, sc.is_grad_enabled())
     else:
         y = _RNNSeq.apply(xproj, w_hh, h0, reverse, mode == "RNN_RELU", sc.is_grad_enabled())
     return y[:T], y[T], None
