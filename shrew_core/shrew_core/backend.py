@@ -573,8 +573,10 @@ class Backend(ABC):
         weight_decay: float,
         decoupled: bool,
         step: int,
+        maximize: bool = False,
     ) -> None:
-        """torch.optim.RAdam for one parameter."""
+        """torch.optim.RAdam for one parameter (``maximize``: the gradient is negated
+        first, like torch)."""
         _fd.radam_update(
             self,
             numel,
@@ -590,6 +592,7 @@ class Backend(ABC):
             weight_decay=weight_decay,
             decoupled=decoupled,
             step=step,
+            maximize=maximize,
         )
 
     def rmsprop_update(
@@ -608,8 +611,10 @@ class Backend(ABC):
         weight_decay: float,
         momentum: float,
         centered: bool,
+        maximize: bool = False,
     ) -> None:
-        """torch.optim.RMSprop for one parameter (``grad_avg`` given when centered)."""
+        """torch.optim.RMSprop for one parameter (``grad_avg`` given when centered;
+        ``maximize``: the gradient is negated first, like torch)."""
         _fd.rmsprop_update(
             self,
             numel,
@@ -625,6 +630,7 @@ class Backend(ABC):
             weight_decay=weight_decay,
             momentum=momentum,
             centered=centered,
+            maximize=maximize,
         )
 
     # ------------------------------------------------------------------ misc

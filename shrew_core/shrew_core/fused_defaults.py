@@ -332,9 +332,12 @@ def radam_update(
     weight_decay,
     decoupled,
     step,
+    maximize=False,
 ):
     with no_grad():
         p, g, m, v = _state_views(b, param, grad, n, dtype, exp_avg, exp_avg_sq)
+        if maximize:
+            g = -g
         if weight_decay:
             if decoupled:
                 p = p * (1.0 - lr * weight_decay)
@@ -376,11 +379,14 @@ def rmsprop_update(
     weight_decay,
     momentum,
     centered,
+    maximize=False,
 ):
     with no_grad():
         p, g, sq, buf, gavg = _state_views(
             b, param, grad, n, dtype, square_avg, momentum_buf, grad_avg
         )
+        if maximize:
+            g = -g
         if weight_decay:
             g = g + weight_decay * p
         sq = sq * alpha + (1.0 - alpha) * g * g

@@ -345,6 +345,22 @@ def _matmul(node, g):
     return ga, gb
 
 
+@rule("linear")
+def _linear(node, g):
+    x, w = node.inputs[0], node.inputs[1]
+    g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
+    gx = g @ w if node.needs[0] else None
+    gw = None
+    if node.needs[1]:
+        x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
+        gw = g2.mT @ x2
+    grads = [gx, gw]
+    if len(node.inputs) == 3:
+        b = node.inputs[2]
+        grads.append(g2.sum(0).reshape(b.shape) if node.needs[2] else None)
+    return tuple(grads)
+
+
 # ---------------------------------------------------------------- fused nn kernels
 _contig = dense
 

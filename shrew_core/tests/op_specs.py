@@ -131,6 +131,8 @@ OPS: list[Op] = [
     Op("matmul_mat_vec", lambda m, x, y: x @ y, ((3, 4), (4,)), tol=4),
     Op("matmul_dot", lambda m, x, y: x @ y, ((4,), (4,)), tol=4),
     Op("linear", lambda m, x, w, b: m.F.linear(x, w, b), ((2, 3, 4), (5, 4), (5,)), tol=4),
+    Op("linear_2d_nobias", lambda m, x, w: m.F.linear(x, w), ((3, 4), (5, 4)), tol=4),
+    Op("linear_1d", lambda m, x, w, b: m.F.linear(x, w, b), ((4,), (5, 4), (5,)), tol=4),
     # ---- shape
     Op("reshape", lambda m, x: x.reshape(2, -1), ((2, 3, 4),)),
     Op("reshape_flat", lambda m, x: x.reshape(-1), ((3, 4),)),

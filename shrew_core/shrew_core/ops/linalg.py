@@ -3,7 +3,7 @@ dot, outer, linear."""
 
 from __future__ import annotations
 
-from ..autograd import record
+from ..autograd import no_grad, record
 from ..dtypes import bool_, promote_types
 from ..errors import DTypeError, ShapeError, fmt_shape
 from ..tensor import Tensor
@@ -81,11 +81,23 @@ def outer(a: Tensor, b: Tensor) -> Tensor:
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """``x @ weight.T + bias`` with weight [out, in] (PyTorch's layout)."""
-    if x.shape[-1:] != weight.shape[-1:]:
+    """``x @ weight.T + bias`` with weight [out, in] (PyTorch's layout), as ONE graph node:
+    its gradient computes ``dW = g.T @ x`` directly in weight's contiguous layout and
+    ``db`` as a row sum, instead of going through transpose/matmul/add nodes."""
+    if x.ndim == 0 or weight.ndim != 2 or x.shape[-1] != weight.shape[1]:
         raise ShapeError(
             f"linear: input {fmt_shape(x.shape)} does not match weight {fmt_shape(weight.shape)} "
-            f"(last dims {x.shape[-1] if x.ndim else None} != {weight.shape[-1]})"
+            "(expected input [..., in] and weight [out, in])"
         )
-    out = matmul(x, sh.t(weight))
-    return out + bias if bias is not None else out
+    if bias is not None and bias.shape not in ((weight.shape[0],), (1, weight.shape[0])):
+        raise ShapeError(
+            f"linear: bias {fmt_shape(bias.shape)} does not match weight {fmt_shape(weight.shape)}"
+        )
+    with no_grad():
+        out = matmul(x, sh.t(weight))
+        if bias is not None:
+            out = out + bias
+    inputs = (x, weight) if bias is None else (x, weight, bias)
+    if out.dtype.is_float:
+        record("linear", out, inputs)
+    return out
