@@ -305,8 +305,8 @@ class Module:
         """Move parameters and buffers to a device and/or cast floating ones to a dtype:
         ``m.to("reference")``, ``m.to(sc.f64)``, ``m.to(device, dtype)``.
 
-        Tensors are replaced by converted copies (identity changes when a conversion happens),
-        so build optimizers after calling ``to``.
+        Like PyTorch, parameters keep their identity (their ``data`` is replaced in place),
+        so an optimizer built before ``to`` still holds the moved parameters.
         """
         for a in args:
             if isinstance(a, (sc.Device, str)) and _is_device(a):
@@ -328,10 +328,9 @@ class Module:
             return out if out is t else out.detach()
 
         for mod in self.modules():
-            for name, p in list(mod._parameters.items()):
-                new = None if p is None else convert(p)
-                if new is not p:
-                    mod._parameters[name] = new.requires_grad_(p.requires_grad)
+            for p in mod._parameters.values():
+                if p is not None:
+                    p.data = convert(p)
             for name, b in list(mod._buffers.items()):
                 if b is not None:
                     mod._buffers[name] = convert(b)

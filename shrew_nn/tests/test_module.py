@@ -240,3 +240,12 @@ def test_calculate_gain():
     assert init.calculate_gain("tanh") == 5 / 3
     with pytest.raises(ValueError):
         init.calculate_gain("swishy")
+
+
+def test_to_keeps_parameter_identity(device):
+    lin = nn.Linear(3, 2, device=device)
+    before = [id(p) for p in lin.parameters()]
+    lin.to(sc.f64)
+    assert [id(p) for p in lin.parameters()] == before
+    assert all(p.dtype == sc.f64 and p.requires_grad for p in lin.parameters())
+    assert lin(sc.randn(4, 3, dtype="f64", device=device)).dtype == sc.f64
