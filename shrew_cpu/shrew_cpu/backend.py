@@ -206,15 +206,17 @@ class CpuBackend(RnnKernels, Backend):
                    step=step, maximize=maximize)  # fmt: skip
 
     def radam_update(self, numel, param, grad, exp_avg, exp_avg_sq, dtype, *, lr, beta1, beta2,
-                     eps, weight_decay, decoupled, step):  # fmt: skip
+                     eps, weight_decay, decoupled, step, maximize=False):  # fmt: skip
         optim.radam(numel, param, grad, exp_avg, exp_avg_sq, lr=lr, beta1=beta1, beta2=beta2,
-                    eps=eps, weight_decay=weight_decay, decoupled=decoupled, step=step)
+                    eps=eps, weight_decay=weight_decay, decoupled=decoupled, step=step,
+                    maximize=maximize)  # fmt: skip
 
     def rmsprop_update(self, numel, param, grad, square_avg, momentum_buf, grad_avg, dtype, *,
-                       lr, alpha, eps, weight_decay, momentum, centered):  # fmt: skip
+                       lr, alpha, eps, weight_decay, momentum, centered,
+                       maximize=False):  # fmt: skip
         optim.rmsprop(numel, param, grad, square_avg, momentum_buf, grad_avg, lr=lr,
                       alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
-                      centered=centered)  # fmt: skip
+                      centered=centered, maximize=maximize)  # fmt: skip
 
 
 __all__ = ["CpuBackend", "Layout"]

@@ -80,11 +80,12 @@ def adam(n, param, grad, m, v, vmax, *, lr, beta1, beta2, eps, weight_decay, dec
         go(param, grad, m, v, vmax)
 
 
-def radam(n, param, grad, m, v, *, lr, beta1, beta2, eps, weight_decay, decoupled, step):
+def radam(n, param, grad, m, v, *, lr, beta1, beta2, eps, weight_decay, decoupled, step,
+          maximize=False):  # fmt: skip
     def go(p, g, m_, v_):
         _run(K.radam, K.radam_par, (p[:n], g[:n], m_, v_),
              (float(lr), float(beta1), float(beta2), float(eps), float(weight_decay),
-              bool(decoupled), float(step)), n)  # fmt: skip
+              bool(decoupled), float(step), bool(maximize)), n)  # fmt: skip
 
     if param.dtype.itemsize == 2:
         with _Half(param, grad, m, v) as w:
@@ -93,13 +94,14 @@ def radam(n, param, grad, m, v, *, lr, beta1, beta2, eps, weight_decay, decouple
         go(param, grad, m, v)
 
 
-def rmsprop(n, param, grad, sq, buf, gavg, *, lr, alpha, eps, weight_decay, momentum, centered):
+def rmsprop(n, param, grad, sq, buf, gavg, *, lr, alpha, eps, weight_decay, momentum, centered,
+            maximize=False):  # fmt: skip
     def go(p, g, s, b, ga):
         has = b is not None
         _run(K.rmsprop, K.rmsprop_par,
              (p[:n], g[:n], s, b if has else _dummy(p), ga if ga is not None else _dummy(p)),
              (has, bool(centered), float(lr), float(alpha), float(eps), float(weight_decay),
-              float(momentum)), n)  # fmt: skip
+              float(momentum), bool(maximize)), n)  # fmt: skip
 
     if param.dtype.itemsize == 2:
         with _Half(param, grad, sq, buf, gavg) as w:

@@ -196,29 +196,37 @@ def test_optimizer_updates_match_defaults(cpu, dtype, n):
     kw_adam = dict(lr=1e-2, beta1=0.9, beta2=0.99, eps=1e-8, weight_decay=0.1, step=3,
                    maximize=False)  # fmt: skip
     cases = []
-    for decoupled in (False, True):
-        for ams in (False, True):
-            cases.append((
-                lambda a, d=decoupled, m=ams: cpu.adam_update(n, a[0], a[1], a[2], a[3],
-                    a[4] if m else None, dtype, decoupled=d, **kw_adam),
-                lambda a, d=decoupled, m=ams: FD.adam_update(cpu, n, a[0], a[1], a[2], a[3],
-                    a[4] if m else None, D.f64, decoupled=d, **kw_adam)))  # fmt: skip
-    for step in (2, 10):
-        kw = dict(lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, decoupled=False,
-                  step=step)  # fmt: skip
+    for decoupled, ams, mx, wd in ((False, False, False, 0.1), (False, True, True, 0.1),
+                                   (True, False, True, 0.1), (True, True, False, 0.1),
+                                   (False, False, True, 0.0), (False, True, False, 0.0)):
+        kw_a = dict(kw_adam, maximize=mx, weight_decay=wd)
+        cases.append((
+            lambda a, d=decoupled, m=ams, kw=kw_a: cpu.adam_update(n, a[0], a[1], a[2], a[3],
+                a[4] if m else None, dtype, decoupled=d, **kw),
+            lambda a, d=decoupled, m=ams, kw=kw_a: FD.adam_update(cpu, n, a[0], a[1], a[2], a[3],
+                a[4] if m else None, D.f64, decoupled=d, **kw)))  # fmt: skip
+    for step, dec, mx in ((2, False, False), (10, False, True), (10, True, False), (3, True, True)):
+        kw = dict(lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, decoupled=dec,
+                  step=step, maximize=mx)  # fmt: skip
         cases.append((lambda a, kw=kw: cpu.radam_update(n, *a[:4], dtype, **kw),
                       lambda a, kw=kw: FD.radam_update(cpu, n, *a[:4], D.f64, **kw)))
-    for centered, mom in ((False, 0.0), (True, 0.9)):
-        kw = dict(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.01, momentum=mom,
-                  centered=centered)  # fmt: skip
+    for centered, mom, wd, mx in ((False, 0.0, 0.01, False), (True, 0.9, 0.01, True),
+                                  (False, 0.9, 0.0, True), (True, 0.0, 0.0, False)):
+        kw = dict(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=wd, momentum=mom,
+                  centered=centered, maximize=mx)  # fmt: skip
         cases.append((
             lambda a, kw=kw: cpu.rmsprop_update(n, a[0], a[1], a[3], a[2] if kw["momentum"]
                 else None, a[4] if kw["centered"] else None, dtype, **kw),
             lambda a, kw=kw: FD.rmsprop_update(cpu, n, a[0], a[1], a[3], a[2] if kw["momentum"]
                 else None, a[4] if kw["centered"] else None, D.f64, **kw)))  # fmt: skip
-    for nesterov, first in ((False, True), (True, False)):
-        kw = dict(lr=0.1, momentum=0.9, dampening=0.0, nesterov=nesterov, weight_decay=0.01,
-                  maximize=False, first_step=first)  # fmt: skip
+    for nesterov, first, mom, wd, mx in ((False, True, 0.9, 0.01, False),
+                                         (True, False, 0.9, 0.01, True),
+                                         (True, True, 0.9, 0.0, False),
+                                         (False, False, 0.9, 0.0, True),
+                                         (False, False, 0.0, 0.01, True),
+                                         (False, False, 0.0, 0.0, False)):
+        kw = dict(lr=0.1, momentum=mom, dampening=0.1, nesterov=nesterov, weight_decay=wd,
+                  maximize=mx, first_step=first)  # fmt: skip
         cases.append((lambda a, kw=kw: cpu.sgd_update(n, a[0], a[1], a[2], dtype, **kw),
                       lambda a, kw=kw: FD.sgd_update(cpu, n, a[0], a[1], a[2], D.f64, **kw)))
     for fused, default in cases:

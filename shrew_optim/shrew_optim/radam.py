@@ -8,13 +8,6 @@ from .adam import _betas, check_betas
 from .optimizer import Optimizer, ParamsT, _check_nonneg
 
 
-def negated(backend, grad, n: int, dtype):
-    """``-grad`` as new contiguous storage (``maximize`` for kernels without the flag)."""
-    from shrew_core import Layout
-
-    return backend.affine(grad, Layout.contiguous((n,)), dtype, -1.0, 0.0)
-
-
 class RAdam(Optimizer):
     """``torch.optim.RAdam``, step for step; the step count is per parameter.
 
@@ -35,7 +28,7 @@ class RAdam(Optimizer):
         eps: added to the denominator (default 1e-8).
         weight_decay: weight decay (default 0).
         decoupled_weight_decay: decoupled instead of L2 decay.
-        maximize: ascend the objective (the gradient is negated before the kernel).
+        maximize: ascend the objective (the kernel negates the gradient).
         master_weights: f32 master copy and state for f16/bf16 parameters.
     """
 
@@ -61,9 +54,8 @@ class RAdam(Optimizer):
 
     def _update(self, n, param, grad, state, group, dtype, backend, fresh) -> None:
         beta1, beta2 = group["betas"]
-        if group["maximize"]:  # Backend.radam_update has no maximize flag
-            grad = negated(backend, grad, n, dtype)
         backend.radam_update(n, param, grad, state["exp_avg"]._storage,
                              state["exp_avg_sq"]._storage, dtype, lr=group["lr"], beta1=beta1,
                              beta2=beta2, eps=group["eps"], weight_decay=group["weight_decay"],
-                             decoupled=group["decoupled_weight_decay"], step=state["step"])
+                             decoupled=group["decoupled_weight_decay"], step=state["step"],
+                             maximize=group["maximize"])  # fmt: skip

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from .optimizer import Optimizer, ParamsT, _check_nonneg
-from .radam import negated
 
 
 class RMSprop(Optimizer):
@@ -28,7 +27,7 @@ class RMSprop(Optimizer):
         weight_decay: L2 penalty (default 0).
         momentum: momentum factor (default 0).
         centered: normalise by an estimate of the gradient's variance.
-        maximize: ascend the objective (the gradient is negated before the kernel).
+        maximize: ascend the objective (the kernel negates the gradient).
         master_weights: f32 master copy and state for f16/bf16 parameters.
     """
 
@@ -56,8 +55,6 @@ class RMSprop(Optimizer):
         return names
 
     def _update(self, n, param, grad, state, group, dtype, backend, fresh) -> None:
-        if group["maximize"]:  # Backend.rmsprop_update has no maximize flag
-            grad = negated(backend, grad, n, dtype)
         buf = state.get("momentum_buffer") if group["momentum"] > 0 else None
         gavg = state.get("grad_avg") if group["centered"] else None
         backend.rmsprop_update(n, param, grad, state["square_avg"]._storage,
@@ -65,7 +62,8 @@ class RMSprop(Optimizer):
                                None if gavg is None else gavg._storage, dtype, lr=group["lr"],
                                alpha=group["alpha"], eps=group["eps"],
                                weight_decay=group["weight_decay"], momentum=group["momentum"],
-                               centered=group["centered"])  # fmt: skip
+                               centered=group["centered"],
+                               maximize=group["maximize"])  # fmt: skip
 
 
 RMSProp = RMSprop  # the seed's spelling

@@ -1,10 +1,18 @@
 """Optimizer update kernels: one fused pass per parameter per step, IN PLACE.
 
 Each rule reads param, grad and its state once and writes param and state once, with
-the exact formulas of ``shrew_core.fused_defaults`` (PyTorch's SGD, Adam/AdamW with
-amsgrad, RAdam, RMSprop). The serial kernel updates an index range; the ``*_par``
-wrappers split the range over ``prange`` chunks. Hyperparameters arrive as f64 scalars,
-so the arithmetic runs in f64 and rounds once into the storage dtype.
+the formulas of ``shrew_core.fused_defaults`` (PyTorch's SGD, Adam/AdamW with amsgrad,
+RAdam, RMSprop). The serial kernel updates an index range; the ``*_par`` wrappers split
+the range over ``prange`` chunks.
+
+Arithmetic runs in the storage dtype (f32 or f64; halves arrive as f32 copies), like
+``torch.optim``'s fused kernels: hyperparameters and bias corrections are computed once
+per call in f64, then rounded to the dtype. The inner loops are branch-free so LLVM
+vectorises them: ``maximize`` is a sign factor (exact), decoupled weight decay a scale
+factor on the parameter (1 when off: exact), and the remaining options (L2 weight decay,
+amsgrad, momentum, centered, rectification) pick one of a few loop variants *outside*
+the loop: an ``inline='always'`` loop body called with constant flags, so each call site
+compiles to its own specialised loop.
 """
 
 from __future__ import annotations
@@ -14,45 +22,115 @@ import math
 from numba import njit, prange
 
 
-@njit(cache=True, error_model="numpy")
-def sgd(p, g, buf, has_buf, lr, momentum, dampening, nesterov, wd, maximize, first, lo, hi):
+# ------------------------------------------------------------------------------ SGD
+@njit(inline="always", error_model="numpy")
+def _sgd_loop(p, g, buf, lo, hi, L2, MOM, FIRST, NESTEROV, sgn, wd, lr, mom, omd):
     for i in range(lo, hi):
-        gi = -g[i] if maximize else g[i] * 1.0
-        if wd != 0.0:
+        gi = g[i] * sgn
+        if L2:
             gi = gi + wd * p[i]
-        if momentum != 0.0 and has_buf:
-            b = gi if first else buf[i] * momentum + (1.0 - dampening) * gi
+        if MOM:
+            if FIRST:
+                b = gi
+            else:
+                b = buf[i] * mom + omd * gi
             buf[i] = b
-            gi = gi + momentum * b if nesterov else b
+            if NESTEROV:
+                gi = gi + mom * b
+            else:
+                gi = b
         p[i] = p[i] - lr * gi
 
 
-@njit(cache=True, error_model="numpy")
-def adam(p, g, m, v, vmax, amsgrad, lr, b1, b2, eps, wd, decoupled, step, maximize, lo, hi):
-    bc1 = 1.0 - b1**step
-    bc2 = 1.0 - b2**step
-    sbc2 = math.sqrt(bc2)
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def sgd(p, g, buf, has_buf, lr, momentum, dampening, nesterov, wd, maximize, first, lo, hi):
+    t = p.dtype.type
+    sgn, wd_, lr_ = t(-1.0 if maximize else 1.0), t(wd), t(lr)
+    mom, omd = t(momentum), t(1.0 - dampening)
+    l2 = wd != 0.0
+    if not (momentum != 0.0 and has_buf):
+        if l2:
+            _sgd_loop(p, g, buf, lo, hi, True, False, False, False, sgn, wd_, lr_, mom, omd)
+        else:
+            _sgd_loop(p, g, buf, lo, hi, False, False, False, False, sgn, wd_, lr_, mom, omd)
+    elif first:
+        if nesterov:
+            _sgd_loop(p, g, buf, lo, hi, l2, True, True, True, sgn, wd_, lr_, mom, omd)
+        else:
+            _sgd_loop(p, g, buf, lo, hi, l2, True, True, False, sgn, wd_, lr_, mom, omd)
+    elif nesterov:
+        _sgd_loop(p, g, buf, lo, hi, l2, True, False, True, sgn, wd_, lr_, mom, omd)
+    else:
+        _sgd_loop(p, g, buf, lo, hi, l2, True, False, False, sgn, wd_, lr_, mom, omd)
+
+
+# ------------------------------------------------------------------------------ Adam
+@njit(inline="always", error_model="numpy")
+def _adam_loop(p, g, m, v, vmax, lo, hi, AMS, L2, sgn, pscale, wd, b1, omb1, b2, omb2,
+               step_size, inv_sbc2, eps):  # fmt: skip
     for i in range(lo, hi):
-        gi = -g[i] if maximize else g[i] * 1.0
-        pi = p[i] * 1.0
-        if wd != 0.0:
-            if decoupled:
-                pi = pi * (1.0 - lr * wd)
-            else:
-                gi = gi + wd * pi
-        mi = m[i] * b1 + (1.0 - b1) * gi
-        vi = v[i] * b2 + (1.0 - b2) * gi * gi
+        gi = g[i] * sgn
+        pi = p[i] * pscale
+        if L2:
+            gi = gi + wd * pi
+        mi = m[i] * b1 + omb1 * gi
+        vi = v[i] * b2 + omb2 * gi * gi
         m[i] = mi
         v[i] = vi
-        if amsgrad:
+        if AMS:
             vi = max(vmax[i], vi)
             vmax[i] = vi
-        denom = math.sqrt(vi) / sbc2 + eps
-        p[i] = pi - (lr / bc1) * mi / denom
+        p[i] = pi - step_size * mi / (math.sqrt(vi) * inv_sbc2 + eps)
 
 
-@njit(cache=True, error_model="numpy")
-def radam(p, g, m, v, lr, b1, b2, eps, wd, decoupled, step, lo, hi):
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def adam(p, g, m, v, vmax, amsgrad, lr, b1, b2, eps, wd, decoupled, step, maximize, lo, hi):
+    t = p.dtype.type
+    bc1 = 1.0 - b1**step
+    bc2 = 1.0 - b2**step
+    sgn = t(-1.0 if maximize else 1.0)
+    pscale = t(1.0 - lr * wd if decoupled else 1.0)
+    l2 = wd != 0.0 and not decoupled
+    wd_, b1_, omb1, b2_, omb2 = t(wd), t(b1), t(1.0 - b1), t(b2), t(1.0 - b2)
+    ss, isb, eps_ = t(lr / bc1), t(1.0 / math.sqrt(bc2)), t(eps)
+    if amsgrad:
+        if l2:
+            _adam_loop(p, g, m, v, vmax, lo, hi, True, True, sgn, pscale, wd_, b1_, omb1,
+                       b2_, omb2, ss, isb, eps_)
+        else:
+            _adam_loop(p, g, m, v, vmax, lo, hi, True, False, sgn, pscale, wd_, b1_, omb1,
+                       b2_, omb2, ss, isb, eps_)
+    elif l2:
+        _adam_loop(p, g, m, v, vmax, lo, hi, False, True, sgn, pscale, wd_, b1_, omb1,
+                   b2_, omb2, ss, isb, eps_)
+    else:
+        _adam_loop(p, g, m, v, vmax, lo, hi, False, False, sgn, pscale, wd_, b1_, omb1,
+                   b2_, omb2, ss, isb, eps_)
+
+
+# ------------------------------------------------------------------------------ RAdam
+@njit(inline="always", error_model="numpy")
+def _radam_loop(p, g, m, v, lo, hi, L2, RECT, sgn, pscale, wd, b1, omb1, b2, omb2, inv_bc1,
+                rect_lr, sbc2, eps, lr):  # fmt: skip
+    for i in range(lo, hi):
+        gi = g[i] * sgn
+        pi = p[i] * pscale
+        if L2:
+            gi = gi + wd * pi
+        mi = m[i] * b1 + omb1 * gi
+        vi = v[i] * b2 + omb2 * gi * gi
+        m[i] = mi
+        v[i] = vi
+        m_hat = mi * inv_bc1
+        if RECT:
+            p[i] = pi - rect_lr * m_hat * (sbc2 / (math.sqrt(vi) + eps))
+        else:
+            p[i] = pi - lr * m_hat
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def radam(p, g, m, v, lr, b1, b2, eps, wd, decoupled, step, maximize, lo, hi):
+    t = p.dtype.type
     bc1 = 1.0 - b1**step
     bc2 = 1.0 - b2**step
     rho_inf = 2.0 / (1.0 - b2) - 1.0
@@ -62,48 +140,87 @@ def radam(p, g, m, v, lr, b1, b2, eps, wd, decoupled, step, lo, hi):
         rect = math.sqrt(
             (rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)
         )
-    for i in range(lo, hi):
-        gi = g[i] * 1.0
-        pi = p[i] * 1.0
-        if wd != 0.0:
-            if decoupled:
-                pi = pi * (1.0 - lr * wd)
-            else:
-                gi = gi + wd * pi
-        mi = m[i] * b1 + (1.0 - b1) * gi
-        vi = v[i] * b2 + (1.0 - b2) * gi * gi
-        m[i] = mi
-        v[i] = vi
-        m_hat = mi / bc1
-        if rho_t > 5.0:
-            p[i] = pi - lr * rect * m_hat * (math.sqrt(bc2) / (math.sqrt(vi) + eps))
+    sgn = t(-1.0 if maximize else 1.0)
+    pscale = t(1.0 - lr * wd if decoupled else 1.0)
+    l2 = wd != 0.0 and not decoupled
+    wd_, b1_, omb1, b2_, omb2 = t(wd), t(b1), t(1.0 - b1), t(b2), t(1.0 - b2)
+    ibc1, rl, sbc2, eps_, lr_ = t(1.0 / bc1), t(lr * rect), t(math.sqrt(bc2)), t(eps), t(lr)
+    if rho_t > 5.0:
+        if l2:
+            _radam_loop(p, g, m, v, lo, hi, True, True, sgn, pscale, wd_, b1_, omb1, b2_,
+                        omb2, ibc1, rl, sbc2, eps_, lr_)
         else:
-            p[i] = pi - lr * m_hat
+            _radam_loop(p, g, m, v, lo, hi, False, True, sgn, pscale, wd_, b1_, omb1, b2_,
+                        omb2, ibc1, rl, sbc2, eps_, lr_)
+    elif l2:
+        _radam_loop(p, g, m, v, lo, hi, True, False, sgn, pscale, wd_, b1_, omb1, b2_,
+                    omb2, ibc1, rl, sbc2, eps_, lr_)
+    else:
+        _radam_loop(p, g, m, v, lo, hi, False, False, sgn, pscale, wd_, b1_, omb1, b2_,
+                    omb2, ibc1, rl, sbc2, eps_, lr_)
 
 
-@njit(cache=True, error_model="numpy")
-def rmsprop(p, g, sq, buf, gavg, has_buf, centered, lr, alpha, eps, wd, momentum, lo, hi):
+# ------------------------------------------------------------------------------ RMSprop
+@njit(inline="always", error_model="numpy")
+def _rmsprop_loop(p, g, sq, buf, gavg, lo, hi, L2, CENTERED, MOM, sgn, wd, alpha, oma, eps,
+                  mom, lr):  # fmt: skip
     for i in range(lo, hi):
-        gi = g[i] * 1.0
-        pi = p[i] * 1.0
-        if wd != 0.0:
+        gi = g[i] * sgn
+        pi = p[i]
+        if L2:
             gi = gi + wd * pi
-        s = sq[i] * alpha + (1.0 - alpha) * gi * gi
+        s = sq[i] * alpha + oma * gi * gi
         sq[i] = s
-        if centered:
-            ga = gavg[i] * alpha + (1.0 - alpha) * gi
+        if CENTERED:
+            ga = gavg[i] * alpha + oma * gi
             gavg[i] = ga
             avg = math.sqrt(s - ga * ga) + eps
         else:
             avg = math.sqrt(s) + eps
-        if momentum > 0 and has_buf:
-            b = buf[i] * momentum + gi / avg
+        if MOM:
+            b = buf[i] * mom + gi / avg
             buf[i] = b
             p[i] = pi - lr * b
         else:
             p[i] = pi - lr * gi / avg
 
 
+@njit(cache=True, error_model="numpy")  # no FMA contraction: sq - grad_avg**2 cancels
+def rmsprop(p, g, sq, buf, gavg, has_buf, centered, lr, alpha, eps, wd, momentum, maximize,
+            lo, hi):  # fmt: skip
+    """Plain RMSprop computes in the storage dtype; centered RMSprop in f64 (like the
+    f64 oracle), because ``sq - grad_avg**2`` cancels badly in f32 when the gradient's
+    variance is small relative to its square."""
+    t = p.dtype.type
+    sgn, wd_, al, oma = t(-1.0 if maximize else 1.0), t(wd), t(alpha), t(1.0 - alpha)
+    eps_, mo, lr_ = t(eps), t(momentum), t(lr)
+    s64 = -1.0 if maximize else 1.0
+    oma64 = 1.0 - alpha
+    mom = momentum > 0 and has_buf
+    l2 = wd != 0.0
+    if centered:  # f64 scalars: the loop computes in f64
+        if mom:
+            _rmsprop_loop(p, g, sq, buf, gavg, lo, hi, l2, True, True, s64, wd, alpha, oma64,
+                          eps, momentum, lr)  # fmt: skip
+        else:
+            _rmsprop_loop(p, g, sq, buf, gavg, lo, hi, l2, True, False, s64, wd, alpha, oma64,
+                          eps, momentum, lr)  # fmt: skip
+    elif l2:
+        if mom:
+            _rmsprop_loop(p, g, sq, buf, gavg, lo, hi, True, False, True, sgn, wd_, al, oma,
+                          eps_, mo, lr_)  # fmt: skip
+        else:
+            _rmsprop_loop(p, g, sq, buf, gavg, lo, hi, True, False, False, sgn, wd_, al, oma,
+                          eps_, mo, lr_)  # fmt: skip
+    elif mom:
+        _rmsprop_loop(p, g, sq, buf, gavg, lo, hi, False, False, True, sgn, wd_, al, oma,
+                      eps_, mo, lr_)  # fmt: skip
+    else:
+        _rmsprop_loop(p, g, sq, buf, gavg, lo, hi, False, False, False, sgn, wd_, al, oma,
+                      eps_, mo, lr_)  # fmt: skip
+
+
+# ------------------------------------------------------------------------------ parallel
 @njit(cache=True, parallel=True, error_model="numpy")
 def sgd_par(p, g, buf, has_buf, lr, momentum, dampening, nesterov, wd, maximize, first, nch):
     n = p.size
@@ -123,18 +240,19 @@ def adam_par(p, g, m, v, vmax, amsgrad, lr, b1, b2, eps, wd, decoupled, step_, m
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def radam_par(p, g, m, v, lr, b1, b2, eps, wd, decoupled, step_, nch):
+def radam_par(p, g, m, v, lr, b1, b2, eps, wd, decoupled, step_, maximize, nch):
     n = p.size
     step = (n + nch - 1) // nch
     for c in prange(nch):
-        radam(p, g, m, v, lr, b1, b2, eps, wd, decoupled, step_, c * step,
+        radam(p, g, m, v, lr, b1, b2, eps, wd, decoupled, step_, maximize, c * step,
               min(n, (c + 1) * step))  # fmt: skip
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def rmsprop_par(p, g, sq, buf, gavg, has_buf, centered, lr, alpha, eps, wd, momentum, nch):
+def rmsprop_par(p, g, sq, buf, gavg, has_buf, centered, lr, alpha, eps, wd, momentum, maximize,
+                nch):  # fmt: skip
     n = p.size
     step = (n + nch - 1) // nch
     for c in prange(nch):
-        rmsprop(p, g, sq, buf, gavg, has_buf, centered, lr, alpha, eps, wd, momentum,
+        rmsprop(p, g, sq, buf, gavg, has_buf, centered, lr, alpha, eps, wd, momentum, maximize,
                 c * step, min(n, (c + 1) * step))  # fmt: skip
