@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import shrew_core as sc
@@ -102,9 +103,8 @@ class MultiHeadAttention(Module):
             q = self._proj(query, 0).reshape(N, L, Hn, D).permute(0, 2, 1, 3)
             k = self._proj(key, 1).reshape(N, S, Hn, D).permute(0, 2, 1, 3)
             v = self._proj(value, 2).reshape(N, S, Hn, D).permute(0, 2, 1, 3)
-        mask = self._mask(attn_mask, key_padding_mask, N, L, S, query.dtype)
-        out, weights = F.scaled_dot_product_attention(
-            q, k, v, mask, self.dropout, is_causal, None, self.training)  # fmt: skip
+        mask = self._mask(attn_mask, key_padding_mask, is_causal, N, L, S, query)
+        out, weights = _attention(q, k, v, mask, self.dropout, self.training)
         out = out.permute(0, 2, 1, 3).reshape(N, L, E)
         out = _linear3(out, self.out_proj.weight, self.out_proj.bias)
         if unbatched:
@@ -117,17 +117,19 @@ class MultiHeadAttention(Module):
             weights = weights.mean(dim=1)
         return out, (weights.squeeze(0) if unbatched else weights)
 
-    def _mask(self, attn_mask, key_padding_mask, N, L, S, dtype) -> Tensor | None:
-        Hn = self.num_heads
-        mask = None
+    def _mask(self, attn_mask, key_padding_mask, is_causal, N, L, S, like) -> Tensor | None:
+        """Every mask folded into ONE additive tensor broadcastable to [N, heads, L, S]."""
+        Hn, dtype = self.num_heads, like.dtype
+        mask = F.causal_mask(L, S, dtype, like.device) if is_causal else None
         if attn_mask is not None:
             if attn_mask.shape == (L, S):
-                mask = F._additive_mask(attn_mask, dtype, "attn_mask")
+                am = F._additive_mask(attn_mask, dtype, "attn_mask")
             elif attn_mask.shape == (N * Hn, L, S):
-                mask = F._additive_mask(attn_mask, dtype, "attn_mask").reshape(N, Hn, L, S)
+                am = F._additive_mask(attn_mask, dtype, "attn_mask").reshape(N, Hn, L, S)
             else:
                 raise sc.ShapeError(f"MultiHeadAttention: attn_mask must be [{L}, {S}] or "
                                     f"[{N * Hn}, {L}, {S}], got {attn_mask.shape}")  # fmt: skip
+            mask = am if mask is None else mask + am
         if key_padding_mask is not None:
             if key_padding_mask.shape != (N, S):
                 raise sc.ShapeError(f"MultiHeadAttention: key_padding_mask must be [{N}, {S}], "
@@ -139,6 +141,57 @@ class MultiHeadAttention(Module):
 
     def extra_repr(self) -> str:
         return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, dropout={self.dropout}"
+
+
+class _MaskedSoftmax(sc.Function):
+    """``softmax(scores * scale + mask)`` over the last dim through the backend's fused
+    ``masked_softmax`` (one pass; the mask is read through its broadcast layout, never
+    expanded). Gradients for the scores and, when it requires grad, the additive mask."""
+
+    @staticmethod
+    def forward(ctx, scores, mask, scale):
+        be, dt, shape = scores._backend, scores.dtype, scores.shape
+        m_storage = m_layout = None
+        if mask is not None:
+            mb = mask.expand(shape)
+            m_storage, m_layout = mb._storage, mb.layout
+        y = be.masked_softmax(scores._storage, scores.layout, m_storage, m_layout, dt,
+                              len(shape) - 1, scale)  # fmt: skip
+        ctx.state = (y, scale)
+        return Tensor._make(y, sc.Layout.contiguous(shape), dt, be)
+
+    @staticmethod
+    def backward(ctx, g):
+        y, scale = ctx.state
+        be, dt, shape = g._backend, g.dtype, g.shape
+        gs = _storage(g)
+        dim = len(shape) - 1
+        if len(ctx.needs_input_grad) == 1 or not ctx.needs_input_grad[1]:
+            dx = be.masked_softmax_backward(y, gs, shape, dt, dim, scale)
+            grads = (_wrap(dx, shape, g),)
+            return grads if len(ctx.needs_input_grad) == 1 else grads + (None,)
+        d_pre = _wrap(be.masked_softmax_backward(y, gs, shape, dt, dim, 1.0), shape, g)
+        return d_pre * scale, d_pre  # autograd sums d_pre down to the mask's shape
+
+
+def _attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, dropout_p: float,
+               training: bool) -> tuple[Tensor, Tensor]:  # fmt: skip
+    """``softmax(q kᵀ / √E + mask) v`` over [N, heads, L|S, E]: (output, weights)."""
+    scale = 1.0 / math.sqrt(q.shape[-1])
+    weights = _MaskedSoftmax.apply(q @ k.transpose(-2, -1), mask, scale)
+    if dropout_p > 0.0 and training:
+        weights = sc.dropout(weights, dropout_p, True)
+    return weights @ v, weights
+
+
+def _storage(t: Tensor):
+    if t.layout.offset == 0 and t.layout.is_contiguous():
+        return t._storage
+    return t._backend.copy(t._storage, t.layout, t.dtype)
+
+
+def _wrap(storage, shape, like: Tensor) -> Tensor:
+    return Tensor._make(storage, sc.Layout.contiguous(tuple(shape)), like.dtype, like._backend)
 
 
 def _linear3(x: Tensor, w: Tensor, b: Tensor | None) -> Tensor:

@@ -7,13 +7,12 @@ is split into its gate blocks (slices), so the inner loop over ``j < H`` reads a
 unit-stride arrays and LLVM vectorises it.
 
 Activations: f64 uses libm (``math.tanh``/``math.exp``). f32 uses a branch-free rational
-tanh (Eigen's ``generic_fast_tanh_float``: a [13/6] minimax fraction on [-7.905, 7.905],
-max error 2.4e-7 absolute/relative against a correctly rounded tanh; NaN propagates) that
-vectorises inside the cell loop: libm's scalar ``tanhf``/``expf`` made the fused f32 cell
-slower than the chain of NumPy ufuncs it replaces. Sigmoid is ``0.5 + 0.5 tanh(x / 2)``
-(absolute error <= 1.2e-7; below ~ -16 it returns ~1e-7 rather than the tiny true value,
-which is far inside f32 training noise). Arithmetic stays in the array dtype: constants
-come through ``_k``, typed like the data.
+tanh (Eigen's ``generic_fast_tanh_float``: a [13/6] minimax fraction on [-7.905, 7.905];
+at most 3e-7 from the exact tanh, the worst just past the clamp; NaN propagates) and
+``1 / (1 + exp(-x))`` with ``vmath.fexp`` (the SIMD exp), both of which vectorise inside
+the cell loop: libm's scalar ``tanhf``/``expf`` made the fused f32 cell slower than the
+chain of NumPy ufuncs it replaces. Arithmetic stays in the array dtype (constants are
+``dtype.type(...)``).
 
 The masked softmax reads ``x`` as a C-contiguous [R, L] matrix (softmax dim last) and the
 additive mask straight from its storage through up to four row strides and one column
@@ -29,6 +28,8 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
 
+from .vmath import fexp, fmaximum
+
 _F = np.float32
 _TANH_CLAMP = _F(7.90531110763549805)
 _A13 = _F(-2.76076847742355e-16)
@@ -42,25 +43,10 @@ _B6 = _F(1.19825839466702e-06)
 _B4 = _F(1.18534705686654e-04)
 _B2 = _F(2.26843463243900e-03)
 _B0 = _F(4.89352518554385e-03)
-_HALF32 = _F(0.5)
+_ONE32 = _F(1.0)
 
 
 # ---------------------------------------------------------------------------- activations
-def _k(like, value):
-    """``value`` as a scalar of ``like``'s float type (keeps f32 arithmetic in f32)."""
-    return value
-
-
-@overload(_k, inline="always")
-def _ov_k(like, value):
-    ty = like
-
-    def impl(like, value):
-        return ty(value)
-
-    return impl
-
-
 def vtanh(x):
     return math.tanh(x)
 
@@ -89,7 +75,7 @@ def _ov_vtanh(x):
 @overload(vsigmoid)
 def _ov_vsigmoid(x):
     if isinstance(x, types.Float) and x.bitwidth == 32:
-        return lambda x: _HALF32 + _HALF32 * _tanh_f32(_HALF32 * x)
+        return lambda x: _ONE32 / (_ONE32 + fexp(-x))
     return lambda x: 1.0 / (1.0 + math.exp(-x))
 
 
@@ -136,7 +122,7 @@ def lstm_bwd_rows(dh, dc, act, c_prev, tanh_c, d_gates, dc_prev, lo, hi):
         ai, af, ag, ao = a[:H], a[H : 2 * H], a[2 * H : 3 * H], a[3 * H :]
         di, df, dg, do = d[:H], d[H : 2 * H], d[2 * H : 3 * H], d[3 * H :]
         dhb, dcb, cp, tb, dcp = dh[b], dc[b], c_prev[b], tanh_c[b], dc_prev[b]
-        one = _k(dhb[0], 1.0)
+        one = dh.dtype.type(1.0)
         for j in range(H):
             i_, f_, g_, o_, t = ai[j], af[j], ag[j], ao[j], tb[j]
             dhj = dhb[j]
@@ -198,7 +184,7 @@ def gru_bwd_rows(dh, h_prev, hg, rz, n, d_xg, d_hg, dh_direct, lo, hi):
         dxr, dxz, dxn = dx[:H], dx[H : 2 * H], dx[2 * H :]
         dgr, dgz, dgn = dg[:H], dg[H : 2 * H], dg[2 * H :]
         dhb, hp, nb, dd = dh[b], h_prev[b], n[b], dh_direct[b]
-        one = _k(dhb[0], 1.0)
+        one = dh.dtype.type(1.0)
         for j in range(H):
             r_, z_, n_, d = rb[j], zb[j], nb[j], dhb[j]
             dn = d * (one - z_) * (one - n_ * n_)
@@ -223,12 +209,46 @@ def gru_bwd_par(dh, h_prev, hg, rz, n, d_xg, d_hg, dh_direct, nch):
 
 
 # ---------------------------------------------------------------------------- masked softmax
-@njit(cache=True, error_model="numpy")
+# Row passes in the style of ``norm``: SIMD max (NaN-propagating ``fmaximum``), SIMD exp
+# (``fexp``), sums with reassociation accumulated in f64, in separate functions because
+# fastmath flags are per function and the exp loop must not be reassociated.
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def _sum(a):
+    s = 0.0
+    for j in range(a.size):
+        s += a[j]
+    return s
+
+
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def _dot(a, b):
+    s = 0.0
+    for j in range(a.size):
+        s += a[j] * b[j]
+    return s
+
+
+@njit(cache=True, error_model="numpy", fastmath={"nsz"})
+def _max(a):
+    m = a[0]
+    for j in range(1, a.size):
+        m = fmaximum(m, a[j])
+    return m
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _exp_shifted_inplace(o, m):
+    for j in range(o.size):
+        o[j] = fexp(o[j] - m)
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def masked_softmax_rows(x, mask, moff, mshape, mstrides, mj, has_mask, scale, out, lo, hi):
     """Rows [lo, hi) of softmax(x * scale + mask). Row r of x is the row-major index of the
     4 leading dims ``mshape``; its mask row starts at ``moff + sum(i_k * mstrides[k])`` and
-    steps by ``mj``."""
+    steps by ``mj``. A row of all -inf gives NaN (like torch): -inf - -inf is NaN."""
     L = x.shape[1]
+    sc = out.dtype.type(scale)
     s1, s2, s3 = mshape[1], mshape[2], mshape[3]
     for r in range(lo, hi):
         xr = x[r]
@@ -241,25 +261,25 @@ def masked_softmax_rows(x, mask, moff, mshape, mstrides, mj, has_mask, scale, ou
             q //= s2
             i1 = q % s1
             i0 = q // s1
-            base = moff + i0 * mstrides[0] + i1 * mstrides[1] + i2 * mstrides[2] + i3 * mstrides[3]
-            for j in range(L):
-                o[j] = xr[j] * scale + mask[base + j * mj]
+            base = moff + i0 * mstrides[0] + i1 * mstrides[1] + i2 * mstrides[2]
+            base += i3 * mstrides[3]
+            if mj == 1:
+                mrow = mask[base : base + L]
+                for j in range(L):
+                    o[j] = xr[j] * sc + mrow[j]
+            elif mj == 0:
+                mv = mask[base]
+                for j in range(L):
+                    o[j] = xr[j] * sc + mv
+            else:
+                for j in range(L):
+                    o[j] = xr[j] * sc + mask[base + j * mj]
         else:
             for j in range(L):
-                o[j] = xr[j] * scale
-        m = -math.inf
-        for j in range(L):
-            v = o[j]
-            if v > m or v != v:
-                m = v
-        if m == -math.inf:  # every entry masked: exp(-inf)/0 -> nan, as torch
-            m = 0.0
-        s = 0.0
-        for j in range(L):
-            e = math.exp(o[j] - m)
-            o[j] = e
-            s += e
-        inv = 1.0 / s
+                o[j] = xr[j] * sc
+        m = _max(o)
+        _exp_shifted_inplace(o, m)
+        inv = o.dtype.type(1.0 / _sum(o))
         for j in range(L):
             o[j] = o[j] * inv
 
@@ -273,18 +293,16 @@ def masked_softmax_par(x, mask, moff, mshape, mstrides, mj, has_mask, scale, out
                             min(R, (k + 1) * step))  # fmt: skip
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def masked_softmax_bwd_rows(y, g, scale, out, lo, hi):
-    L = y.shape[1]
+    sc = out.dtype.type(scale)
     for r in range(lo, hi):
         yr = y[r]
         gr = g[r]
         o = out[r]
-        s = 0.0
-        for j in range(L):
-            s += gr[j] * yr[j]
-        for j in range(L):
-            o[j] = scale * yr[j] * (gr[j] - s)
+        s = o.dtype.type(_dot(gr, yr))
+        for j in range(o.size):
+            o[j] = sc * yr[j] * (gr[j] - s)
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
