@@ -4,6 +4,12 @@ forward      out[n, g]  = W[g] @ cols[n, g]            (cols = im2col(x))
 grad input   cols[n, g] = W[g]^T @ grad[n, g]; dx = col2im(cols)
 grad weight  dW[g]      = sum_n grad[n, g] @ cols[n, g]^T
 
+Ungrouped convolutions with a weight of at most ``FUSED_MAX_WEIGHT`` elements (typical CNN
+layers) run fused per image in Numba (``kernels.conv.conv_*_fused``): each prange task
+builds one image's column matrix in an L2-sized scratch and multiplies it at once with
+blocked SIMD loops (no [N, K, L] buffer, no transposed copies, no OpenBLAS thread pool,
+which wakes slowly on a busy 2-core machine). Larger ones use the path below.
+
 Grouped convolutions are batched GEMMs over (image, group) in one ``np.matmul``; the
 weight's transpose is a strided view BLAS takes with a transpose flag. A 1x1, stride-1,
 unpadded convolution skips im2col entirely (the input already is the column matrix).
@@ -12,6 +18,7 @@ f16/bf16 compute in f32.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from .kernels import conv as K
@@ -40,6 +47,20 @@ def _pointwise(KH, KW, stride, padding):
     return KH == KW == 1 and tuple(stride) == (1, 1) and tuple(padding) == (0, 0)
 
 
+#: Ungrouped convolutions whose weight is at most this many elements (OC * C*KH*KW) take
+#: the fused per-image Numba path (im2col into an L2-sized scratch + blocked SIMD loops);
+#: larger ones use im2col + OpenBLAS, which wins once the GEMMs are big.
+FUSED_MAX_WEIGHT = 64 * 1152
+
+
+def _fused(G, OC, K_, KH, KW, stride, padding):
+    return G == 1 and OC * K_ <= FUSED_MAX_WEIGHT and not _pointwise(KH, KW, stride, padding)
+
+
+def _nch(N):
+    return max(1, min(N, 2 * numba.get_num_threads()))
+
+
 def _cols(xv, N, C, H, W, KH, KW, OH, OW, stride, padding, dilation):
     if _pointwise(KH, KW, stride, padding):
         return xv.reshape(N, C, H * W)
@@ -55,8 +76,13 @@ def conv2d(x, xl, w, wl, np_dtype, stride, padding, dilation, groups):
     wv = contiguous(w, wl).astype(calc, copy=False)
     N, C, H, W, KH, KW, OH, OW = _geometry(xv.shape, wv.shape, stride, padding, dilation)
     OC, G = wv.shape[0], groups
-    cols = _cols(xv, N, C, H, W, KH, KW, OH, OW, stride, padding, dilation)
     K_ = (C // G) * KH * KW
+    if _fused(G, OC, K_, KH, KW, stride, padding):
+        out = np.empty((N, OC, OH * OW), calc)
+        K.conv_fwd_fused(xv.reshape(-1), np.ascontiguousarray(wv.reshape(OC, K_)), N, C, H, W,
+                         KH, KW, *stride, *padding, *dilation, OH, OW, out, _nch(N))  # fmt: skip
+        return out.astype(np_dtype, copy=False).reshape(-1)
+    cols = _cols(xv, N, C, H, W, KH, KW, OH, OW, stride, padding, dilation)
     if G == 1:
         out = np.matmul(wv.reshape(OC, K_), cols)
     else:
@@ -71,6 +97,13 @@ def conv2d_grad_input(grad, gl, w, wl, np_dtype, input_shape, stride, padding, d
     N, C, H, W, KH, KW, OH, OW = _geometry(input_shape, wv.shape, stride, padding, dilation)
     OC, G = wv.shape[0], groups
     K_ = (C // G) * KH * KW
+    if _fused(G, OC, K_, KH, KW, stride, padding):
+        out = np.zeros(N * C * H * W, calc)
+        w2t = np.ascontiguousarray(wv.reshape(OC, K_).T)
+        K.conv_bwd_input_fused(np.ascontiguousarray(gv).reshape(N, OC, OH * OW), w2t, N, C, H,
+                               W, KH, KW, *stride, *padding, *dilation, OH, OW, out,
+                               _nch(N))  # fmt: skip
+        return out.astype(np_dtype, copy=False)
     wt = wv.reshape(G, OC // G, K_).transpose(0, 2, 1)  # (G, K, OCg): a view, no copy
     cols = np.matmul(wt, gv.reshape(N, G, OC // G, OH * OW))  # (N, G, K, L)
     if _pointwise(KH, KW, stride, padding):
@@ -90,6 +123,13 @@ def conv2d_grad_weight(grad, gl, x, xl, np_dtype, weight_shape, stride, padding,
     OC, G = weight_shape[0], groups
     K_ = (C // G) * KH * KW
     L = OH * OW
+    if _fused(G, OC, K_, KH, KW, stride, padding):
+        nch = _nch(N)
+        partial = np.zeros((nch, OC, K_), calc)
+        K.conv_bwd_weight_fused(np.ascontiguousarray(gv).reshape(N, OC, L), xv.reshape(-1), N,
+                                C, H, W, KH, KW, *stride, *padding, *dilation, OH, OW, partial,
+                                nch)  # fmt: skip
+        return partial.sum(0).astype(np_dtype, copy=False).reshape(-1)
     cols = _cols(xv, N, C, H, W, KH, KW, OH, OW, stride, padding, dilation)
     if G == 1:
         # one GEMM over the whole batch: (OC, N*L) @ (N*L, K)
