@@ -129,3 +129,28 @@ def test_transformer_block_padding_and_errors(device, nnt):
         m(sc.randn(2, 3, 4, device=device))
     with pytest.raises(ValueError, match="activation must be one of"):
         nn.TransformerBlock(8, 2, 16, activation="tanh")
+
+
+def test_masks_reach_the_fused_masked_softmax(device, monkeypatch):
+    """attn_mask, key_padding_mask and is_causal arrive as ONE additive mask at the backend's
+    masked_softmax (with the 1/sqrt(head_dim) scale), and its backward is the fused one."""
+    m = nn.MultiHeadAttention(8, 2, device=device)
+    x = sc.randn(2, 4, 8, device=device).requires_grad_()
+    backend = x.backend
+    seen = []
+    for name in ("masked_softmax", "masked_softmax_backward"):
+        orig = getattr(backend, name)
+
+        def spy(*args, _orig=orig, _name=name):
+            seen.append((_name, args))
+            return _orig(*args)
+
+        monkeypatch.setattr(backend, name, spy)
+    kpm = sc.tensor(np.array([[False, False, False, True], [False] * 4]), device=device)
+    out, _ = m(x, x, x, attn_mask=sc.tensor(_causal(4), device=device), key_padding_mask=kpm,
+               is_causal=True)
+    out.sum().backward()
+    assert [s[0] for s in seen] == ["masked_softmax", "masked_softmax_backward"]
+    _, (_, layout, mask, mask_layout, _, dim, scale) = seen[0]
+    assert layout.shape == (2, 2, 4, 4) and mask_layout.shape == (2, 2, 4, 4)
+    assert mask is not None and dim == 3 and scale == pytest.approx(0.5)

@@ -114,3 +114,24 @@ def test_recurrent_errors(device):
     with pytest.raises(nn.StateDictError, match=r"size mismatch for .weight_ih_l0.*\(18, 4\)"):
         nn.GRU(4, 5).load_state_dict(
             {k: sc.tensor(v.numpy()) for k, v in torch.nn.GRU(4, 6).state_dict().items()})
+
+
+@pytest.mark.parametrize("mode", ["LSTM", "GRU"])
+def test_cell_update_is_the_backend_kernel(device, monkeypatch, mode):
+    """Every step's cell update, forward and backward, is one call of the backend's fused
+    cell method (the reference backend's are the composed defaults, cpu's the Numba ones)."""
+    x = sc.randn(6, 3, 4, device=device).requires_grad_()
+    m = getattr(nn, mode)(4, 5, bidirectional=True, device=device)
+    backend = x.backend
+    calls = {}
+    kind = mode.lower()
+    for name in (f"{kind}_cell_forward", f"{kind}_cell_backward"):
+        orig = getattr(backend, name)
+
+        def spy(*args, _orig=orig, _name=name):
+            calls[_name] = calls.get(_name, 0) + 1
+            return _orig(*args)
+
+        monkeypatch.setattr(backend, name, spy)
+    m(x)[0].sum().backward()
+    assert calls == {f"{kind}_cell_forward": 12, f"{kind}_cell_backward": 12}
