@@ -8,6 +8,13 @@ f32/f64 contiguous storages: zero-copy reshapes). Cells with fewer than
 ``REDUCE_THRESHOLD`` gate elements (B * 4H for LSTM, B * 3H for GRU) run the serial
 kernel in the calling thread, larger ones split the batch rows over threads; the masked
 softmax switches on the score count likewise.
+
+Compile cost (Numba, ``cache=True``, nothing compiled at import): 6 kernels x {f32, f64},
+each a serial function plus a ``prange`` driver. Measured on the shared 2-core box: ~6 s
+cold for every serial kernel in both dtypes, ~12 s more for the parallel drivers (compiled
+only when a size first crosses the threshold); ~0.6 s for all of them from the cache.
+Speed (B=32, H=256, one thread): LSTM step ~20-25 µs forward (f32; f64 uses scalar libm,
+~0.3 ms), ~10-15 µs backward.
 """
 
 from __future__ import annotations
