@@ -1,9 +1,11 @@
 """Host side of reductions: sum/prod/max/min over dims, argmax/argmin, cumsum, sort.
 
 Large f32/f64 sum/max/min whose reduced dims form one contiguous run per output go to
-the parallel row kernel (``kernels.reduce``); everything else (small tensors, prod,
-integer dtypes, reductions over strided runs) uses NumPy's reductions on a zero-copy
-view, which are pairwise along the contiguous axis. f16/bf16 accumulate in f32.
+the parallel row kernel (``kernels.reduce``); those reducing one strided run with a
+contiguous kept inner run (e.g. over dim 0) go to the parallel column kernel, which adds
+whole rows into L1-resident accumulators; everything else (small tensors, prod,
+integer dtypes, other layouts) uses NumPy's reductions on a zero-copy view, which are
+pairwise along the contiguous axis. f16/bf16 accumulate in f32.
 """
 
 from __future__ import annotations
@@ -32,6 +34,19 @@ def _row_form(layout, dims):
     return row_offsets(kshape, kstr, layout.offset), rshape[0], 1
 
 
+def _col_form(layout, dims):
+    """(outer offsets, contiguous kept inner length, reduced length, reduced stride) when
+    the reduced dims coalesce to one strided run and the innermost kept dims to one
+    contiguous run (e.g. sum over dim 0 of a row-major matrix), else None."""
+    shape, strides = layout.shape, layout.strides
+    rshape, (rstr,) = coalesce([shape[d] for d in dims], [strides[d] for d in dims])
+    kept = [i for i in range(len(shape)) if i not in dims]
+    kshape, (kstr,) = coalesce([shape[i] for i in kept], [strides[i] for i in kept])
+    if len(rshape) != 1 or not kshape or kstr[-1] != 1 or rstr[0] < kshape[-1]:
+        return None
+    return row_offsets(kshape[:-1], kstr[:-1], layout.offset), kshape[-1], rshape[0], rstr[0]
+
+
 def reduce(op: str, x, layout, np_dtype, dims) -> np.ndarray:
     n = layout.numel
     if (
@@ -55,6 +70,26 @@ def reduce(op: str, x, layout, np_dtype, dims) -> np.ndarray:
         else:
             res = (np.max if op == "max" else np.min)(partial, axis=1)
         return res.astype(np_dtype)
+    if (
+        op in _CODE
+        and np_dtype in (_F32, _F64)
+        and n >= _config.REDUCE_THRESHOLD
+        and (cform := _col_form(layout, dims)) is not None
+    ):
+        offs, m, length, st = cform
+        nthreads = numba.get_num_threads()
+        nck = max(1, min(length, -(-2 * nthreads // offs.size)))
+        chunk = -(-length // nck)
+        nck = -(-length // chunk)
+        partial = np.empty((nck, offs.size, m), _F64 if op == "sum" else np_dtype)
+        K.reduce_cols(_CODE[op], x, offs, m, length, st, chunk, partial)
+        if nck == 1:
+            res = partial[0]
+        elif op == "sum":
+            res = partial.sum(0)
+        else:
+            res = (np.maximum if op == "max" else np.minimum).reduce(partial, axis=0)
+        return res.astype(np_dtype).reshape(-1)
     v = view(x, layout)
     acc = np_dtype
     if np_dtype.itemsize == 2 and np_dtype.kind != "u":  # f16 / bf16

@@ -12,7 +12,10 @@ fastmath there).
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit, prange
+
+from .vmath import fmaximum, fminimum
 
 BLOCK = 4096
 SUM, MAX, MIN = 0, 1, 2
@@ -76,3 +79,57 @@ def reduce_rows(op, x, offs, n, st, chunk, partial):
             partial[r, c] = _sum_run(x, p, m, st)
         else:
             partial[r, c] = _extreme_run(x, p, m, st, op == MIN)
+
+
+# ------------------------------------------------------------------ strided (non-last) axis
+#: Columns per accumulator block of ``reduce_cols``: the f64 row (32 KiB) stays in L1/L2
+#: while whole contiguous input row segments (16 KiB of f32) stream through.
+COL_BLOCK = 4096
+#: Rows summed in the data's dtype before being added into the f64 accumulator (an f32
+#: add is half the work of convert-and-add in f64; 32 terms keep f32 error negligible).
+ROW_GROUP = 32
+
+
+@njit(cache=True, parallel=True, error_model="numpy", fastmath={"nsz"})
+def reduce_cols(op, x, offs, m, n, st, chunk, partial):
+    """partial[c, o, j] = op over i in chunk c (rows [c*chunk, (c+1)*chunk) of n) of
+    x[offs[o] + i*st + j], for j < m: the reduced run has stride ``st``, the kept inner run
+    is contiguous. Tasks are (outer, row chunk); each adds whole row segments into an
+    accumulator block (SIMD; sums in groups of ``ROW_GROUP`` rows, then in f64, in row
+    order), max/min with the NaN-propagating
+    ``fmaximum``/``fminimum``. The caller combines the chunks."""
+    nck = partial.shape[0]
+    for t in prange(offs.size * nck):
+        o = t // nck
+        c = t % nck
+        i0 = c * chunk
+        i1 = min(n, i0 + chunk)
+        for j0 in range(0, m, COL_BLOCK):
+            w = min(m, j0 + COL_BLOCK) - j0
+            base = offs[o] + j0
+            dst = partial[c, o, j0 : j0 + w]
+            if op == SUM:  # ROW_GROUP rows in the data's dtype, then into f64
+                acc = np.zeros(w, np.float64)
+                grp = np.zeros(w, x.dtype)
+                for i in range(i0, i1):
+                    row = x[base + i * st : base + i * st + w]
+                    for j in range(w):
+                        grp[j] += row[j]
+                    if (i - i0) % ROW_GROUP == ROW_GROUP - 1 or i == i1 - 1:
+                        for j in range(w):
+                            acc[j] += grp[j]
+                            grp[j] = 0
+                for j in range(w):
+                    dst[j] = acc[j]
+            else:
+                acc2 = x[base + i0 * st : base + i0 * st + w].copy()
+                for i in range(i0 + 1, i1):
+                    row = x[base + i * st : base + i * st + w]
+                    if op == MAX:
+                        for j in range(w):
+                            acc2[j] = fmaximum(acc2[j], row[j])
+                    else:
+                        for j in range(w):
+                            acc2[j] = fminimum(acc2[j], row[j])
+                for j in range(w):
+                    dst[j] = acc2[j]
