@@ -143,55 +143,14 @@ class MultiHeadAttention(Module):
         return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, dropout={self.dropout}"
 
 
-class _MaskedSoftmax(sc.Function):
-    """``softmax(scores * scale + mask)`` over the last dim through the backend's fused
-    ``masked_softmax`` (one pass; the mask is read through its broadcast layout, never
-    expanded). Gradients for the scores and, when it requires grad, the additive mask."""
-
-    @staticmethod
-    def forward(ctx, scores, mask, scale):
-        be, dt, shape = scores._backend, scores.dtype, scores.shape
-        m_storage = m_layout = None
-        if mask is not None:
-            mb = mask.expand(shape)
-            m_storage, m_layout = mb._storage, mb.layout
-        y = be.masked_softmax(scores._storage, scores.layout, m_storage, m_layout, dt,
-                              len(shape) - 1, scale)  # fmt: skip
-        ctx.state = (y, scale)
-        return Tensor._make(y, sc.Layout.contiguous(shape), dt, be)
-
-    @staticmethod
-    def backward(ctx, g):
-        y, scale = ctx.state
-        be, dt, shape = g._backend, g.dtype, g.shape
-        gs = _storage(g)
-        dim = len(shape) - 1
-        if len(ctx.needs_input_grad) == 1 or not ctx.needs_input_grad[1]:
-            dx = be.masked_softmax_backward(y, gs, shape, dt, dim, scale)
-            grads = (_wrap(dx, shape, g),)
-            return grads if len(ctx.needs_input_grad) == 1 else grads + (None,)
-        d_pre = _wrap(be.masked_softmax_backward(y, gs, shape, dt, dim, 1.0), shape, g)
-        return d_pre * scale, d_pre  # autograd sums d_pre down to the mask's shape
-
-
 def _attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, dropout_p: float,
                training: bool) -> tuple[Tensor, Tensor]:  # fmt: skip
     """``softmax(q kᵀ / √E + mask) v`` over [N, heads, L|S, E]: (output, weights)."""
     scale = 1.0 / math.sqrt(q.shape[-1])
-    weights = _MaskedSoftmax.apply(q @ k.transpose(-2, -1), mask, scale)
+    weights = F.masked_softmax(q @ k.transpose(-2, -1), mask, scale)
     if dropout_p > 0.0 and training:
         weights = sc.dropout(weights, dropout_p, True)
     return weights @ v, weights
-
-
-def _storage(t: Tensor):
-    if t.layout.offset == 0 and t.layout.is_contiguous():
-        return t._storage
-    return t._backend.copy(t._storage, t.layout, t.dtype)
-
-
-def _wrap(storage, shape, like: Tensor) -> Tensor:
-    return Tensor._make(storage, sc.Layout.contiguous(tuple(shape)), like.dtype, like._backend)
 
 
 def _linear3(x: Tensor, w: Tensor, b: Tensor | None) -> Tensor:

@@ -487,14 +487,11 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor,
     one additive tensor before the (fused) softmax. Returns ``(output, weights)``."""
     L, S, E = q.shape[-2], k.shape[-2], q.shape[-1]
     scale = 1.0 / math.sqrt(E) if scale is None else scale
-    scores = (q * scale) @ k.transpose(-2, -1)
     mask = causal_mask(L, S, q.dtype, q.device) if is_causal else None
     extra = _additive_mask(attn_mask, q.dtype, "attention")
     if extra is not None:
         mask = extra if mask is None else mask + extra
-    if mask is not None:
-        scores = scores + mask
-    weights = sc.softmax(scores, dim=-1)
+    weights = masked_softmax(q @ k.transpose(-2, -1), mask, scale)
     if dropout_p > 0.0 and training:
         weights = sc.dropout(weights, dropout_p, True)
     return weights @ v, weights
@@ -505,3 +502,50 @@ def causal_mask(L: int, S: int | None = None, dtype=sc.f32, device=None) -> Tens
     S = L if S is None else S
     upper = sc.triu(sc.ones(L, S, dtype=dtype, device=device), diagonal=1)
     return sc.where(upper > 0, -math.inf, 0.0).to(dtype)
+
+
+def masked_softmax(scores: Tensor, mask: Tensor | None = None, scale: float = 1.0) -> Tensor:
+    """``softmax(scores * scale + mask)`` over the last dim in one fused backend pass; the
+    additive ``mask`` broadcasts to ``scores`` and receives a gradient if it requires one."""
+    return _MaskedSoftmax.apply(scores, mask, float(scale))
+
+
+class _MaskedSoftmax(sc.Function):
+    """``softmax(scores * scale + mask)`` over the last dim through the backend's fused
+    ``masked_softmax`` (one pass; the mask is read through its broadcast layout, never
+    expanded). Gradients for the scores and, when it requires grad, the additive mask."""
+
+    @staticmethod
+    def forward(ctx, scores, mask, scale):
+        be, dt, shape = scores._backend, scores.dtype, scores.shape
+        m_storage = m_layout = None
+        if mask is not None:
+            mb = mask.expand(shape)
+            m_storage, m_layout = mb._storage, mb.layout
+        y = be.masked_softmax(scores._storage, scores.layout, m_storage, m_layout, dt,
+                              len(shape) - 1, scale)  # fmt: skip
+        ctx.state = (y, scale)
+        return Tensor._make(y, sc.Layout.contiguous(shape), dt, be)
+
+    @staticmethod
+    def backward(ctx, g):
+        y, scale = ctx.state
+        be, dt, shape = g._backend, g.dtype, g.shape
+        gs = _storage(g)
+        dim = len(shape) - 1
+        if len(ctx.needs_input_grad) == 1 or not ctx.needs_input_grad[1]:
+            dx = be.masked_softmax_backward(y, gs, shape, dt, dim, scale)
+            grads = (_wrap(dx, shape, g),)
+            return grads if len(ctx.needs_input_grad) == 1 else grads + (None,)
+        d_pre = _wrap(be.masked_softmax_backward(y, gs, shape, dt, dim, 1.0), shape, g)
+        return d_pre * scale, d_pre  # autograd sums d_pre down to the mask's shape
+
+
+def _storage(t: Tensor):
+    if t.layout.offset == 0 and t.layout.is_contiguous():
+        return t._storage
+    return t._backend.copy(t._storage, t.layout, t.dtype)
+
+
+def _wrap(storage, shape, like: Tensor) -> Tensor:
+    return Tensor._make(storage, sc.Layout.contiguous(tuple(shape)), like.dtype, like._backend)
