@@ -154,3 +154,34 @@ def test_masks_reach_the_fused_masked_softmax(device, monkeypatch):
     _, (_, layout, mask, mask_layout, _, dim, scale) = seen[0]
     assert layout.shape == (2, 2, 4, 4) and mask_layout.shape == (2, 2, 4, 4)
     assert mask is not None and dim == 3 and scale == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("mask_kind", ["none", "causal", "bool", "float"])
+def test_scaled_dot_product_attention_matches_torch(mask_kind, dtype, device, nnt):
+    rng = np.random.default_rng(7)
+    q, k, v = (rng.standard_normal((2, 3, 5, 4)) for _ in range(3))
+    k = k[:, :, :6] if mask_kind != "causal" else k
+    v = v[:, :, : k.shape[2]]
+    S = k.shape[2]
+    bool_mask = rng.random((5, S)) < 0.3
+    bool_mask[:, 0] = False  # no fully masked row
+    float_mask = rng.standard_normal((1, 3, 5, S))
+    ts = [torch.tensor(a, dtype=nnt.TORCH_DTYPE[dtype], requires_grad=True) for a in (q, k, v)]
+    ss = [sc.tensor(a, dtype=dtype, device=device).requires_grad_() for a in (q, k, v)]
+    kw_t, kw_s = {}, {}
+    if mask_kind == "causal":
+        kw_t["is_causal"] = kw_s["is_causal"] = True
+    elif mask_kind == "bool":  # torch: True = attend; shrew (like nn.MHA): True = masked out
+        kw_t["attn_mask"] = torch.tensor(~bool_mask)
+        kw_s["attn_mask"] = sc.tensor(bool_mask, device=device)
+    elif mask_kind == "float":
+        kw_t["attn_mask"] = torch.tensor(float_mask, dtype=nnt.TORCH_DTYPE[dtype])
+        kw_s["attn_mask"] = sc.tensor(float_mask, dtype=dtype, device=device)
+    expected = torch.nn.functional.scaled_dot_product_attention(*ts, **kw_t)
+    out, _ = nn.functional.scaled_dot_product_attention(*ss, **kw_s)
+    nnt.close(out, expected, dtype, "sdpa output")
+    weight = rng.standard_normal(expected.shape)
+    (expected * torch.tensor(weight, dtype=nnt.TORCH_DTYPE[dtype])).sum().backward()
+    grads = (out * sc.tensor(weight, dtype=dtype, device=device)).sum().backward()
+    for name, s, t in zip("qkv", ss, ts):
+        nnt.close(grads[s], t.grad, dtype, f"sdpa grad {name}")
