@@ -10,13 +10,25 @@ import numpy as np
 import pytest
 from numba import njit
 
-from shrew_cpu.kernels.vmath import exp32, fexp, fmaximum, fminimum
+from shrew_cpu.kernels.vmath import exp32, ferf, fexp, fmaximum, fminimum, ftanh
 
 
 @njit(cache=True)
 def _exp_all(x, out):
     for i in range(x.size):
         out[i] = fexp(x[i])
+
+
+@njit(cache=True)
+def _tanh_all(x, out):
+    for i in range(x.size):
+        out[i] = ftanh(x[i])
+
+
+@njit(cache=True)
+def _erf_all(x, out):
+    for i in range(x.size):
+        out[i] = ferf(x[i])
 
 
 @njit(cache=True, fastmath={"nsz"})
@@ -120,3 +132,47 @@ def test_softmax_special_rows(cpu, log):
     t = torch.from_numpy(rows.astype(np.float64))
     ref = (torch.log_softmax if log else torch.softmax)(t, 1).numpy()
     np.testing.assert_allclose(got, ref, rtol=2e-5, atol=2e-6, equal_nan=True)
+
+
+def test_tanh32_accuracy_and_specials():
+    rng = np.random.default_rng(1)
+    x = np.concatenate([rng.uniform(-12, 12, 1 << 18), rng.uniform(-0.7, 0.7, 1 << 16),
+                        rng.uniform(-1e-5, 1e-5, 1 << 10)]).astype(np.float32)  # fmt: skip
+    out = np.empty_like(x)
+    _tanh_all(x, out)
+    ref = np.tanh(x.astype(np.float64))
+    ulp = np.spacing(np.abs(ref).astype(np.float32)).astype(np.float64)
+    assert (np.abs(out - ref) / ulp).max() <= 3.0
+    sp = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 44.0, 90.0, -90.0, 0.625, -0.625,
+                   1e-30, np.finfo(np.float32).max], np.float32)  # fmt: skip
+    so = np.empty_like(sp)
+    _tanh_all(sp, so)
+    np.testing.assert_allclose(so, np.tanh(sp), rtol=2e-7, atol=0)
+    assert np.isnan(so[0]) and np.signbit(so[4]) and not np.signbit(so[3])
+    x64 = np.linspace(-5, 5, 101)
+    o64 = np.empty_like(x64)
+    _tanh_all(x64, o64)
+    np.testing.assert_array_equal(o64, [math.tanh(v) for v in x64])
+
+
+def test_erf32_accuracy_and_specials():
+    rng = np.random.default_rng(2)
+    x = np.concatenate([rng.uniform(-6, 6, 1 << 18), rng.uniform(-1.2, 1.2, 1 << 16),
+                        rng.uniform(-1e-4, 1e-4, 1 << 10)]).astype(np.float32)  # fmt: skip
+    out = np.empty_like(x)
+    _erf_all(x, out)
+    ref = np.array([math.erf(v) for v in x.astype(np.float64)])
+    assert np.abs(out - ref).max() <= 2.5e-7
+    small = np.abs(x) < 1
+    assert (np.abs(out - ref)[small] / np.abs(ref[small]).clip(1e-30)).max() <= 5e-7
+    sp = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 10.0, -10.0, 1.0, -1.0,
+                   np.finfo(np.float32).max], np.float32)  # fmt: skip
+    so = np.empty_like(sp)
+    _erf_all(sp, so)
+    ref = np.array([math.erf(v) if not math.isnan(v) else math.nan for v in sp.astype(float)])
+    np.testing.assert_allclose(so, ref, rtol=0, atol=2.5e-7)
+    assert np.signbit(so[4]) and not np.signbit(so[3])
+    x64 = np.linspace(-5, 5, 101)
+    o64 = np.empty_like(x64)
+    _erf_all(x64, o64)
+    np.testing.assert_array_equal(o64, [math.erf(v) for v in x64])

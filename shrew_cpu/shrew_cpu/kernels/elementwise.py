@@ -18,6 +18,8 @@ from numba import njit, prange
 
 from shrew_core.backend import BINARY_OPS, UNARY_OPS
 
+from .vmath import ferf, fexp, ftanh, gelu_tanh_arg
+
 UNARY_CODE = {name: i for i, name in enumerate(UNARY_OPS)}
 AFFINE = len(UNARY_OPS)
 BINARY_CODE = {name: i for i, name in enumerate(BINARY_OPS)}
@@ -48,7 +50,7 @@ def uop(op, x, p0, p1):
     elif op == ABS:
         return abs(x)
     elif op == EXP:
-        return math.exp(x)
+        return fexp(x)
     elif op == LOG:
         return math.log(x) if x > 0 else (-math.inf if x == 0 else math.nan)
     elif op == SQRT:
@@ -64,17 +66,17 @@ def uop(op, x, p0, p1):
     elif op == COS:
         return math.cos(x)
     elif op == TANH:
-        return math.tanh(x)
+        return ftanh(x)
     elif op == SIGMOID:
-        return 1.0 / (1.0 + math.exp(-x))
+        return 1.0 / (1.0 + fexp(-x))
     elif op == RELU:
         return 0.0 if x < 0 else x
     elif op == GELU:
         return 0.5 * x * (1.0 + math.erf(x * _SQRT1_2))
     elif op == GELU_TANH:
-        return 0.5 * x * (1.0 + math.tanh(_SQRT_2_PI * (x + 0.044715 * x * x * x)))
+        return 0.5 * x * (1.0 + ftanh(gelu_tanh_arg(x)))
     elif op == SILU:
-        return x / (1.0 + math.exp(-x))
+        return x / (1.0 + fexp(-x))
     elif op == ERF:
         return math.erf(x)
     elif op == FLOOR:
@@ -136,11 +138,50 @@ def bop(op, x, y):
 
 
 # ---------------------------------------------------------------------------- unary
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _unary_contig_special(op, xs, o):
+    """Contiguous exp/tanh/erf-based ops, one explicit loop each: a loop around the whole ``uop``
+    switch is too big for LLVM to unswitch, so it would stay scalar. Arithmetic in the
+    data's dtype (f32 SIMD exp/tanh from ``vmath``)."""
+    n = o.size
+    one = o.dtype.type(1.0)
+    half = o.dtype.type(0.5)
+    if op == EXP:
+        for i in range(n):
+            o[i] = fexp(xs[i])
+    elif op == SIGMOID:
+        for i in range(n):
+            o[i] = one / (one + fexp(-xs[i]))
+    elif op == SILU:
+        for i in range(n):
+            v = xs[i]
+            o[i] = v / (one + fexp(-v))
+    elif op == TANH:
+        for i in range(n):
+            o[i] = ftanh(xs[i])
+    elif op == GELU_TANH:
+        for i in range(n):
+            v = xs[i]
+            o[i] = half * v * (one + ftanh(gelu_tanh_arg(v)))
+    elif op == GELU:
+        r2 = o.dtype.type(_SQRT1_2)
+        for i in range(n):
+            v = xs[i]
+            o[i] = half * v * (one + ferf(v * r2))
+    else:  # ERF
+        for i in range(n):
+            o[i] = ferf(xs[i])
+
+
 @njit(cache=True, error_model="numpy")
 def _unary_run(op, x, px, sx, o, p0, p1):
     n = o.size
     if sx == 1:
         xs = x[px : px + n]
+        if (op == EXP or op == SIGMOID or op == SILU or op == TANH or op == GELU_TANH
+                or op == GELU or op == ERF):  # fmt: skip
+            _unary_contig_special(op, xs, o)
+            return
         for i in range(n):
             o[i] = uop(op, xs[i], p0, p1)
     elif sx == 0:
@@ -371,30 +412,51 @@ def dop(op, x):
         cdf = 0.5 * (1.0 + math.erf(x * _SQRT1_2))
         pdf = math.exp(-0.5 * x * x) * 0.3989422804014327
         return cdf + x * pdf
-    elif op == GELU_TANH:
-        inner = _SQRT_2_PI * (x + 0.044715 * x * x * x)
-        th = math.tanh(inner)
+    elif op == GELU_TANH:  # f64 tanh: 1 + th and 1 - th**2 cancel for large |x|
+        th = math.tanh(_SQRT_2_PI * (x + 0.044715 * x * x * x))
         return 0.5 * (1.0 + th) + 0.5 * x * (1.0 - th * th) * _SQRT_2_PI * (
             1.0 + 3 * 0.044715 * x * x
         )
     elif op == SILU:
-        s = 1.0 / (1.0 + math.exp(-x))
+        s = 1.0 / (1.0 + fexp(-x))
         return s * (1.0 + x * (1.0 - s))
     elif op == SIGMOID:
-        s = 1.0 / (1.0 + math.exp(-x))
+        s = 1.0 / (1.0 + fexp(-x))
         return s * (1.0 - s)
     else:  # TANH
-        th = math.tanh(x)
+        th = ftanh(x)
         return 1.0 - th * th
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def unary_bwd_serial(op, x, g, out, lo, hi):
     xs = x[lo:hi]
     gs = g[lo:hi]
     o = out[lo:hi]
-    for i in range(o.size):
-        o[i] = gs[i] * dop(op, xs[i])
+    one = o.dtype.type(1.0)
+    if op == SIGMOID:  # explicit loops (SIMD) for the exp/tanh-based ops
+        for i in range(o.size):
+            s = one / (one + fexp(-xs[i]))
+            o[i] = gs[i] * (s * (one - s))
+    elif op == SILU:
+        for i in range(o.size):
+            v = xs[i]
+            s = one / (one + fexp(-v))
+            o[i] = gs[i] * (s * (one + v * (one - s)))
+    elif op == TANH:
+        for i in range(o.size):
+            th = ftanh(xs[i])
+            o[i] = gs[i] * (one - th * th)
+    elif op == GELU:
+        half = o.dtype.type(0.5)
+        r2 = o.dtype.type(_SQRT1_2)
+        rpi = o.dtype.type(0.3989422804014327)  # 1 / sqrt(2 pi)
+        for i in range(o.size):
+            v = xs[i]
+            o[i] = gs[i] * (half * (one + ferf(v * r2)) + v * fexp(-half * v * v) * rpi)
+    else:
+        for i in range(o.size):
+            o[i] = gs[i] * dop(op, xs[i])
 
 
 @njit(cache=True, parallel=True, error_model="numpy")

@@ -103,12 +103,107 @@ fmaximum = _minmax_intrinsic("llvm.maximum")
 fminimum = _minmax_intrinsic("llvm.minimum")
 
 
+_TWO = _F(2.0)
+_TANH_SMALL = _F(0.625)
+_T0 = _F(-5.70498872745e-3)
+_T1 = _F(2.06390887954e-2)
+_T2 = _F(-5.37397155531e-2)
+_T3 = _F(1.33314422036e-1)
+_T4 = _F(-3.33332819422e-1)
+
+
+@njit(inline="always", error_model="numpy")
+def tanh32(x):
+    """tanh of a float32, branch-free: Cephes' odd minimax polynomial for |x| < 0.625,
+    ``1 - 2 / (exp(2|x|) + 1)`` above (exp overflows to inf for |x| > 44: gives 1),
+    sign restored with copysign (so tanh(-0) = -0); NaN propagates through exp32."""
+    ax = abs(x)
+    z = ax * ax
+    small = ((((_T0 * z + _T1) * z + _T2) * z + _T3) * z + _T4) * z * ax + ax
+    big = _ONE - _TWO / (exp32(ax + ax) + _ONE)
+    r = small if ax < _TANH_SMALL else big
+    return np.copysign(r, x)
+
+
+def ftanh(x):
+    """tanh: the vectorisable ``tanh32`` for float32, ``math.tanh`` otherwise."""
+    return math.tanh(x)
+
+
+@overload(ftanh)
+def _ftanh_impl(x):
+    if isinstance(x, types.Float) and x.bitwidth == 32:
+        return lambda x: tanh32(x)
+    return lambda x: math.tanh(x)
+
+
+# erf: Cephes erff's odd polynomial for |x| < 1 (relative error ~1e-7), Abramowitz &
+# Stegun 7.1.26 (1 - poly(t) exp(-x^2), t = 1 / (1 + p|x|), absolute error <= 1.5e-7)
+# above; both evaluated, one selected (branch-free), sign restored with copysign.
+_E0 = _F(7.853861353153693e-5)
+_E1 = _F(-8.010193625184903e-4)
+_E2 = _F(5.188327685732524e-3)
+_E3 = _F(-2.685381193529856e-2)
+_E4 = _F(1.128358514861418e-1)
+_E5 = _F(-3.761262582423300e-1)
+_E6 = _F(1.128379165726710)
+_AP = _F(0.3275911)
+_A1 = _F(0.254829592)
+_A2 = _F(-0.284496736)
+_A3 = _F(1.421413741)
+_A4 = _F(-1.453152027)
+_A5 = _F(1.061405429)
+
+
+@njit(inline="always", error_model="numpy")
+def erf32(x):
+    """erf of a float32, branch-free (absolute error <= ~2e-7); NaN propagates."""
+    ax = abs(x)
+    z = ax * ax
+    small = ((((((_E0 * z + _E1) * z + _E2) * z + _E3) * z + _E4) * z + _E5) * z + _E6) * ax
+    t = _ONE / (_ONE + _AP * ax)
+    big = _ONE - ((((_A5 * t + _A4) * t + _A3) * t + _A2) * t + _A1) * t * exp32(-z)
+    r = small if ax < _ONE else big
+    return np.copysign(r, x)
+
+
+def ferf(x):
+    """erf: the vectorisable ``erf32`` for float32, ``math.erf`` otherwise."""
+    return math.erf(x)
+
+
+@overload(ferf)
+def _ferf_impl(x):
+    if isinstance(x, types.Float) and x.bitwidth == 32:
+        return lambda x: erf32(x)
+    return lambda x: math.erf(x)
+
+
+_S2PI64 = 0.7978845608028654  # sqrt(2 / pi)
+_S2PI_C64 = _S2PI64 * 0.044715
+_S2PI32 = _F(_S2PI64)
+_S2PI_C32 = _F(_S2PI_C64)
+
+
+def gelu_tanh_arg(x):
+    """sqrt(2/pi) * (x + 0.044715 x**3), in the argument's own precision (f32 data keeps
+    f32 constants so the following ``ftanh`` vectorises; f64 keeps f64 constants)."""
+    return x * (_S2PI64 + _S2PI_C64 * x * x)
+
+
+@overload(gelu_tanh_arg)
+def _gelu_tanh_arg_impl(x):
+    if isinstance(x, types.Float) and x.bitwidth == 32:
+        return lambda x: x * (_S2PI32 + _S2PI_C32 * x * x)
+    return lambda x: x * (_S2PI64 + _S2PI_C64 * x * x)
+
+
 def fexp(x):
     """exp: the vectorisable ``exp32`` for float32, ``math.exp`` otherwise."""
     return math.exp(x)
 
 
-@overload(fexp, inline="always")
+@overload(fexp)
 def _fexp_impl(x):
     if isinstance(x, types.Float) and x.bitwidth == 32:
         return lambda x: exp32(x)
