@@ -12,7 +12,8 @@ vectorises them: ``maximize`` is a sign factor (exact), decoupled weight decay a
 factor on the parameter (1 when off: exact), and the remaining options (L2 weight decay,
 amsgrad, momentum, centered, rectification) pick one of a few loop variants *outside*
 the loop: an ``inline='always'`` loop body called with constant flags, so each call site
-compiles to its own specialised loop.
+compiles to its own specialised loop. Loops index slices from 0 (``range(lo, hi)`` over
+the full arrays makes Numba emit negative-index wraparound checks that block SIMD).
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ from numba import njit, prange
 # ------------------------------------------------------------------------------ SGD
 @njit(inline="always", error_model="numpy")
 def _sgd_loop(p, g, buf, lo, hi, L2, MOM, FIRST, NESTEROV, sgn, wd, lr, mom, omd):
-    for i in range(lo, hi):
+    p = p[lo:hi]
+    g = g[lo:hi]
+    buf = buf[lo:hi]
+    for i in range(hi - lo):
         gi = g[i] * sgn
         if L2:
             gi = gi + wd * p[i]
@@ -68,7 +72,12 @@ def sgd(p, g, buf, has_buf, lr, momentum, dampening, nesterov, wd, maximize, fir
 @njit(inline="always", error_model="numpy")
 def _adam_loop(p, g, m, v, vmax, lo, hi, AMS, L2, sgn, pscale, wd, b1, omb1, b2, omb2,
                step_size, inv_sbc2, eps):  # fmt: skip
-    for i in range(lo, hi):
+    p = p[lo:hi]
+    g = g[lo:hi]
+    m = m[lo:hi]
+    v = v[lo:hi]
+    vmax = vmax[lo:hi]
+    for i in range(hi - lo):
         gi = g[i] * sgn
         pi = p[i] * pscale
         if L2:
@@ -112,7 +121,11 @@ def adam(p, g, m, v, vmax, amsgrad, lr, b1, b2, eps, wd, decoupled, step, maximi
 @njit(inline="always", error_model="numpy")
 def _radam_loop(p, g, m, v, lo, hi, L2, RECT, sgn, pscale, wd, b1, omb1, b2, omb2, inv_bc1,
                 rect_lr, sbc2, eps, lr):  # fmt: skip
-    for i in range(lo, hi):
+    p = p[lo:hi]
+    g = g[lo:hi]
+    m = m[lo:hi]
+    v = v[lo:hi]
+    for i in range(hi - lo):
         gi = g[i] * sgn
         pi = p[i] * pscale
         if L2:
@@ -164,7 +177,12 @@ def radam(p, g, m, v, lr, b1, b2, eps, wd, decoupled, step, maximize, lo, hi):
 @njit(inline="always", error_model="numpy")
 def _rmsprop_loop(p, g, sq, buf, gavg, lo, hi, L2, CENTERED, MOM, sgn, wd, alpha, oma, eps,
                   mom, lr):  # fmt: skip
-    for i in range(lo, hi):
+    p = p[lo:hi]
+    g = g[lo:hi]
+    sq = sq[lo:hi]
+    buf = buf[lo:hi]
+    gavg = gavg[lo:hi]
+    for i in range(hi - lo):
         gi = g[i] * sgn
         pi = p[i]
         if L2:
