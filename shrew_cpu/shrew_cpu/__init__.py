@@ -5,7 +5,10 @@ reach it through ``shrew_core`` tensors (``device="cpu"``, the default). Importi
 package compiles nothing: kernels compile on first use and are cached on disk.
 """
 
+from . import _config
 from .backend import CpuBackend
+
+_config.apply_malloc_tuning()  # opt-in (SHREW_CPU_MALLOC_TUNE=1); see _config
 
 __version__ = "0.1.0"
 __all__ = ["CpuBackend"]

@@ -1,4 +1,4 @@
-"""The vectorisable f32 math of ``kernels.vmath`` (exp, NaN-propagating max/min) against
+"""The vectorisable f32 math of ``kernels.vmath`` (exp, tanh, erf, NaN-propagating max/min) against
 NumPy in f64: accuracy in ulps over the whole f32 range, subnormal results, overflow,
 underflow, infinities and NaN, and the row kernels that use it on special rows."""
 
@@ -176,3 +176,15 @@ def test_erf32_accuracy_and_specials():
     o64 = np.empty_like(x64)
     _erf_all(x64, o64)
     np.testing.assert_array_equal(o64, [math.erf(v) for v in x64])
+
+
+def test_malloc_tuning_is_opt_in(monkeypatch):
+    from shrew_cpu import _config
+
+    monkeypatch.setattr(_config, "MALLOC_TUNE", False)
+    assert _config.apply_malloc_tuning() is False
+    monkeypatch.setattr(_config, "MALLOC_TUNE", True)
+    import platform
+
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert _config.apply_malloc_tuning() is True
