@@ -189,29 +189,14 @@ def _gemm_rows(a, b, out):
     M, K = a.shape
     L = b.shape[1]
     out[:] = 0
-    for j0 in range(0, L, GEMM_COLS):
-        _gemm_rows_block(a, b, out, j0, min(L, j0 + GEMM_COLS))
-
-
-#: Output columns per pass of ``_gemm_rows``: four output and four input row segments
-#: (32 KiB of f32) stay in L1 however wide the image is.
-GEMM_COLS = 1024
-
-
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
-def _gemm_rows_block(a, b, out, j0, j1):
-    M, K = a.shape
-    L = j1 - j0
     K4 = K - K % 4
     i = 0
     while i < M:
         nr = min(4, M - i)
         if nr == 4:
-            o0, o1 = out[i, j0:j1], out[i + 1, j0:j1]
-            o2, o3 = out[i + 2, j0:j1], out[i + 3, j0:j1]
+            o0, o1, o2, o3 = out[i], out[i + 1], out[i + 2], out[i + 3]
             for k in range(0, K4, 4):
-                c0, c1 = b[k, j0:j1], b[k + 1, j0:j1]
-                c2, c3 = b[k + 2, j0:j1], b[k + 3, j0:j1]
+                c0, c1, c2, c3 = b[k], b[k + 1], b[k + 2], b[k + 3]
                 a00, a01, a02, a03 = a[i, k], a[i, k + 1], a[i, k + 2], a[i, k + 3]
                 a10, a11, a12, a13 = a[i + 1, k], a[i + 1, k + 1], a[i + 1, k + 2], a[i + 1, k + 3]
                 a20, a21, a22, a23 = a[i + 2, k], a[i + 2, k + 1], a[i + 2, k + 2], a[i + 2, k + 3]
@@ -223,9 +208,9 @@ def _gemm_rows_block(a, b, out, j0, j1):
                     o2[j] += a20 * x0 + a21 * x1 + a22 * x2 + a23 * x3
                     o3[j] += a30 * x0 + a31 * x1 + a32 * x2 + a33 * x3
         for r in range(i, i + nr):
-            orow = out[r, j0:j1]
+            orow = out[r]
             for k in range(K4 if nr == 4 else 0, K):
-                c = b[k, j0:j1]
+                c = b[k]
                 w = a[r, k]
                 for j in range(L):
                     orow[j] += w * c[j]
