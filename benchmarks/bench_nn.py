@@ -15,15 +15,21 @@ alternation) and the ratio shrew / torch (< 1 means shrew is faster).
 from __future__ import annotations
 
 import argparse
+import os
 import time
 import warnings
 
-import numpy as np
-import torch
+# One OpenMP runtime (libgomp) serves torch and Numba in this process and reads its settings
+# when torch loads it: make its workers sleep between parallel regions, as shrew_cpu does
+# when it is imported first, so neither pool spins against the other's (or OpenBLAS's) threads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import shrew_core as sc
-import shrew_nn as nn
-import shrew_nn.functional as F
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import shrew_core as sc  # noqa: E402
+import shrew_nn as nn  # noqa: E402
+import shrew_nn.functional as F  # noqa: E402
 
 DEVICE = "cpu"
 
