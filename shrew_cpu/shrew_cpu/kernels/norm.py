@@ -18,37 +18,13 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .vmath import fexp, fmaximum
+from .rows import row_dot, row_max, row_sum
+from .vmath import fexp
 
 
 # Row helpers. Reductions allow reassociation (SIMD partial sums, pairwise-like error)
 # and accumulate in f64; they live in their own functions because fastmath flags are per
 # function and the exp loops must not be reassociated (see ``vmath``).
-@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
-def _sum(a):
-    s = 0.0
-    for j in range(a.size):
-        s += a[j]
-    return s
-
-
-@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
-def _dot(a, b):
-    s = 0.0
-    for j in range(a.size):
-        s += a[j] * b[j]
-    return s
-
-
-@njit(cache=True, error_model="numpy", fastmath={"nsz"})
-def _max(a):
-    """Max of a row (NaN-propagating), vectorised."""
-    m = a[0]
-    for j in range(1, a.size):
-        m = fmaximum(m, a[j])
-    return m
-
-
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _exp_shifted(x, m, o):
     """o = exp(x - m) (SIMD exp for f32)."""
@@ -62,9 +38,9 @@ def softmax_rows(x, out, log, lo, hi):
     for r in range(lo, hi):
         xr = x[r]
         o = out[r]
-        m = _max(xr)
+        m = row_max(xr)
         _exp_shifted(xr, m, o)
-        s = _sum(o)
+        s = row_sum(o)
         if log:
             lse = o.dtype.type(m + math.log(s))
             for j in range(o.size):
@@ -82,11 +58,11 @@ def softmax_bwd_rows(y, g, out, log, lo, hi):
         gr = g[r]
         o = out[r]
         if log:
-            s = o.dtype.type(_sum(gr))
+            s = o.dtype.type(row_sum(gr))
             for j in range(o.size):
                 o[j] = gr[j] - fexp(yr[j]) * s
         else:
-            s = o.dtype.type(_dot(gr, yr))
+            s = o.dtype.type(row_dot(gr, yr))
             for j in range(o.size):
                 o[j] = yr[j] * (gr[j] - s)
 
@@ -107,7 +83,7 @@ def layer_norm_rows(x, w, b, has_w, has_b, eps, y, mean, rstd, lo, hi):
     L = x.shape[1]
     for r in range(lo, hi):
         xr = x[r]
-        mu = _sum(xr) / L
+        mu = row_sum(xr) / L
         rs = 1.0 / math.sqrt(_sqdev(xr, mu) / L + eps)
         mean[r] = mu
         rstd[r] = rs
@@ -169,7 +145,7 @@ def rms_norm_rows(x, w, has_w, eps, y, rstd, lo, hi):
     L = x.shape[1]
     for r in range(lo, hi):
         xr = x[r]
-        rstd[r] = 1.0 / math.sqrt(_dot(xr, xr) / L + eps)
+        rstd[r] = 1.0 / math.sqrt(row_dot(xr, xr) / L + eps)
         rs = rstd[r]
         yr = y[r]
         if has_w:
@@ -195,7 +171,7 @@ def rms_norm_bwd_rows(g, x, w, has_w, rstd, gx, gw, lo, hi):
                 gw[j] += gj * xh
                 s2 += gj * w[j] * xh
         else:
-            s2 = _dot(gr, xr) * rs
+            s2 = row_dot(gr, xr) * rs
         a2 = gx.dtype.type(s2 / L)
         o = gx[r]
         if has_w:
@@ -214,10 +190,10 @@ def cross_entropy_rows(x, target, ignore, smooth, loss, lse_out, lo, hi):
     scratch = np.empty(C, x.dtype)
     for r in range(lo, hi):
         xr = x[r]
-        m = _max(xr)
+        m = row_max(xr)
         _exp_shifted(xr, m, scratch)
-        s = _sum(scratch)
-        tot = _sum(xr) if smooth > 0.0 else 0.0
+        s = row_sum(scratch)
+        tot = row_sum(xr) if smooth > 0.0 else 0.0
         lse = m + math.log(s)
         lse_out[r] = lse
         t = target[r]

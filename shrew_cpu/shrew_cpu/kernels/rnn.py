@@ -28,7 +28,8 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
 
-from .vmath import fexp, fmaximum
+from .rows import row_dot, row_max, row_sum
+from .vmath import fexp
 
 _F = np.float32
 _TANH_CLAMP = _F(7.90531110763549805)
@@ -209,33 +210,9 @@ def gru_bwd_par(dh, h_prev, hg, rz, n, d_xg, d_hg, dh_direct, nch):
 
 
 # ---------------------------------------------------------------------------- masked softmax
-# Row passes in the style of ``norm``: SIMD max (NaN-propagating ``fmaximum``), SIMD exp
+# Row passes in the style of ``norm`` (row reductions shared through ``rows``), SIMD exp
 # (``fexp``), sums with reassociation accumulated in f64, in separate functions because
 # fastmath flags are per function and the exp loop must not be reassociated.
-@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
-def _sum(a):
-    s = 0.0
-    for j in range(a.size):
-        s += a[j]
-    return s
-
-
-@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
-def _dot(a, b):
-    s = 0.0
-    for j in range(a.size):
-        s += a[j] * b[j]
-    return s
-
-
-@njit(cache=True, error_model="numpy", fastmath={"nsz"})
-def _max(a):
-    m = a[0]
-    for j in range(1, a.size):
-        m = fmaximum(m, a[j])
-    return m
-
-
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _exp_shifted_inplace(o, m):
     for j in range(o.size):
@@ -277,9 +254,9 @@ def masked_softmax_rows(x, mask, moff, mshape, mstrides, mj, has_mask, scale, ou
         else:
             for j in range(L):
                 o[j] = xr[j] * sc
-        m = _max(o)
+        m = row_max(o)
         _exp_shifted_inplace(o, m)
-        inv = o.dtype.type(1.0 / _sum(o))
+        inv = o.dtype.type(1.0 / row_sum(o))
         for j in range(L):
             o[j] = o[j] * inv
 
@@ -300,7 +277,7 @@ def masked_softmax_bwd_rows(y, g, scale, out, lo, hi):
         yr = y[r]
         gr = g[r]
         o = out[r]
-        s = o.dtype.type(_dot(gr, yr))
+        s = o.dtype.type(row_dot(gr, yr))
         for j in range(o.size):
             o[j] = sc * yr[j] * (gr[j] - s)
 
