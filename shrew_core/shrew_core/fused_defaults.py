@@ -273,6 +273,25 @@ def sgd_update(
         _inplace(b, param, p - lr * g, dtype)
 
 
+def _adam_moments(
+    b, p, g, m, v, exp_avg, exp_avg_sq, dtype, lr, beta1, beta2, weight_decay, decoupled, maximize
+):
+    """The part Adam, AdamW and RAdam share: weight decay (L2 or decoupled), the two moment
+    updates written back in place; returns (param after decoupled decay, m, v)."""
+    if maximize:
+        g = -g
+    if weight_decay:
+        if decoupled:
+            p = p * (1.0 - lr * weight_decay)
+        else:
+            g = g + weight_decay * p
+    m = m * beta1 + (1.0 - beta1) * g
+    v = v * beta2 + (1.0 - beta2) * g * g
+    _inplace(b, exp_avg, m, dtype)
+    _inplace(b, exp_avg_sq, v, dtype)
+    return p, m, v
+
+
 def adam_update(
     b,
     n,
@@ -296,17 +315,22 @@ def adam_update(
         p, g, m, v, vmax = _state_views(
             b, param, grad, n, dtype, exp_avg, exp_avg_sq, max_exp_avg_sq
         )
-        if maximize:
-            g = -g
-        if weight_decay:
-            if decoupled:
-                p = p * (1.0 - lr * weight_decay)
-            else:
-                g = g + weight_decay * p
-        m = m * beta1 + (1.0 - beta1) * g
-        v = v * beta2 + (1.0 - beta2) * g * g
-        _inplace(b, exp_avg, m, dtype)
-        _inplace(b, exp_avg_sq, v, dtype)
+        p, m, v = _adam_moments(
+            b,
+            p,
+            g,
+            m,
+            v,
+            exp_avg,
+            exp_avg_sq,
+            dtype,
+            lr,
+            beta1,
+            beta2,
+            weight_decay,
+            decoupled,
+            maximize,
+        )
         if vmax is not None:
             v = vmax.maximum(v)
             _inplace(b, max_exp_avg_sq, v, dtype)
@@ -336,17 +360,22 @@ def radam_update(
 ):
     with no_grad():
         p, g, m, v = _state_views(b, param, grad, n, dtype, exp_avg, exp_avg_sq)
-        if maximize:
-            g = -g
-        if weight_decay:
-            if decoupled:
-                p = p * (1.0 - lr * weight_decay)
-            else:
-                g = g + weight_decay * p
-        m = m * beta1 + (1.0 - beta1) * g
-        v = v * beta2 + (1.0 - beta2) * g * g
-        _inplace(b, exp_avg, m, dtype)
-        _inplace(b, exp_avg_sq, v, dtype)
+        p, m, v = _adam_moments(
+            b,
+            p,
+            g,
+            m,
+            v,
+            exp_avg,
+            exp_avg_sq,
+            dtype,
+            lr,
+            beta1,
+            beta2,
+            weight_decay,
+            decoupled,
+            maximize,
+        )
         bc1 = 1.0 - beta1**step
         bc2 = 1.0 - beta2**step
         rho_inf = 2.0 / (1.0 - beta2) - 1.0
@@ -434,12 +463,15 @@ def lstm_cell_backward(b, dh, dc, act, c_prev, tanh_c, dtype, batch, hidden):
         a = _acc(_t(b, act, (batch, 4 * H), dtype))
         i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
         dct = dc_ + dh_ * o * (1.0 - tc * tc)
-        d_gates = ops.cat([
-            dct * g * i * (1.0 - i),
-            dct * cp * f * (1.0 - f),
-            dct * i * (1.0 - g * g),
-            dh_ * tc * o * (1.0 - o),
-        ], dim=1)  # fmt: skip
+        d_gates = ops.cat(
+            [
+                dct * g * i * (1.0 - i),
+                dct * cp * f * (1.0 - f),
+                dct * i * (1.0 - g * g),
+                dh_ * tc * o * (1.0 - o),
+            ],
+            dim=1,
+        )
         return _s(d_gates.to(dtype)), _s((dct * f).to(dtype))
 
 
