@@ -1,3 +1,4 @@
-"""The `shrew` command line: validate, dump, info, run, train and bench .sw programs."""
+"""The `shrew` command line: validate, inspect, run, train, export, import, quantize, profile,
+generate and launch .sw programs."""
 
 __version__ = "0.1.0"

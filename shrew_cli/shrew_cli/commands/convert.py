@@ -1,0 +1,121 @@
+"""``shrew export | import | quantize``: standard files out of and into `.sw` programs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..common import (
+    UsageError,
+    add_dim_option,
+    add_runtime_options,
+    dims,
+    executor,
+    existing_file,
+    graph_name,
+)
+
+EXPORT_SUFFIXES = (".onnx", ".safetensors", ".shrew")
+
+
+def cmd_export(args, out) -> int:
+    suffix = Path(args.output).suffix
+    if suffix not in EXPORT_SUFFIXES:
+        raise UsageError(f"-o {args.output}: expected one of {', '.join(EXPORT_SUFFIXES)}")
+    ex = executor(args)
+    if suffix == ".onnx":
+        import shrew.onnx
+
+        shrew.onnx.export_program(
+            ex, args.output, graph=args.graph and graph_name(ex, args), dims=dims(args.dim) or None
+        )
+        what = f"graph {args.graph or 'default'} as ONNX (opset 17)"
+    else:
+        import shrew.io
+
+        shrew.io.save(ex, args.output)
+        what = f"{len(ex.named_params())} parameters"
+    out.line(f"wrote {what} to {args.output}")
+    out.set(output=args.output, format=suffix[1:], parameters=len(ex.named_params()))
+    return 0
+
+
+def cmd_import(args, out) -> int:
+    import shrew.io
+    import shrew.onnx
+
+    existing_file(args.file)
+    output = Path(args.output)
+    if output.suffix != ".sw":
+        raise UsageError(f"-o {args.output}: the program is written as a .sw file")
+    source, weights = shrew.onnx.to_sw(args.file)
+    weights_path = output.with_suffix(".safetensors")
+    from shrew._atomic import atomic_write_bytes
+
+    atomic_write_bytes(output, source.encode())
+    shrew.io.save_safetensors(weights, weights_path)
+    out.line(f"wrote {output} and its {len(weights)} weights to {weights_path}")
+    out.line(f"run it: shrew run {output} --params {weights_path}")
+    out.set(program=str(output), weights=str(weights_path), tensors=len(weights))
+    return 0
+
+
+def cmd_quantize(args, out) -> int:
+    import shrew.quantization as q
+
+    ex = executor(args)
+    config = q.QuantConfig(
+        bits=args.bits,
+        symmetric=not args.asymmetric,
+        granularity=args.granularity,
+        group_size=args.group_size,
+    )
+    report = q.quantize_executor(ex, config)
+    rows = [[r.name, "x".join(map(str, r.shape)), r.original_bytes, r.quantized_bytes,
+             r.max_abs_error] for r in report.tensors]  # fmt: skip
+    out.table(["parameter", "shape", "bytes", "quantized bytes", "max |error|"], rows)
+    out.line(
+        f"{len(rows)} parameter(s) quantized to int{args.bits} {args.granularity}: "
+        f"{report.original_bytes:,} -> {report.quantized_bytes:,} bytes "
+        f"({report.original_bytes / max(report.quantized_bytes, 1):.2f}x smaller)"
+    )
+    if args.output:
+        q.save_quantized(ex, args.output)
+        out.line(f"wrote the quantized parameters to {args.output}")
+    out.set(
+        bits=args.bits,
+        granularity=args.granularity,
+        original_bytes=report.original_bytes,
+        quantized_bytes=report.quantized_bytes,
+        tensors=[dict(zip(["name", "shape", "bytes", "quantized_bytes", "max_abs_error"], r))
+                 for r in rows],
+    )  # fmt: skip
+    return 0
+
+
+def register(sub) -> None:
+    c = sub.add_parser("export", help="write a program as ONNX, or its parameters")
+    c.add_argument("file", help="the .sw program")
+    c.add_argument("-o", "--output", required=True, help="model.onnx | model.safetensors | .shrew")
+    c.add_argument("--params", metavar="CKPT", help="trained parameters to export")
+    add_dim_option(c)
+    add_runtime_options(c)
+    c.set_defaults(func=cmd_export)
+
+    c = sub.add_parser("import", help="turn an ONNX model into an editable .sw program")
+    c.add_argument("file", help="the .onnx model")
+    c.add_argument("-o", "--output", required=True, help="the .sw file to write")
+    c.set_defaults(func=cmd_import)
+
+    c = sub.add_parser("quantize", help="post-training int8/int4 weight quantization")
+    c.add_argument("file", help="the .sw program")
+    c.add_argument("--params", metavar="CKPT", help="trained parameters")
+    c.add_argument("--bits", type=int, choices=(8, 4), default=8)
+    c.add_argument(
+        "--granularity", choices=("per_tensor", "per_channel", "per_group"), default="per_channel"
+    )
+    c.add_argument("--group-size", type=int, default=128)
+    c.add_argument("--asymmetric", action="store_true")
+    c.add_argument("-o", "--output", help="write the quantized parameters (.shrew)")
+    add_dim_option(c)
+    add_runtime_options(c)
+    c.set_defaults(func=cmd_quantize)
