@@ -1,5 +1,7 @@
-"""A first tour of shrew_core: tensors, views, autograd, and a linear regression trained
-by hand with plain gradient descent. Run: ``python examples/quickstart.py``."""
+"""Linear regression from scratch -- a first tour of shrew_core: tensors, broadcasting,
+autograd, and gradient descent written by hand (no nn, no optim).
+
+Run: ``python examples/linear_regression.py``."""
 
 from __future__ import annotations
 
