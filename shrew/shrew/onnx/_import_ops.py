@@ -444,7 +444,7 @@ def _slice(node, a):
         ax = _axis(ax, x.ndim)
         idx = range(*slice(s, e, st).indices(x.shape[ax]))
         if st > 0:
-            x = x.slice_dim(ax, idx.start, max(idx.stop, idx.start), st)
+            x = sc.slice_dim(x, ax, idx.start, max(idx.stop, idx.start), st)
         else:
             x = sc.index_select(x, ax, sc.tensor(np.asarray(idx, dtype=np.int64),
                                                  device=x.device))  # fmt: skip
