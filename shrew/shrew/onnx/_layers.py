@@ -134,8 +134,8 @@ def _dropout(E: ModuleExporter, m, x: Value) -> Value:
     return E.value(E.op("Dropout", x, E.const(float(m.p), x.dtype)), x.example)
 
 
-def flatten(E: ModuleExporter, x: Value, start: int, end: int) -> str:
-    nd = x.ndim
+def flatten(E: ModuleExporter, x: str, nd: int, start: int, end: int) -> str:
+    """Merge dims ``start..end`` of the rank-``nd`` value ``x`` (other dims from ``Shape``)."""
     start, end = start % nd, end % nd
     if start == 0 and end == nd - 1:
         return E.op("Reshape", x, E.ints([-1]))
@@ -149,7 +149,7 @@ def flatten(E: ModuleExporter, x: Value, start: int, end: int) -> str:
 
 @register_converter(nn.Flatten)
 def _flatten(E: ModuleExporter, m, x: Value) -> Value:
-    return E.value(flatten(E, x, m.start_dim, m.end_dim), E.run(m, x))
+    return E.value(flatten(E, x.name, x.ndim, m.start_dim, m.end_dim), E.run(m, x))
 
 
 @register_converter(nn.Unflatten)
