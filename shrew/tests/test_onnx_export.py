@@ -4,6 +4,9 @@ outputs equal Shrew's forward within f32 tolerance."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -268,3 +271,19 @@ def test_export_weights_alias(tmp_path):
     model.eval()
     (got,) = ort_run(tmp_path / "g.onnx", {"input": x.numpy()})
     assert_close(got, model(x).numpy(), what="export_weights with input_shape")
+
+
+def test_shrew_imports_without_onnx_and_names_the_extra():
+    code = (
+        "import sys; sys.modules['onnx'] = None\n"
+        "import shrew, shrew.onnx\n"
+        "try:\n"
+        "    shrew.onnx.export\n"
+        "except ImportError as e:\n"
+        "    print(type(e).__name__, e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("OnnxNotInstalledError"), out.stdout
+    assert 'pip install "shrew[onnx]"' in out.stdout
