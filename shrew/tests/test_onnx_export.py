@@ -287,3 +287,11 @@ def test_shrew_imports_without_onnx_and_names_the_extra():
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("OnnxNotInstalledError"), out.stdout
     assert 'pip install "shrew[onnx]"' in out.stdout
+
+
+def test_model_on_another_backend_exports(tmp_path):
+    model = nn.Sequential(nn.Linear(3, 2, device="reference"), nn.Tanh())
+    x = sc.randn(4, 3, device="reference")
+    sonnx.export(model, x, tmp_path / "r.onnx")
+    (got,) = ort_run(tmp_path / "r.onnx", {"input": x.numpy()})
+    assert_close(got, model(x).numpy(), what="reference-backend model")

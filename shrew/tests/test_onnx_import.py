@@ -210,6 +210,21 @@ def test_round_trip_of_a_shrew_export(tmp_path):
                            "_1_running_var", "_4_weight", "_4_bias"}  # fmt: skip
 
 
+def test_other_device_and_non_contiguous_inputs(tmp_path):
+    torch.manual_seed(4)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    torch_export(model.eval(), (torch.randn(2, 3),), tmp_path / "m.onnx", ["x"],
+                 {"x": {0: "batch"}})  # fmt: skip
+    m = sonnx.load(tmp_path / "m.onnx", device="reference")
+    assert all(p.device == sc.as_device("reference") for p in m.parameters())
+    xt = sc.randn(3, 5, device="reference").t()  # [5, 3], not contiguous
+    with torch.no_grad():
+        expected = model(torch.tensor(xt.numpy())).numpy()
+    assert_close(m(xt).numpy(), expected, what="reference backend, transposed input")
+    empty = m.run({"x": np.zeros((0, 3), np.float32)})
+    assert next(iter(empty.values())).shape == (0, 2)
+
+
 # ---------------------------------------------------------------------------- op table
 def _model(nodes, inputs, outputs, inits=(), opset=17):
     graph = helper.make_graph(nodes, "g", inputs, outputs, list(inits))

@@ -166,7 +166,10 @@ def examples(tree: Any) -> Any:
 
 
 def _numpy(t: sc.Tensor) -> np.ndarray:
-    return np.array(t.detach().numpy(), order="C")
+    t = t.detach()
+    if t.device != sc.as_device("cpu"):
+        t = t.to("cpu")
+    return np.array(t.numpy(), order="C")
 
 
 # ---------------------------------------------------------------------------- export
