@@ -347,7 +347,9 @@ def _index(ctx, node, a):
 @impl("slice")
 def _slice(ctx, node, a):
     at = node.attrs
-    return a[0].slice_dim(at.get("dim", 0), at.get("start", 0), at.get("end"), at.get("step", 1))
+    return sc.slice_dim(
+        a[0], at.get("dim", 0), at.get("start", 0), at.get("end"), at.get("step", 1)
+    )
 
 
 # ---------------------------------------------------------------- reductions
