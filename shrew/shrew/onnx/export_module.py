@@ -21,7 +21,7 @@ import inspect
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -110,8 +110,10 @@ class ModuleExporter:
             return found
         name = self._names.get(id(t))
         if name is None:
-            raise OnnxError(f"ONNX export: a tensor of shape {t.shape} used by "
-                            f"{self.where()} is not a parameter or buffer of the model")
+            raise OnnxError(
+                f"ONNX export: a tensor of shape {t.shape} used by "
+                f"{self.where()} is not a parameter or buffer of the model"
+            )
         self.b.initializer(name, _numpy(t))
         self._emitted[id(t)] = name
         return name
@@ -182,7 +184,7 @@ def export(
     output_names: Sequence[str] | None = None,
     dynamic_axes: Mapping[str, Mapping[int, str] | Sequence[int]] | None = None,
     opset_version: int = OPSET,
-) -> None:
+) -> onnx.ModelProto:
     """Export ``model`` applied to ``args`` as an ONNX file (like ``torch.onnx.export``).
 
     Args:
@@ -217,6 +219,7 @@ def export(
         for m in model.modules():
             object.__setattr__(m, "training", modes[id(m)])
     save(model_proto, path)
+    return model_proto
 
 
 def _split_args(args: Any) -> tuple[tuple, dict]:
@@ -273,8 +276,10 @@ def _build(model, args, kwargs, input_names, output_names, dynamic_axes):
     dyn = _dynamic_axes(dynamic_axes, names + out_names)
     unknown = sorted(set(dynamic_axes or {}) - set(names) - set(out_names))
     if unknown:
-        raise OnnxError(f"ONNX export: dynamic_axes names {unknown} are neither inputs "
-                        f"{names} nor outputs {out_names}")
+        raise OnnxError(
+            f"ONNX export: dynamic_axes names {unknown} are neither inputs "
+            f"{names} nor outputs {out_names}"
+        )
     for name, v in zip(out_names, outs):
         if name in dyn or not any(dyn.get(n) for n in names):
             shape = _shape(v.example.shape, dyn.get(name, {}))
@@ -297,7 +302,7 @@ def _default_names(given, n: int, stem: str) -> list[str]:
     if len(names) > n:
         raise OnnxError(f"ONNX export: {len(names)} {stem} names given for {n} {stem}s")
     defaults = [stem] if n == 1 else [f"{stem}_{i}" for i in range(n)]
-    return names + defaults[len(names):]
+    return names + defaults[len(names) :]
 
 
 def _dynamic_axes(dynamic_axes, names: list[str]) -> dict[str, dict[int, str]]:
@@ -318,15 +323,23 @@ def _shape(shape: tuple[int, ...], dyn: Mapping[int, str]) -> list:
     return [named.get(i, s) for i, s in enumerate(shape)]
 
 
-def export_weights(path: str | os.PathLike, module: nn.Module, name: str = "model",
-                   input_shape: Sequence[int] | None = None) -> None:
+def export_weights(
+    path: str | os.PathLike,
+    module: nn.Module,
+    name: str = "model",
+    input_shape: Sequence[int] | None = None,
+) -> None:
     """The seed's ``export_weights(path, module, name, input_shape)``: with ``input_shape``,
     the full model exported on a zero input of that shape (input ``input``, dim 0 dynamic);
     without it, a graph named ``name`` holding only the state dict as initializers."""
     if input_shape is not None:
         dtype = next((p.dtype for p in module.parameters()), sc.f32)
-        export(module, sc.zeros(tuple(input_shape), dtype=dtype), path,
-               dynamic_axes={"input": {0: "batch"}})
+        export(
+            module,
+            sc.zeros(tuple(input_shape), dtype=dtype),
+            path,
+            dynamic_axes={"input": {0: "batch"}},
+        )
         return
     b = GraphBuilder()
     for key, t in module.state_dict().items():
@@ -334,5 +347,7 @@ def export_weights(path: str | os.PathLike, module: nn.Module, name: str = "mode
     save(b.model(name), path)
 
 
-
 from . import _attention, _layers, _recurrent  # noqa: E402,F401 - registers the converters
+
+if TYPE_CHECKING:
+    import onnx

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import shrew_core as sc
 import shrew_ir
@@ -29,6 +30,9 @@ from ._builder import GraphBuilder, save
 from ._program_ops import EMIT, PV, materialize
 from .errors import OnnxError, OnnxUnsupportedError
 from .export_module import ModuleExporter
+
+if TYPE_CHECKING:
+    import onnx
 
 
 class ProgramExporter(ModuleExporter):
@@ -149,7 +153,7 @@ def export_program(
     graph: str | None = None,
     dims: Mapping[str, int] | None = None,
     params: Mapping | None = None,
-) -> None:
+) -> onnx.ModelProto:
     """Export a graph of a ``.sw`` program as an ONNX file.
 
     Args:
@@ -165,8 +169,11 @@ def export_program(
         OnnxUnsupportedError: an op with no ONNX equivalent, naming op, node and position.
     """
     dims = dict(dims or {})
-    ex = program if isinstance(program, Executor) else \
-        load_program(program, RuntimeConfig(dims=dims))
+    ex = (
+        program
+        if isinstance(program, Executor)
+        else load_program(program, RuntimeConfig(dims=dims))
+    )
     names = ex.graph_names()
     training = ex.module.training
     default = training.model if training is not None and training.model in names else None
@@ -195,3 +202,4 @@ def export_program(
     finally:
         ex.train(was_training)
     save(model, path)
+    return model

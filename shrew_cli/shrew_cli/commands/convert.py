@@ -25,10 +25,10 @@ def cmd_export(args, out) -> int:
     if suffix == ".onnx":
         import shrew.onnx
 
-        shrew.onnx.export_program(
+        model = shrew.onnx.export_program(
             ex, args.output, graph=args.graph and graph_name(ex, args), dims=dims(args.dim) or None
         )
-        what = f"graph {args.graph or 'default'} as ONNX (opset 17)"
+        what = f"graph {model.graph.name!r} as ONNX (opset {model.opset_import[0].version})"
     else:
         import shrew.io
 
