@@ -10,16 +10,16 @@ data, and nothing else (the file size is exactly ``H + D``)::
     16      8      u64 D, the data size
     24      4      u32 T, the tensor count
     28      4      u32 M, the metadata count
-    32      4      u32 header CRC-32          (zlib.crc32 of bytes [0, H) with these 4 = 0)
-    36      12     reserved, zero
+    32      8      u64 header checksum        (XXH64 of bytes [0, H) with these 8 = 0)
+    40      8      reserved, zero
     48             M metadata entries, sorted by key:
                      u32 key length, key (UTF-8), u32 value length, value (UTF-8)
     ...            T tensor entries, in the order they were given:
                      u32 name length, name (UTF-8)
                      u8  dtype: 0 f32, 1 f64, 2 u8, 3 u32, 4 i64, 5 f16, 6 bf16, 7 bool
                      u8  ndim (0..64)
-                     u16 reserved, zero
-                     u32 data CRC-32            (zlib.crc32 of the tensor's nbytes)
+                     6 bytes reserved, zero
+                     u64 data checksum          (XXH64 of the tensor's nbytes)
                      ndim x u64 dims
                      u64 offset                 (from the data start; a multiple of 64)
                      u64 nbytes                 (= prod(dims) * itemsize)
@@ -27,13 +27,14 @@ data, and nothing else (the file size is exactly ``H + D``)::
     H              the data: each tensor's elements, C order, little-endian (bool: one byte,
                    0 or 1), at its offset; zero padding between tensors.
 
-So every tensor starts 64-byte aligned in the file, the header CRC covers the whole header
-(including each tensor's data CRC) and the data CRCs cover every data byte but padding.
+The checksums are XXH64 with seed 0 (``_xxhash.py``; any xxHash library computes the same).
+Every tensor starts 64-byte aligned in the file; the header checksum covers the whole header
+(including each tensor's data checksum) and those cover every data byte but the padding.
 The bytes depend only on the names, dtypes, shapes, values and metadata: saving the same
 tensors twice gives identical files. Values are stored as they are (an i64 never passes
 through f64). Reading checks the magic, version, sizes against the real file size (before
 allocating anything), each entry's dtype, shape/nbytes agreement, alignment, bounds and
-overlaps, then the CRCs; any problem is a ``CheckpointError`` naming the file and the fault.
+overlaps, then the checksums; any problem is a ``CheckpointError`` naming the file and the fault.
 A single tensor can be read without the rest (``load_tensors(path, names=[...])``).
 """
 
@@ -42,7 +43,6 @@ from __future__ import annotations
 import math
 import os
 import struct
-import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -52,14 +52,16 @@ import numpy as np
 from .._atomic import atomic_write
 from ._arrays import BF16, shrew_array, to_array, to_tensor
 from ._files import MAGIC, describe_foreign, open_file, read_exact
+from ._xxhash import Hasher, xxh64
 from .errors import CheckpointError
 
 VERSION = 3
 ALIGN = 64
 MAX_NDIM = 64
-_FIXED = struct.Struct("<4sIQQIII12x")  # magic .. reserved: 48 bytes
-_CRC_AT = 32
-_CHUNK = 1 << 24  # checksum and write/read in 16 MiB pieces, so each piece is read once
+_FIXED = struct.Struct("<4sIQQIIQ8x")  # magic .. reserved: 48 bytes
+_HASH_AT = 32
+_ENTRY = struct.Struct("<BBHIQ")  # dtype, ndim, reserved u16 + u32, data checksum
+_CHUNK = 1 << 24  # hash and write/read in 16 MiB pieces, so each piece is read once
 
 DTYPE_CODES: dict[np.dtype, int] = {
     np.dtype(np.float32): 0,
@@ -83,7 +85,7 @@ class Entry:
     shape: tuple[int, ...]
     offset: int  # from the start of the data section
     nbytes: int
-    crc: int
+    checksum: int
 
 
 # ---------------------------------------------------------------------------- writing
@@ -112,16 +114,16 @@ def save_tensors(tensors: Mapping[str, object], path: str | os.PathLike,
     entries, data_size = _layout(arrays)
     header_size = _header_size(meta, entries)
     with atomic_write(path) as f:
-        f.write(bytes(header_size))  # placeholder: the CRCs are known once the data is written
-        crcs = []
+        f.write(bytes(header_size))  # placeholder: the checksums are known after the data
+        sums = []
         pos = 0
         for entry, (_, arr) in zip(entries, arrays):
             f.write(bytes(entry.offset - pos))
-            crcs.append(_write_data(f, arr))
+            sums.append(_write_data(f, arr))
             pos = entry.offset + entry.nbytes
         f.write(bytes(data_size - pos))
         entries = [Entry(e.name, e.dtype, e.shape, e.offset, e.nbytes, c)
-                   for e, c in zip(entries, crcs)]  # fmt: skip
+                   for e, c in zip(entries, sums)]  # fmt: skip
         f.seek(0)
         f.write(encode_header(meta, entries, header_size, data_size))
         f.seek(0, os.SEEK_END)
@@ -156,13 +158,13 @@ def _aligned(n: int) -> int:
 def _header_size(meta: dict[str, str], entries: list[Entry]) -> int:
     n = _FIXED.size
     n += sum(8 + len(k.encode()) + len(v.encode()) for k, v in meta.items())
-    n += sum(4 + len(e.name.encode()) + 8 + 8 * len(e.shape) + 16 for e in entries)
+    n += sum(4 + len(e.name.encode()) + _ENTRY.size + 8 * len(e.shape) + 16 for e in entries)
     return _aligned(n)
 
 
 def encode_header(meta: dict[str, str], entries: list[Entry], header_size: int,
                   data_size: int) -> bytes:  # fmt: skip
-    """The ``header_size`` bytes of the header, CRC included."""
+    """The ``header_size`` bytes of the header, checksum included."""
     out = bytearray(_FIXED.pack(MAGIC, VERSION, header_size, data_size, len(entries),
                                 len(meta), 0))  # fmt: skip
     for k, v in meta.items():
@@ -171,23 +173,23 @@ def encode_header(meta: dict[str, str], entries: list[Entry], header_size: int,
     for e in entries:
         nb = e.name.encode()
         out += struct.pack("<I", len(nb)) + nb
-        out += struct.pack("<BBHI", DTYPE_CODES[e.dtype], len(e.shape), 0, e.crc)
+        out += _ENTRY.pack(DTYPE_CODES[e.dtype], len(e.shape), 0, 0, e.checksum)
         out += struct.pack(f"<{len(e.shape)}Q", *e.shape)
         out += struct.pack("<QQ", e.offset, e.nbytes)
     out += bytes(header_size - len(out))
-    struct.pack_into("<I", out, _CRC_AT, zlib.crc32(out))
+    struct.pack_into("<Q", out, _HASH_AT, xxh64(out))
     return bytes(out)
 
 
 def _write_data(f, arr: np.ndarray) -> int:
-    """Write ``arr``'s bytes piece by piece (each piece checksummed while it is in cache)."""
+    """Write ``arr``'s bytes piece by piece (each piece hashed while it is in cache)."""
     flat = arr.reshape(-1).view(np.uint8)
-    crc = 0
+    hasher = Hasher()
     for start in range(0, flat.size, _CHUNK):
         piece = flat[start : start + _CHUNK]
-        crc = zlib.crc32(piece, crc)
+        hasher.update(piece)
         f.write(piece)
-    return crc
+    return hasher.digest()
 
 
 # ---------------------------------------------------------------------------- reading
@@ -258,7 +260,7 @@ def read_header(f, size: int, path: str) -> tuple[dict[str, str], list[Entry], i
     if len(fixed) < _FIXED.size:
         raise CheckpointError(path, f"truncated: {size} bytes is shorter than the "
                               f"{_FIXED.size}-byte fixed header")  # fmt: skip
-    _, _, header_size, data_size, n_tensors, n_meta, crc = _FIXED.unpack(fixed)
+    _, _, header_size, data_size, n_tensors, n_meta, checksum = _FIXED.unpack(fixed)
     if header_size % ALIGN or header_size < _FIXED.size:
         raise CheckpointError(path, f"corrupt header: header size {header_size} is not a "
                               f"multiple of {ALIGN} of at least {_FIXED.size}")  # fmt: skip
@@ -272,8 +274,8 @@ def read_header(f, size: int, path: str) -> tuple[dict[str, str], list[Entry], i
     raw = bytearray(header_size)
     raw[: _FIXED.size] = fixed
     read_exact(f, memoryview(raw)[_FIXED.size :], path, "the header")
-    struct.pack_into("<I", raw, _CRC_AT, 0)
-    if zlib.crc32(raw) != crc:
+    struct.pack_into("<Q", raw, _HASH_AT, 0)
+    if xxh64(raw) != checksum:
         raise CheckpointError(path, "checksum mismatch in the header (the file is corrupt)")
     cur = Cursor(raw, _FIXED.size, path, "header")
     meta: dict[str, str] = {}
@@ -290,14 +292,15 @@ def read_header(f, size: int, path: str) -> tuple[dict[str, str], list[Entry], i
 def _read_entry(cur: Cursor, data_size: int) -> Entry:
     path = cur.path
     name = cur.text("tensor name")
-    code, ndim, reserved, crc = cur.unpack("<BBHI", f"entry of tensor {name!r}")
+    code, ndim, reserved, reserved2, checksum = cur.unpack(_ENTRY.format,
+                                                           f"entry of tensor {name!r}")
     dtype = CODE_DTYPES.get(code)
     if dtype is None:
         raise CheckpointError(path, f"tensor {name!r}: unknown dtype code {code} (known: "
                               + ", ".join(f"{c} {d}" for c, d in CODE_DTYPES.items()) + ")")
-    if ndim > MAX_NDIM or reserved:
+    if ndim > MAX_NDIM or reserved or reserved2:
         raise CheckpointError(path, f"tensor {name!r}: corrupt entry (ndim {ndim}, reserved "
-                              f"{reserved})")  # fmt: skip
+                              f"bytes {reserved}, {reserved2})")  # fmt: skip
     shape = cur.unpack(f"<{ndim}Q", f"shape of tensor {name!r}")
     offset, nbytes = cur.unpack("<QQ", f"offset of tensor {name!r}")
     expected = math.prod(shape) * dtype.itemsize
@@ -310,7 +313,7 @@ def _read_entry(cur: Cursor, data_size: int) -> Entry:
     if offset + nbytes > data_size:
         raise CheckpointError(path, f"tensor {name!r}: bytes [{offset}, {offset + nbytes}) run "
                               f"past the end of the {data_size}-byte data section")  # fmt: skip
-    return Entry(name, dtype, tuple(shape), offset, nbytes, crc)
+    return Entry(name, dtype, tuple(shape), offset, nbytes, checksum)
 
 
 def _check_table(entries: list[Entry], path: str) -> None:
@@ -341,12 +344,12 @@ def _select(entries: list[Entry], names: Iterable[str] | None, path: str) -> lis
 def read_tensor(f, e: Entry, header_size: int, path: str) -> np.ndarray:
     buf = np.empty(e.nbytes, dtype=np.uint8)
     f.seek(header_size + e.offset)
-    view, crc = memoryview(buf), 0
+    view, hasher = memoryview(buf), Hasher()
     for start in range(0, e.nbytes, _CHUNK):
         piece = view[start : start + _CHUNK]
         read_exact(f, piece, path, f"tensor {e.name!r}")
-        crc = zlib.crc32(piece, crc)
-    if crc != e.crc:
+        hasher.update(buf[start : start + _CHUNK])
+    if hasher.digest() != e.checksum:
         raise CheckpointError(path, f"checksum mismatch in tensor {e.name!r} (the file is "
                               "corrupt)")  # fmt: skip
     return as_typed(buf, e.dtype, e.shape, path, e.name)
