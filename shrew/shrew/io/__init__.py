@@ -8,7 +8,8 @@
 * ``save_tensors``/``load_tensors``: the native format (native.py documents it byte by byte;
   the original's versions 1 and 2 are read too, legacy.py).
 * ``save_safetensors``/``load_safetensors``/``safe_open``: safetensors via the library.
-* ``save``/``load``: by suffix, for a mapping of tensors, a Module or an Executor.
+* ``save``/``load``: for a mapping of tensors, a Module or an Executor; ``save`` picks the
+  format by suffix, ``load`` by the file's first bytes.
 * ``save_checkpoint``/``load_checkpoint``: model + optimizer + scheduler + RNG + progress,
   resuming bit for bit (checkpoint.py).
 
@@ -69,8 +70,8 @@ def save(obj: Any, path: str | os.PathLike, metadata: Mapping[str, str] | None =
 
 
 def load(path: str | os.PathLike, into: Any = None, *, device: object = None) -> dict:
-    """Read a ``.shrew`` or ``.safetensors`` file as name -> Tensor (by suffix; another
-    suffix is recognised by its first bytes). With ``into`` (a Module or an Executor), also
+    """Read a ``.shrew`` or safetensors file as name -> Tensor (the format is recognised by
+    the file's first bytes, whatever its suffix). With ``into`` (a Module or an Executor), also
     load the tensors into it with its ``load_state_dict`` (the seed's ``load(path, exec)``).
     """
     path = os.fspath(path)
@@ -93,9 +94,6 @@ def load_metadata(path: str | os.PathLike) -> dict[str, str]:
 
 
 def _is_native(path: str) -> bool:
-    suffix = os.path.splitext(path)[1].lower()
-    if suffix in SUFFIXES:
-        return suffix == ".shrew"
     f, _ = open_file(path)
     with f:
         return f.read(4) == MAGIC

@@ -72,7 +72,8 @@ def load_checkpoint(path: str | os.PathLike, *, model: Any, optimizer: Any = Non
     """Restore ``model`` (and ``optimizer``/``scheduler`` when given) and the RNG state from
     a checkpoint; return the rest of the saved state (``epoch``, ``step``, ``rng_state`` ...).
 
-    Everything is read and checked before anything is changed. A plain tensor file (from
+    The whole file is read and checked (and the optimizer's and scheduler's types) before
+    anything is changed; then model, optimizer, scheduler and RNG are restored. A plain tensor file (from
     ``save``/``save_tensors``, or the original's version 1) loads as the model's weights; the
     original's version-2 training file gives its ``epoch``, ``global_step``, ``best_loss``
     and ``loss_history`` (its optimizer state has no Shrew equivalent: ``legacy_optimizer``).
@@ -84,6 +85,8 @@ def load_checkpoint(path: str | os.PathLike, *, model: Any, optimizer: Any = Non
                               "optimizer=None to load the rest")  # fmt: skip
     if scheduler is not None and "scheduler" not in doc:
         raise CheckpointError(path, "has no scheduler state; pass scheduler=None")
+    _check_kind(path, "optimizer", optimizer, doc.get("optimizer"))
+    _check_kind(path, "scheduler", scheduler, doc.get("scheduler"))
     _apply(path, "model", model, weights)
     if optimizer is not None:
         _apply(path, "optimizer", optimizer, doc["optimizer"])
@@ -128,6 +131,14 @@ def _state_dict(obj: Any, role: str, path: str) -> Mapping:
     if not callable(getattr(obj, "state_dict", None)):
         raise CheckpointError(path, f"{role}: {type(obj).__name__} has no state_dict()")
     return obj.state_dict()
+
+
+def _check_kind(path: str, role: str, obj: Any, saved: Any) -> None:
+    """The saved optimizer/scheduler type must be ``obj``'s: checked before anything loads."""
+    kind = saved.get(role) if isinstance(saved, dict) else None
+    if obj is not None and kind is not None and kind != type(obj).__name__:
+        raise CheckpointError(path, f"cannot restore the {role}: the checkpoint holds {kind} "
+                              f"state, not {type(obj).__name__}")  # fmt: skip
 
 
 def _apply(path: str, role: str, obj: Any, value: Any) -> None:
