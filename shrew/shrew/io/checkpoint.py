@@ -73,10 +73,11 @@ def load_checkpoint(path: str | os.PathLike, *, model: Any, optimizer: Any = Non
     a checkpoint; return the rest of the saved state (``epoch``, ``step``, ``rng_state`` ...).
 
     The whole file is read and checked (and the optimizer's and scheduler's types) before
-    anything is changed; then model, optimizer, scheduler and RNG are restored. A plain tensor file (from
-    ``save``/``save_tensors``, or the original's version 1) loads as the model's weights; the
-    original's version-2 training file gives its ``epoch``, ``global_step``, ``best_loss``
-    and ``loss_history`` (its optimizer state has no Shrew equivalent: ``legacy_optimizer``).
+    anything is changed; then model, optimizer, scheduler and RNG are restored. A plain
+    tensor file (from ``save``/``save_tensors``, or the original's version 1) loads as the
+    model's weights; the original's version-2 training file gives its ``epoch``,
+    ``global_step``, ``best_loss`` and ``loss_history`` (its optimizer state has no Shrew
+    equivalent: it is returned as ``legacy_optimizer``).
     """
     path = os.fspath(path)
     weights, doc = _read(path)
