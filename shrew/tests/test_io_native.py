@@ -63,8 +63,12 @@ def test_round_trip_every_dtype_and_layout_exactly(tmp_path):
 
 
 def test_numpy_inputs_widen_exactly_and_unsupported_dtypes_raise(tmp_path):
-    arrays = {"i8": np.array([-128, 127], np.int8), "i16": np.array([-32768], np.int16),
-              "i32": np.array([-(2**31)], np.int32), "u16": np.array([65535], np.uint16)}  # fmt: skip
+    arrays = {
+        "i8": np.array([-128, 127], np.int8),
+        "i16": np.array([-32768], np.int16),
+        "i32": np.array([-(2**31)], np.int32),
+        "u16": np.array([65535], np.uint16),
+    }
     save_tensors(arrays, tmp_path / "w.shrew")
     got = load_tensors(tmp_path / "w.shrew")
     for k, a in arrays.items():
