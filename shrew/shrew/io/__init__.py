@@ -9,7 +9,7 @@
   the original's versions 1 and 2 are read too, legacy.py).
 * ``save_safetensors``/``load_safetensors``/``safe_open``: safetensors via the library.
 * ``save``/``load``: for a mapping of tensors, a Module or an Executor; ``save`` picks the
-  format by suffix, ``load`` by the file's first bytes.
+  format by suffix, ``load`` by suffix or the file's magic.
 * ``save_checkpoint``/``load_checkpoint``: model + optimizer + scheduler + RNG + progress,
   resuming bit for bit (checkpoint.py).
 
@@ -70,9 +70,10 @@ def save(obj: Any, path: str | os.PathLike, metadata: Mapping[str, str] | None =
 
 
 def load(path: str | os.PathLike, into: Any = None, *, device: object = None) -> dict:
-    """Read a ``.shrew`` or safetensors file as name -> Tensor (the format is recognised by
-    the file's first bytes, whatever its suffix). With ``into`` (a Module or an Executor), also
-    load the tensors into it with its ``load_state_dict`` (the seed's ``load(path, exec)``).
+    """Read a ``.shrew`` or safetensors file as name -> Tensor (a ``.shrew`` suffix or the
+    native magic means ``.shrew``, anything else safetensors). With ``into`` (a Module or an
+    Executor), also load the tensors into it with its ``load_state_dict`` (the seed's
+    ``load(path, executor)``).
     """
     path = os.fspath(path)
     if _is_native(path):
@@ -94,6 +95,9 @@ def load_metadata(path: str | os.PathLike) -> dict[str, str]:
 
 
 def _is_native(path: str) -> bool:
+    """``.shrew`` files, and any file starting with the native magic, are native."""
+    if os.path.splitext(path)[1].lower() == ".shrew":
+        return True
     f, _ = open_file(path)
     with f:
         return f.read(4) == MAGIC

@@ -101,7 +101,7 @@ def _tensors(cur: Cursor) -> dict[str, np.ndarray]:
         code, ndim = cur.unpack("<BI", f"dtype of tensor {name!r}")
         dtype = _V1_CODES.get(code)
         if dtype is None:
-            raise CheckpointError(path, f"tensor {name!r}: unknown dtype tag {code}")
+            raise CheckpointError(path, f"tensor {name!r}: unknown dtype tag: {code}")
         if ndim > 64:
             raise CheckpointError(path, f"tensor {name!r}: corrupt entry (ndim {ndim})")
         shape = cur.unpack(f"<{ndim}I", f"shape of tensor {name!r}")

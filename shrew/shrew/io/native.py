@@ -277,6 +277,9 @@ def read_header(f, size: int, path: str) -> tuple[dict[str, str], list[Entry], i
     struct.pack_into("<Q", raw, _HASH_AT, 0)
     if xxh64(raw) != checksum:
         raise CheckpointError(path, "checksum mismatch in the header (the file is corrupt)")
+    if n_meta * 8 + n_tensors * (4 + _ENTRY.size + 16) > header_size - _FIXED.size:
+        raise CheckpointError(path, f"corrupt header: {n_tensors} tensors and {n_meta} metadata "
+                              f"entries cannot fit in a {header_size}-byte header")  # fmt: skip
     cur = Cursor(raw, _FIXED.size, path, "header")
     meta: dict[str, str] = {}
     for _ in range(n_meta):
