@@ -6,7 +6,9 @@ best-of-N seconds per format (orders alternate between repeats), the ratios agai
 safetensors.torch, and the time to read one tensor out of the 1 GB files. Files live in a
 temporary folder next to the repository (same disk as real checkpoints), deleted after.
 Reads are from the page cache (the file was just written), so they measure the readers,
-not the disk. Shrew's writers fsync (they are atomic); safetensors.torch and torch.save do
+not the disk. safetensors.torch.load_file (and torch.load with mmap) return tensors backed
+by a memory map, read only when used: the ``+touch`` rows read one value per page of every
+tensor after loading, which is the cost of actually having the weights in memory. Shrew's writers fsync (they are atomic); safetensors.torch and torch.save do
 not, so both are also shown with an ``os.fsync`` added, the fair comparison.
 
 Also runnable under pytest-benchmark (small sizes):
@@ -75,7 +77,24 @@ def readers() -> dict[str, tuple[str, Callable[[str], object]]]:
         "safetensors.torch": ("safetensors.torch", safetensors.torch.load_file),
         "safetensors.numpy": ("safetensors.torch", safetensors.numpy.load_file),
         "torch.load": ("torch.save", lambda p: torch.load(p, weights_only=True)),
+        "shrew.io .shrew +touch": ("shrew.io .shrew", touching(io.load_tensors)),
+        "safetensors.torch +touch": ("safetensors.torch", touching(safetensors.torch.load_file)),
+        "torch.load mmap +touch": ("torch.save",
+                                   touching(lambda p: torch.load(p, weights_only=True,
+                                                                 mmap=True))),  # fmt: skip
     }
+
+
+def _touch(tensors: dict) -> dict:
+    """Read one value per 4 KiB page of every tensor: a lazily mapped file gets paged in,
+    as it would be when the model first uses its weights."""
+    for v in tensors.values():
+        np.asarray(v.numpy()).reshape(-1)[::1024].sum()
+    return tensors
+
+
+def touching(read: Callable[[str], dict]) -> Callable[[str], dict]:
+    return lambda p: _touch(read(p))
 
 
 def one_tensor_readers(name: str) -> dict[str, tuple[str, Callable[[str], object]]]:

@@ -32,7 +32,7 @@ import shrew_core as sc
 from ._arrays import np_dtype, to_tensor
 from .errors import CheckpointError
 from .legacy import parse_legacy
-from .native import VERSION, open_checked, read_header, read_tensor, save_tensors
+from .native import VERSION, map_tensors, open_checked, read_header, save_tensors
 
 FORMAT_KEY = "shrew.checkpoint"
 FORMAT = 1
@@ -110,7 +110,7 @@ def _read(path: str) -> tuple[dict[str, sc.Tensor], dict[str, Any]]:
                 state["legacy_optimizer"] = old.optimizer
             return {k: to_tensor(v) for k, v in old.tensors.items()}, {"state": state}
         meta, entries, header_size = read_header(f, size, path)
-        arrays = {e.name: read_tensor(f, e, header_size, path) for e in entries}
+        arrays = map_tensors(f, size, entries, header_size, path)
     if FORMAT_KEY not in meta:
         return {k: to_tensor(v) for k, v in arrays.items()}, {}
     try:

@@ -36,11 +36,17 @@ through f64). Reading checks the magic, version, sizes against the real file siz
 allocating anything), each entry's dtype, shape/nbytes agreement, alignment, bounds and
 overlaps, then the checksums; any problem is a ``CheckpointError`` naming the file and the fault.
 A single tensor can be read without the rest (``load_tensors(path, names=[...])``).
+
+Loading maps the file into memory (a private, copy-on-write ``mmap``): tensors are views of
+the mapping, so no byte is copied; checking a tensor's checksum reads its pages once (XXH64
+runs at memory speed), and ``verify=False`` skips that, leaving the pages to be read when
+the tensor is first used. Writing to a loaded tensor never changes the file.
 """
 
 from __future__ import annotations
 
 import math
+import mmap
 import os
 import struct
 from collections.abc import Iterable, Mapping
@@ -61,7 +67,7 @@ MAX_NDIM = 64
 _FIXED = struct.Struct("<4sIQQIIQ8x")  # magic .. reserved: 48 bytes
 _HASH_AT = 32
 _ENTRY = struct.Struct("<BBHIQ")  # dtype, ndim, reserved u16 + u32, data checksum
-_CHUNK = 1 << 24  # hash and write/read in 16 MiB pieces, so each piece is read once
+_CHUNK = 1 << 24  # hash and write in 16 MiB pieces, so each piece is read from RAM once
 
 DTYPE_CODES: dict[np.dtype, int] = {
     np.dtype(np.float32): 0,
@@ -193,15 +199,15 @@ def _write_data(f, arr: np.ndarray) -> int:
 
 
 # ---------------------------------------------------------------------------- reading
-def load_tensors(
-    path: str | os.PathLike, names: Iterable[str] | None = None, *, device: object = None
-) -> dict:
+def load_tensors(path: str | os.PathLike, names: Iterable[str] | None = None, *,
+                 device: object = None, verify: bool = True) -> dict:  # fmt: skip
     """Read a ``.shrew`` file (version 3, or the original's 1 and 2) as name -> Tensor.
 
     ``names`` reads only those tensors (the others' bytes are never read). ``device`` places
-    the tensors (default: the CPU).
+    the tensors (default: the CPU, sharing a copy-on-write map of the file). ``verify=False``
+    skips the data checksums (the header's is always checked).
     """
-    arrays, _ = read_arrays(path, names)
+    arrays, _ = read_arrays(path, names, verify=verify)
     return {k: to_tensor(v, device) for k, v in arrays.items()}
 
 
@@ -213,8 +219,8 @@ def load_metadata(path: str | os.PathLike) -> dict[str, str]:
         return read_header(f, size, path)[0] if version == VERSION else {}
 
 
-def read_arrays(path: str | os.PathLike, names: Iterable[str] | None = None
-                ) -> tuple[dict[str, np.ndarray], dict[str, str]]:  # fmt: skip
+def read_arrays(path: str | os.PathLike, names: Iterable[str] | None = None, *,
+                verify: bool = True) -> tuple[dict[str, np.ndarray], dict[str, str]]:  # fmt: skip
     """``(arrays, metadata)`` of a ``.shrew`` file of any version."""
     path = os.fspath(path)
     f, size, version = open_checked(path)
@@ -225,7 +231,7 @@ def read_arrays(path: str | os.PathLike, names: Iterable[str] | None = None
             return read_legacy(f, size, path, version, names)
         meta, entries, header_size = read_header(f, size, path)
         wanted = _select(entries, names, path)
-        return {e.name: read_tensor(f, e, header_size, path) for e in wanted}, meta
+        return map_tensors(f, size, wanted, header_size, path, verify), meta
 
 
 def open_checked(path: str) -> tuple[BinaryIO, int, int]:
@@ -344,18 +350,27 @@ def _select(entries: list[Entry], names: Iterable[str] | None, path: str) -> lis
     return [by_name[n] for n in dict.fromkeys(names)]
 
 
-def read_tensor(f, e: Entry, header_size: int, path: str) -> np.ndarray:
-    buf = np.empty(e.nbytes, dtype=np.uint8)
-    f.seek(header_size + e.offset)
-    view, hasher = memoryview(buf), Hasher()
-    for start in range(0, e.nbytes, _CHUNK):
-        piece = view[start : start + _CHUNK]
-        read_exact(f, piece, path, f"tensor {e.name!r}")
-        hasher.update(buf[start : start + _CHUNK])
-    if hasher.digest() != e.checksum:
-        raise CheckpointError(path, f"checksum mismatch in tensor {e.name!r} (the file is "
-                              "corrupt)")  # fmt: skip
-    return as_typed(buf, e.dtype, e.shape, path, e.name)
+def map_tensors(f, size: int, entries: list[Entry], header_size: int, path: str,
+                verify: bool = True) -> dict[str, np.ndarray]:  # fmt: skip
+    """The arrays of ``entries``: zero-copy views of a private map of the file, checked
+    against their checksums unless ``verify`` is false."""
+    if not any(e.nbytes for e in entries):
+        return {e.name: as_typed(np.empty(0, np.uint8), e.dtype, e.shape, path, e.name)
+                for e in entries}  # fmt: skip
+    mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+    if len(mapped) != size:
+        raise CheckpointError(path, f"the file changed size while being read ({size} -> "
+                              f"{len(mapped)} bytes)")  # fmt: skip
+    out = {}
+    for e in entries:
+        raw = np.frombuffer(mapped, np.uint8, e.nbytes, header_size + e.offset) if e.nbytes else (
+            np.empty(0, np.uint8)
+        )
+        if verify and xxh64(raw) != e.checksum:
+            raise CheckpointError(path, f"checksum mismatch in tensor {e.name!r} (the file is "
+                                  "corrupt)")  # fmt: skip
+        out[e.name] = as_typed(raw, e.dtype, e.shape, path, e.name)
+    return out
 
 
 def as_typed(buf: np.ndarray, dtype: np.dtype, shape: tuple[int, ...], path: str,
