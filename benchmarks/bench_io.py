@@ -1,15 +1,18 @@
 """Saving and loading 1 GB of f32 parameters: shrew.io (.shrew, safetensors) vs the
-safetensors library (safetensors.torch) and torch.save/torch.load, in one run.
+safetensors library (safetensors.torch, safetensors.numpy) and torch.save/torch.load, in
+one run.
 
 Run: ``python benchmarks/bench_io.py [--gb 1.0] [--tensors 64] [--repeat 3]``. Prints the
-best-of-N seconds per format (orders alternate between repeats), the ratios against
-safetensors.torch, and the time to read one tensor out of the 1 GB files. Files live in a
-temporary folder next to the repository (same disk as real checkpoints), deleted after.
-Reads are from the page cache (the file was just written), so they measure the readers,
-not the disk. safetensors.torch.load_file (and torch.load with mmap) return tensors backed
-by a memory map, read only when used: the ``+touch`` rows read one value per page of every
-tensor after loading, which is the cost of actually having the weights in memory. Shrew's writers fsync (they are atomic); safetensors.torch and torch.save do
-not, so both are also shown with an ``os.fsync`` added, the fair comparison.
+best-of-N seconds per format (the order alternates between repeats), ratios, and the time
+to read one tensor out of the 1 GB files. Files live in a temporary folder next to this
+script (the disk real checkpoints go to), deleted afterwards.
+
+* Shrew's writers fsync (they are atomic); safetensors.torch and torch.save do not, so
+  they are also timed with an ``os.fsync`` added: the fair comparison.
+* Reads come from the page cache (the files were just written): they measure the readers,
+  not the disk. safetensors.torch.load_file, torch.load(mmap=True) and shrew.io's
+  ``.shrew`` loader return tensors backed by a memory map; the ``+touch`` rows also read
+  one value per 4 KiB page of every tensor, the cost of really having the weights.
 
 Also runnable under pytest-benchmark (small sizes):
 ``pytest benchmarks/bench_io.py --benchmark-only``.
