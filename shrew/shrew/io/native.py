@@ -50,6 +50,7 @@ import mmap
 import os
 import struct
 from collections.abc import Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -67,7 +68,8 @@ MAX_NDIM = 64
 _FIXED = struct.Struct("<4sIQQIIQ8x")  # magic .. reserved: 48 bytes
 _HASH_AT = 32
 _ENTRY = struct.Struct("<BBHIQ")  # dtype, ndim, reserved u16 + u32, data checksum
-_CHUNK = 1 << 24  # hash and write in 16 MiB pieces, so each piece is read from RAM once
+_HASH_THREADS = min(4, os.cpu_count() or 1)
+_CHUNK = 1 << 22  # write in 4 MiB pieces, each hashed by another thread meanwhile
 
 DTYPE_CODES: dict[np.dtype, int] = {
     np.dtype(np.float32): 0,
@@ -119,17 +121,17 @@ def save_tensors(tensors: Mapping[str, object], path: str | os.PathLike,
     meta = _check_metadata(metadata, path)
     entries, data_size = _layout(arrays)
     header_size = _header_size(meta, entries)
-    with atomic_write(path) as f:
+    with atomic_write(path) as f, ThreadPoolExecutor(1, "shrew-io-hash") as hashing:
         f.write(bytes(header_size))  # placeholder: the checksums are known after the data
         sums = []
         pos = 0
         for entry, (_, arr) in zip(entries, arrays):
             f.write(bytes(entry.offset - pos))
-            sums.append(_write_data(f, arr))
+            sums.append(_write_data(f, arr, hashing))
             pos = entry.offset + entry.nbytes
         f.write(bytes(data_size - pos))
-        entries = [Entry(e.name, e.dtype, e.shape, e.offset, e.nbytes, c)
-                   for e, c in zip(entries, sums)]  # fmt: skip
+        entries = [Entry(e.name, e.dtype, e.shape, e.offset, e.nbytes, s.result())
+                   for e, s in zip(entries, sums)]  # fmt: skip
         f.seek(0)
         f.write(encode_header(meta, entries, header_size, data_size))
         f.seek(0, os.SEEK_END)
@@ -187,15 +189,16 @@ def encode_header(meta: dict[str, str], entries: list[Entry], header_size: int,
     return bytes(out)
 
 
-def _write_data(f, arr: np.ndarray) -> int:
-    """Write ``arr``'s bytes piece by piece (each piece hashed while it is in cache)."""
+def _write_data(f, arr: np.ndarray, hashing: ThreadPoolExecutor) -> Future:
+    """Write ``arr``'s bytes piece by piece while ``hashing`` (one thread, so in order)
+    hashes each piece; the XXH64 kernel and the write both release the GIL."""
     flat = arr.reshape(-1).view(np.uint8)
     hasher = Hasher()
     for start in range(0, flat.size, _CHUNK):
         piece = flat[start : start + _CHUNK]
-        hasher.update(piece)
+        hashing.submit(hasher.update, piece)
         f.write(piece)
-    return hasher.digest()
+    return hashing.submit(hasher.digest)
 
 
 # ---------------------------------------------------------------------------- reading
@@ -361,16 +364,17 @@ def map_tensors(f, size: int, entries: list[Entry], header_size: int, path: str,
     if len(mapped) != size:
         raise CheckpointError(path, f"the file changed size while being read ({size} -> "
                               f"{len(mapped)} bytes)")  # fmt: skip
-    out = {}
-    for e in entries:
-        raw = np.frombuffer(mapped, np.uint8, e.nbytes, header_size + e.offset) if e.nbytes else (
-            np.empty(0, np.uint8)
-        )
-        if verify and xxh64(raw) != e.checksum:
-            raise CheckpointError(path, f"checksum mismatch in tensor {e.name!r} (the file is "
-                                  "corrupt)")  # fmt: skip
-        out[e.name] = as_typed(raw, e.dtype, e.shape, path, e.name)
-    return out
+    raws = [np.frombuffer(mapped, np.uint8, e.nbytes, header_size + e.offset) if e.nbytes
+            else np.empty(0, np.uint8) for e in entries]  # fmt: skip
+    if verify:
+        with ThreadPoolExecutor(_HASH_THREADS, "shrew-io-hash") as pool:  # kernels drop the GIL
+            sums = list(pool.map(xxh64, raws))
+        for e, got in zip(entries, sums):
+            if got != e.checksum:
+                raise CheckpointError(path, f"checksum mismatch in tensor {e.name!r} (the file "
+                                      "is corrupt)")  # fmt: skip
+    return {e.name: as_typed(raw, e.dtype, e.shape, path, e.name)
+            for e, raw in zip(entries, raws)}  # fmt: skip
 
 
 def as_typed(buf: np.ndarray, dtype: np.dtype, shape: tuple[int, ...], path: str,

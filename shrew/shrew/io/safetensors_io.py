@@ -16,7 +16,7 @@ from contextlib import contextmanager
 import safetensors
 import safetensors.numpy
 
-from .._atomic import atomic_write_bytes
+from .._atomic import atomic_path
 from ._arrays import shrew_array, to_array, to_tensor
 from ._files import describe_foreign, open_file
 from .errors import CheckpointError
@@ -49,10 +49,10 @@ def save_safetensors(tensors: Mapping[str, object], path: str | os.PathLike,
     ):
         raise CheckpointError(path, f"metadata must be a dict of str -> str, got {metadata!r}")
     try:
-        data = safetensors.numpy.save(arrays, metadata=dict(metadata) if metadata else None)
+        with atomic_path(path) as tmp:  # the library writes straight from the arrays' memory
+            safetensors.numpy.save_file(arrays, tmp, metadata=dict(metadata) if metadata else None)
     except (safetensors.SafetensorError, ValueError, TypeError, KeyError) as exc:
         raise CheckpointError(path, f"safetensors cannot write this: {exc}") from exc
-    atomic_write_bytes(path, data)
 
 
 class SafeOpen:
