@@ -299,3 +299,28 @@ def test_a_process_killed_mid_save_leaves_the_previous_file_loadable(tmp_path):
         os.path.basename(p) for p in glob.glob(pattern)
     )  # only hidden temporaries, which no reader looks at
     assert all(os.path.basename(p).startswith(".live.shrew.") for p in glob.glob(pattern))
+
+
+@pytest.mark.parametrize("kind", ["file", "path"])
+def test_a_failed_write_leaves_the_target_untouched_and_no_temporary(tmp_path, kind):
+    from shrew._atomic import atomic_path, atomic_write
+
+    target = tmp_path / "keep.bin"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError, match="boom"):
+        if kind == "file":
+            with atomic_write(target) as f:
+                f.write(b"new, half written")
+                raise RuntimeError("boom")
+        else:
+            with atomic_path(target) as tmp:
+                with open(tmp, "wb") as f:
+                    f.write(b"new")
+                raise RuntimeError("boom")
+    assert target.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.bin"]
+    with atomic_path(target) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(b"new")
+    assert target.read_bytes() == b"new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.bin"]
