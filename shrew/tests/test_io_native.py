@@ -295,3 +295,32 @@ def test_save_an_executor_and_a_mapping(tmp_path):
     with pytest.raises(CheckpointError, match="cannot save a int"):
         save(3, tmp_path / "x.shrew")
     assert shrew.io.load_metadata(tmp_path / "plain.safetensors") == {}
+
+
+@pytest.mark.parametrize("use_mmap", [True, False])
+def test_loaded_tensors_are_writable_without_touching_the_file(tmp_path, use_mmap):
+    path = tmp_path / "t.shrew"
+    save_tensors({"w": sc.zeros(4), "e": sc.zeros(0)}, path)
+    before = path.read_bytes()
+    got = load_tensors(path, mmap=use_mmap)
+    got["w"].numpy()[:] = 7.0  # in place, as an optimizer step would
+    assert_array_equal(got["w"].numpy(), np.full(4, 7.0, np.float32))
+    assert path.read_bytes() == before
+    assert_array_equal(load_tensors(path, mmap=use_mmap)["w"].numpy(), np.zeros(4, np.float32))
+
+
+@pytest.mark.parametrize("use_mmap", [True, False])
+def test_verify_false_skips_only_the_data_checksums(tmp_path, use_mmap):
+    path = tmp_path / "t.shrew"
+    save_tensors({"w": sc.zeros(4)}, path)
+    raw = bytearray(path.read_bytes())
+    raw[-1] = 0x40  # w[3] becomes 2.0
+    path.write_bytes(bytes(raw))
+    with pytest.raises(CheckpointError, match="checksum mismatch in tensor 'w'"):
+        load_tensors(path, mmap=use_mmap)
+    got = load_tensors(path, verify=False, mmap=use_mmap)["w"].numpy()
+    assert_array_equal(got, np.array([0, 0, 0, 2], np.float32))
+    raw[60] ^= 1  # the header checksum is always checked
+    path.write_bytes(bytes(raw))
+    with pytest.raises(CheckpointError, match="checksum mismatch in the header"):
+        load_tensors(path, verify=False, mmap=use_mmap)

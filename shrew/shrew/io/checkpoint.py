@@ -110,7 +110,7 @@ def _read(path: str) -> tuple[dict[str, sc.Tensor], dict[str, Any]]:
                 state["legacy_optimizer"] = old.optimizer
             return {k: to_tensor(v) for k, v in old.tensors.items()}, {"state": state}
         meta, entries, header_size = read_header(f, size, path)
-        arrays = map_tensors(f, size, entries, header_size, path)
+        arrays = map_tensors(f, size, entries, header_size, path)  # views of a file map
     if FORMAT_KEY not in meta:
         return {k: to_tensor(v) for k, v in arrays.items()}, {}
     try:
@@ -229,10 +229,11 @@ class _Decoder:
                               "checkpoint document")  # fmt: skip
 
     def _array(self, name: Any, where: str) -> np.ndarray:
+        """A copy of the file's array ``name``: nothing handed out aliases the file's map."""
         if not isinstance(name, str) or name not in self.arrays:
             raise CheckpointError(self.path, f"{where}: the document refers to tensor {name!r}, "
                                   "which the file does not hold")  # fmt: skip
-        return self.arrays[name]
+        return self.arrays[name].copy()
 
 
 def _hashable(key: Any) -> Any:

@@ -40,7 +40,8 @@ A single tensor can be read without the rest (``load_tensors(path, names=[...])`
 Loading maps the file into memory (a private, copy-on-write ``mmap``): tensors are views of
 the mapping, so no byte is copied; checking a tensor's checksum reads its pages once (XXH64
 runs at memory speed), and ``verify=False`` skips that, leaving the pages to be read when
-the tensor is first used. Writing to a loaded tensor never changes the file.
+the tensor is first used. Writing to a loaded tensor never changes the file. ``mmap=False``
+reads each tensor into its own memory instead (``readinto``: one copy).
 """
 
 from __future__ import annotations
@@ -203,14 +204,18 @@ def _write_data(f, arr: np.ndarray, hashing: ThreadPoolExecutor) -> Future:
 
 # ---------------------------------------------------------------------------- reading
 def load_tensors(path: str | os.PathLike, names: Iterable[str] | None = None, *,
-                 device: object = None, verify: bool = True) -> dict:  # fmt: skip
+                 device: object = None, verify: bool = True,
+                 mmap: bool = True) -> dict:  # fmt: skip
     """Read a ``.shrew`` file (version 3, or the original's 1 and 2) as name -> Tensor.
 
     ``names`` reads only those tensors (the others' bytes are never read). ``device`` places
-    the tensors (default: the CPU, sharing a copy-on-write map of the file). ``verify=False``
-    skips the data checksums (the header's is always checked).
+    the tensors (default: the CPU). ``verify=False`` skips the data checksums (the header's
+    is always checked). ``mmap=True`` makes the tensors views of a private copy-on-write map
+    of the file (no copy; like ``safetensors.torch``, a file truncated in place by another
+    program while they live makes reading them fault; Shrew's writers replace files, which is
+    safe); ``mmap=False`` reads them into memory of their own.
     """
-    arrays, _ = read_arrays(path, names, verify=verify)
+    arrays, _ = read_arrays(path, names, verify=verify, use_mmap=mmap)
     return {k: to_tensor(v, device) for k, v in arrays.items()}
 
 
@@ -223,7 +228,8 @@ def load_metadata(path: str | os.PathLike) -> dict[str, str]:
 
 
 def read_arrays(path: str | os.PathLike, names: Iterable[str] | None = None, *,
-                verify: bool = True) -> tuple[dict[str, np.ndarray], dict[str, str]]:  # fmt: skip
+                verify: bool = True, use_mmap: bool = True
+                ) -> tuple[dict[str, np.ndarray], dict[str, str]]:  # fmt: skip
     """``(arrays, metadata)`` of a ``.shrew`` file of any version."""
     path = os.fspath(path)
     f, size, version = open_checked(path)
@@ -234,7 +240,7 @@ def read_arrays(path: str | os.PathLike, names: Iterable[str] | None = None, *,
             return read_legacy(f, size, path, version, names)
         meta, entries, header_size = read_header(f, size, path)
         wanted = _select(entries, names, path)
-        return map_tensors(f, size, wanted, header_size, path, verify), meta
+        return map_tensors(f, size, wanted, header_size, path, verify, use_mmap), meta
 
 
 def open_checked(path: str) -> tuple[BinaryIO, int, int]:
@@ -354,18 +360,23 @@ def _select(entries: list[Entry], names: Iterable[str] | None, path: str) -> lis
 
 
 def map_tensors(f, size: int, entries: list[Entry], header_size: int, path: str,
-                verify: bool = True) -> dict[str, np.ndarray]:  # fmt: skip
-    """The arrays of ``entries``: zero-copy views of a private map of the file, checked
-    against their checksums unless ``verify`` is false."""
-    if not any(e.nbytes for e in entries):
-        return {e.name: as_typed(np.empty(0, np.uint8), e.dtype, e.shape, path, e.name)
-                for e in entries}  # fmt: skip
-    mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
-    if len(mapped) != size:
-        raise CheckpointError(path, f"the file changed size while being read ({size} -> "
-                              f"{len(mapped)} bytes)")  # fmt: skip
-    raws = [np.frombuffer(mapped, np.uint8, e.nbytes, header_size + e.offset) if e.nbytes
-            else np.empty(0, np.uint8) for e in entries]  # fmt: skip
+                verify: bool = True, use_mmap: bool = True) -> dict[str, np.ndarray]:  # fmt: skip
+    """The arrays of ``entries``, checked against their checksums unless ``verify`` is
+    false: zero-copy views of a private map of the file, or (``use_mmap=False``) arrays of
+    their own read with ``readinto`` (one copy, from the page cache)."""
+    if use_mmap and any(e.nbytes for e in entries):
+        mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+        if len(mapped) != size:
+            raise CheckpointError(path, f"the file changed size while being read ({size} -> "
+                                  f"{len(mapped)} bytes)")  # fmt: skip
+        raws = [np.frombuffer(mapped, np.uint8, e.nbytes, header_size + e.offset) if e.nbytes
+                else np.empty(0, np.uint8) for e in entries]  # fmt: skip
+    else:
+        raws = []
+        for e in entries:
+            raws.append(np.empty(e.nbytes, np.uint8))
+            f.seek(header_size + e.offset)
+            read_exact(f, memoryview(raws[-1]), path, f"tensor {e.name!r}")
     if verify:
         with ThreadPoolExecutor(_HASH_THREADS, "shrew-io-hash") as pool:  # kernels drop the GIL
             sums = list(pool.map(xxh64, raws))
