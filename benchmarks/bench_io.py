@@ -85,6 +85,8 @@ def readers() -> dict[str, tuple[str, Callable[[str], object]]]:
         "safetensors.numpy": ("safetensors.torch", safetensors.numpy.load_file),
         "torch.load": ("torch.save", lambda p: torch.load(p, weights_only=True)),
         "shrew.io .shrew +touch": ("shrew.io .shrew", touching(io.load_tensors)),
+        "shrew.io .shrew mmap=False": ("shrew.io .shrew",
+                                       lambda p: io.load_tensors(p, mmap=False)),  # fmt: skip
         "shrew.io .shrew verify=False": ("shrew.io .shrew", _unverified),
         "   ... +touch": ("shrew.io .shrew", touching(_unverified)),
         "safetensors.torch +touch": ("safetensors.torch", touching(safetensors.torch.load_file)),
