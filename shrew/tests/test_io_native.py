@@ -324,3 +324,10 @@ def test_verify_false_skips_only_the_data_checksums(tmp_path, use_mmap):
     path.write_bytes(bytes(raw))
     with pytest.raises(CheckpointError, match="checksum mismatch in the header"):
         load_tensors(path, verify=False, mmap=use_mmap)
+
+
+def test_an_empty_mapping_round_trips(tmp_path):
+    save_tensors({}, tmp_path / "e.shrew", metadata={"only": "metadata"})
+    assert load_tensors(tmp_path / "e.shrew") == {}
+    assert load_metadata(tmp_path / "e.shrew") == {"only": "metadata"}
+    assert len((tmp_path / "e.shrew").read_bytes()) % 64 == 0
