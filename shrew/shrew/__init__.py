@@ -18,9 +18,6 @@ import shrew_nn as nn
 import shrew_optim as optim
 from shrew_core import *  # noqa: F403
 
-from . import (
-    exec,  # noqa: A004 - the seed's module name
-    io,  # noqa: A004 - the seed's module name
-)
+from . import exec, io  # noqa: A004 - the seed's module names
 
 __version__ = "0.1.0"
