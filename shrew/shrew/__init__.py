@@ -4,9 +4,12 @@
 >>> x = shrew.randn(2, 3)            # everything of shrew_core: tensors, ops, autograd
 >>> layer = shrew.nn.Linear(3, 4)    # shrew_nn, shrew_optim, shrew_data, shrew_ir as submodules
 
-``shrew.exec`` runs and trains .sw programs (``load_program``, ``load_trainer``);
-``shrew.onnx`` exports Modules and .sw programs to ONNX and imports ONNX files (the
-``shrew[onnx]`` extra).
+The facade's runtime, one module per concept:
+
+- ``shrew.exec`` runs and trains .sw programs (``load_program``, ``load_trainer``).
+- ``shrew.io`` saves and loads checkpoints (``.shrew``, safetensors, training checkpoints).
+- ``shrew.onnx`` exports Modules and .sw programs to ONNX and imports ONNX files (the
+  ``shrew[onnx]`` extra; loaded on first use).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from shrew_core import *  # noqa: F403
 
 from . import (
     exec,  # noqa: A004 - the seed's module name
+    io,  # noqa: A004 - shrew.io, as torch/numpy name their I/O
     onnx,  # lazy: needs the onnx package (shrew[onnx]) only when used
 )
 

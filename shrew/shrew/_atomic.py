@@ -23,15 +23,30 @@ def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
     >>> with atomic_write("weights.bin") as f:   # doctest: +SKIP
     ...     f.write(b"...")
     """
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        yield f
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[str]:
+    """``atomic_write`` for libraries that write by file name: yields the temporary file's
+    path (in ``path``'s folder); what the block wrote there is fsync'ed and replaces ``path``.
+
+    >>> with atomic_path("model.safetensors") as tmp:   # doctest: +SKIP
+    ...     safetensors.numpy.save_file(arrays, tmp)
+    """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    os.close(fd)
     try:
         os.chmod(tmp, _new_file_mode())  # mkstemp makes 0600; give the usual umask'd mode
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
+        yield tmp
+        fd = os.open(tmp, os.O_RDWR)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -6,6 +6,12 @@ collate -> ``batch_transform`` -> pin to ``device``/``dtype``) is one task for a
 ``num_workers * prefetch_factor`` batches are in flight; they are returned in sampler order.
 Iterable datasets are read by one background thread into a queue of the same depth.
 
+Resuming: ``state_dict()`` is the loader's position (epoch, batches already yielded in it,
+seeds, the sampler's epoch); after ``load_state_dict`` the next ``iter()`` continues that
+epoch with the next batch (the skipped batches' indices are drawn, their samples are not
+loaded; an IterableDataset reads and drops the skipped samples), so a training run restored
+from a checkpoint sees the same batches as the uninterrupted one.
+
 Shutdown: leaving a ``for`` loop early, an exception in a worker (re-raised in the caller
 with its traceback and a note naming the batch), or ``close()`` cancels pending work and
 joins every worker, so no thread is left running.
@@ -125,6 +131,8 @@ class DataLoader(Generic[T]):
         self.batch_transform = batch_transform
         self.seed = resolve_seed(seed)
         self._epoch = 0
+        self._position: _Position | None = None  # of the latest iterator
+        self._resume: _Position | None = None  # set by load_state_dict for the next iter()
         if collate_fn is None:
             collate_fn = partial(default_collate, device=device) if device else default_collate
         self.collate_fn = collate_fn
@@ -188,11 +196,56 @@ class DataLoader(Generic[T]):
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self) -> LoaderIterator:
-        epoch = self._epoch
-        self._epoch += 1
+        pos, self._resume = self._resume, None
+        if pos is None:
+            pos = _Position(self._epoch, 0, _sampler_epoch(self))
+        elif pos.sampler_epoch is not None:
+            _epoch_sampler(self).set_epoch(pos.sampler_epoch)
+        self._epoch = pos.epoch + 1
+        self._position = pos
         if self.is_iterable:
-            return _IterableIterator(self, epoch)
-        return _MapIterator(self, epoch)
+            return _IterableIterator(self, pos)
+        return _MapIterator(self, pos)
+
+    # -- checkpointing -----------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """The position to resume from (JSON-serialisable): ``epoch`` in progress (or next),
+        ``batches_yielded`` in it, the loader's ``seed`` and the sampler's ``sampler_seed`` /
+        ``sampler_epoch`` (None when the sampler has none)."""
+        pos = self._resume or self._position
+        if pos is None or pos.finished:
+            pos = _Position(self._epoch, 0, _sampler_epoch(self))
+        sampler = _epoch_sampler(self)
+        return {
+            "epoch": pos.epoch,
+            "batches_yielded": pos.batches,
+            "seed": self.seed,
+            "sampler_seed": getattr(sampler, "seed", None),
+            "sampler_epoch": pos.sampler_epoch,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Resume from ``state_dict()``: the next ``iter()`` continues its epoch after the
+        batches already yielded. Raises ``DataError`` (changing nothing) for a malformed dict
+        or one that does not fit this loader's sampler."""
+        keys = ("epoch", "batches_yielded", "seed", "sampler_seed", "sampler_epoch")
+        if not isinstance(state, dict) or any(k not in state for k in keys):
+            raise DataError(f"DataLoader.load_state_dict: expected a dict with keys {keys}, "
+                            f"got {state!r}")  # fmt: skip
+        epoch, done = state["epoch"], state["batches_yielded"]
+        if not all(isinstance(v, int) and v >= 0 for v in (epoch, done)):
+            raise DataError(f"DataLoader.load_state_dict: epoch and batches_yielded must be "
+                            f"ints >= 0, got {epoch!r} and {done!r}")  # fmt: skip
+        sampler = _epoch_sampler(self)
+        if (state["sampler_epoch"] is None) != (sampler is None):
+            raise DataError("DataLoader.load_state_dict: the state was saved with "
+                            f"{'no' if state['sampler_epoch'] is None else 'a'} seeded sampler, "
+                            f"this loader has {'none' if sampler is None else 'one'}")  # fmt: skip
+        self.seed = resolve_seed(state["seed"])
+        if sampler is not None and state["sampler_seed"] is not None:
+            sampler.seed = resolve_seed(state["sampler_seed"])
+        self._epoch = epoch
+        self._resume = _Position(epoch, done, state["sampler_epoch"])
 
     # -- building one batch (runs in a worker) -----------------------------------------
     def _finish(self, samples: list) -> Any:
@@ -205,6 +258,29 @@ class DataLoader(Generic[T]):
         with batch_generator(epoch_generator(self.seed, epoch, index)):
             batch = self._finish([self.dataset[i] for i in indices])
         return pin_batch(batch, self.device, self.dtype)
+
+
+class _Position:
+    """Where one epoch's iteration is: its number, batches handed out, the sampler's epoch."""
+
+    __slots__ = ("epoch", "batches", "sampler_epoch", "finished")
+
+    def __init__(self, epoch: int, batches: int, sampler_epoch: int | None) -> None:
+        self.epoch, self.batches, self.sampler_epoch = epoch, batches, sampler_epoch
+        self.finished = False
+
+
+def _epoch_sampler(loader: DataLoader) -> Any:
+    """The sampler whose ``epoch``/``set_epoch`` decide the order (None: a fixed order)."""
+    for s in (loader.sampler, getattr(loader.batch_sampler, "sampler", None)):
+        if hasattr(s, "set_epoch") and isinstance(getattr(s, "epoch", None), int):
+            return s
+    return None
+
+
+def _sampler_epoch(loader: DataLoader) -> int | None:
+    sampler = _epoch_sampler(loader)
+    return None if sampler is None else sampler.epoch
 
 
 class LoaderIterator:
@@ -243,13 +319,16 @@ def _annotate(exc: BaseException, where: str, index: int, indices: Sequence[int]
 
 
 class _MapIterator(LoaderIterator):
-    def __init__(self, loader: DataLoader, epoch: int) -> None:
+    def __init__(self, loader: DataLoader, pos: _Position) -> None:
         self._loader = loader
-        self._epoch = epoch
+        self._epoch = pos.epoch
+        self._pos = pos
         self._closed = False
         self._pending: deque[tuple[int, list[int], Future]] = deque()
         self._pool: Executor | None = None
         self._batches = enumerate(iter(loader.batch_sampler))
+        for _ in range(pos.batches):  # resuming: skip the batches already yielded
+            next(self._batches, None)
         self._len = len(loader.batch_sampler) if hasattr(loader.batch_sampler, "__len__") else None
         if loader.num_workers > 0:
             self._capacity = loader.num_workers * loader.prefetch_factor
@@ -285,6 +364,11 @@ class _MapIterator(LoaderIterator):
             self._pending.append((index, indices, fut))
 
     def __next__(self) -> Any:
+        batch = self._next()
+        self._pos.batches += 1
+        return batch
+
+    def _next(self) -> Any:
         if self._closed:
             raise StopIteration
         loader = self._loader
@@ -323,6 +407,8 @@ class _MapIterator(LoaderIterator):
         if self._closed:
             return
         self._closed = True
+        if next(self._batches, None) is None and not self._pending:
+            self._pos.finished = True
         for _, _, fut in self._pending:
             fut.cancel()
         self._pending.clear()
@@ -377,11 +463,14 @@ class _Stream:
     thread (which must not reference the iterator, so an abandoned iterator is collected
     and its finaliser stops the thread)."""
 
-    def __init__(self, loader: DataLoader, epoch: int) -> None:
+    def __init__(self, loader: DataLoader, epoch: int, skip: int) -> None:
         self.loader = loader
         self.epoch = epoch
         self.source = iter(loader.dataset)
-        self.index = 0
+        self.index = skip
+        for _ in range(skip * loader.batch_size):  # resuming: drop the batches already yielded
+            if next(self.source, _END) is _END:
+                break
 
     def next_batch(self) -> Any:
         """The next pinned batch, or _END."""
@@ -426,10 +515,11 @@ def _produce(stream: _Stream, out: queue.Queue, stop: threading.Event) -> None:
 
 
 class _IterableIterator(LoaderIterator):
-    def __init__(self, loader: DataLoader, epoch: int) -> None:
+    def __init__(self, loader: DataLoader, pos: _Position) -> None:
         self._loader = loader
+        self._pos = pos
         self._closed = False
-        self._stream = _Stream(loader, epoch)
+        self._stream = _Stream(loader, pos.epoch, pos.batches)
         self._thread: threading.Thread | None = None
         if loader.num_workers > 0:
             self._queue: queue.Queue = queue.Queue(loader.num_workers * loader.prefetch_factor)
@@ -469,8 +559,10 @@ class _IterableIterator(LoaderIterator):
                 _annotate(item.exc, "background thread", item.index, None)
                 raise item.exc
         if item is _END:
+            self._pos.finished = True
             self.close()
             raise StopIteration
+        self._pos.batches += 1
         return item
 
     def close(self) -> None:
