@@ -80,8 +80,8 @@ def executor(args, optimize_level: int = 2, jit: bool = False, training: bool = 
 
 
 def load_params(ex, path: str) -> None:
-    """Load trained parameters into an executor from a .shrew/.safetensors/.npz file or a
-    training checkpoint written by ``shrew train --checkpoint``."""
+    """Load trained parameters into an executor: a .shrew/.safetensors/.npz tensor file, or
+    a training checkpoint written by ``shrew train --checkpoint``."""
     p = existing_file(path)
     if p.suffix == ".npz":
         with np.load(p, allow_pickle=False) as z:
@@ -89,17 +89,10 @@ def load_params(ex, path: str) -> None:
         return
     import shrew.io
 
-    if p.suffix == ".shrew" and _is_training_checkpoint(p):
+    if "shrew.checkpoint" in shrew.io.load_metadata(p):
         shrew.io.load_checkpoint(p, model=ex)
     else:
-        ex.load_state_dict(shrew.io.load(p))
-
-
-def _is_training_checkpoint(path: Path) -> bool:
-    import shrew.io
-
-    meta = shrew.io.read_metadata(path) if hasattr(shrew.io, "read_metadata") else {}
-    return meta.get("shrew.kind") == "checkpoint"
+        shrew.io.load(p, into=ex)
 
 
 def graph_name(ex, args) -> str:
@@ -114,7 +107,7 @@ def graph_name(ex, args) -> str:
 
 def random_inputs(ex, graph: str, given: dict, seed: int) -> dict:
     """Inputs for ``graph``: those given, random normal floats / zero indices for the rest
-    (symbolic dims from ``--dim``, else 2)."""
+    (symbolic dims from ``--dim``; a dynamic ``?`` dim takes ``--dim Batch=N``; else 2)."""
     g = ex.module.graphs[graph]
     rng = np.random.default_rng(seed)
     feed = dict(given)
@@ -123,7 +116,9 @@ def random_inputs(ex, graph: str, given: dict, seed: int) -> dict:
         if node.name in feed or nid in g.optional_inputs:
             continue
         shape = [
-            d.value if isinstance(d, shrew_ir.Fixed) else ex.config.dims.get(str(d), 2)
+            d.value
+            if isinstance(d, shrew_ir.Fixed)
+            else ex.config.dims.get("Batch" if isinstance(d, shrew_ir.Dynamic) else str(d), 2)
             for d in getattr(node.type, "dims", ())
         ]
         dtype = getattr(node.type, "dtype", "f32")

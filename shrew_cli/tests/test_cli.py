@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -119,3 +120,118 @@ def test_console_script_is_installed():
         [script, "validate", str(EXAMPLES / "demo_mlp.sw")], capture_output=True, text=True
     )
     assert result.returncode == 0 and "ok" in result.stdout
+
+
+def test_version_and_unknown_command(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == "shrew 0.1.0"
+    with pytest.raises(SystemExit) as e:
+        main(["frobnicate", "x.sw"])
+    assert e.value.code == 2 and "invalid choice: 'frobnicate'" in capsys.readouterr().err
+
+
+def test_user_errors_are_one_line_without_traceback(tmp_path):
+    script = shutil.which("shrew") or str(Path(sys.executable).parent / "shrew")
+    bad = tmp_path / "bad.sw"
+    bad.write_text("@graph g { node y { op: relu(x +; }; }\n")
+    cases = [
+        (["run", str(tmp_path / "missing.sw")], 2, "no such file"),
+        (["run", str(EXAMPLES / "iris.sw"), "--dim", "Batch"], 2, "--dim expects NAME=N"),
+        (["dump", str(bad)], 1, f"{bad}:1:33"),
+        (
+            ["export", str(EXAMPLES / "iris.sw"), "-o", str(tmp_path / "x.txt")],
+            2,
+            "expected one of",
+        ),
+        (["run", str(EXAMPLES / "iris.sw"), "--graph", "nope"], 2, "no such graph"),
+        (["train", str(EXAMPLES / "wine.sw")], 2, "train needs --data"),
+    ]
+    for argv, code, text in cases:
+        result = subprocess.run([script, *argv], capture_output=True, text=True)
+        assert result.returncode == code, (argv, result.stderr)
+        assert text in result.stderr and "Traceback" not in result.stderr, (argv, result.stderr)
+
+
+def test_json_output_is_one_document(capsys):
+    import json
+
+    code, out, _ = run(capsys, "info", EXAMPLES / "wine.sw", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["graphs"][0]["params"] == 6 and doc["training"]["loss"]
+    code, out, _ = run(capsys, "run", EXAMPLES / "iris.sw", "--dim", "Batch=5", "--json")
+    assert json.loads(out)["outputs"]["out"]["shape"] == [5, 3]
+    code, out, _ = run(capsys, "validate", EXAMPLES / "iris.sw", "--json")
+    assert json.loads(out)["ok"] is True
+
+
+def test_train_save_then_run_and_export_with_params(capsys, tmp_path):
+    import onnxruntime as ort
+    import safetensors.numpy
+
+    params = tmp_path / "wine.shrew"
+    code, _, err = run(capsys, "train", EXAMPLES / "wine.sw", "--data", "wine", "--epochs", "3",
+                       "--save", params)  # fmt: skip
+    assert code == 0, err
+    code, out, err = run(capsys, "export", EXAMPLES / "wine.sw", "-o", tmp_path / "w.safetensors",
+                         "--params", params)  # fmt: skip
+    assert code == 0, err
+    import shrew.io
+
+    saved = shrew.io.load(params)
+    exported = safetensors.numpy.load_file(tmp_path / "w.safetensors")
+    assert sorted(exported) == sorted(saved)
+    for k, v in exported.items():
+        np.testing.assert_array_equal(v, saved[k].numpy())
+    onnx_path = tmp_path / "wine.onnx"
+    code, out, err = run(
+        capsys, "export", EXAMPLES / "wine.sw", "-o", onnx_path, "--params", params
+    )
+    assert code == 0 and "as ONNX (opset 17)" in out, err
+    x = np.random.default_rng(0).standard_normal((4, 13)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    feed, saved_out = f"x={tmp_path / 'x.npy'}", tmp_path / "o.npz"
+    code, out, err = run(capsys, "run", EXAMPLES / "wine.sw", "--params", params,
+                         "--input", feed, "--save", saved_out)  # fmt: skip
+    assert code == 0, err
+    (ours,) = np.load(saved_out).values()
+    (theirs,) = ort.InferenceSession(str(onnx_path)).run(None, {"x": x})
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_import_onnx_as_an_editable_program(capsys, tmp_path):
+    onnx_path, sw_path = tmp_path / "iris.onnx", tmp_path / "iris_imported.sw"
+    assert run(capsys, "export", EXAMPLES / "iris.sw", "-o", onnx_path, "--seed", "3")[0] == 0
+    code, out, err = run(capsys, "import", onnx_path, "-o", sw_path)
+    assert code == 0 and sw_path.exists() and (tmp_path / "iris_imported.safetensors").exists(), err
+    code, out, err = run(capsys, "validate", sw_path)
+    assert code == 0, err
+    x = np.ones((2, 4), np.float32)
+    np.save(tmp_path / "x.npy", x)
+    outs = []
+    for argv in (
+        ["run", EXAMPLES / "iris.sw", "--seed", "3"],
+        ["run", sw_path, "--params", tmp_path / "iris_imported.safetensors"],
+    ):
+        out_file = tmp_path / f"o{len(outs)}.npz"
+        code, _, err = run(capsys, *argv, "--input", f"x={tmp_path / 'x.npy'}", "--save", out_file)
+        assert code == 0, err
+        outs.append(next(iter(np.load(out_file).values())))
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-5, atol=1e-6)
+
+
+def test_launch_runs_the_script_on_n_ranks(tmp_path):
+    script = tmp_path / "hello.py"
+    script.write_text(
+        "from mpi4py import MPI\n"
+        "c = MPI.COMM_WORLD\n"
+        "print(f'rank {c.Get_rank()} of {c.Get_size()}', flush=True)\n"
+    )
+    shrew = shutil.which("shrew") or str(Path(sys.executable).parent / "shrew")
+    result = subprocess.run([shrew, "launch", "-n", "2", "--timeout", "60", str(script)],
+                            capture_output=True, text=True, timeout=90)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    # mpiexec forwards both ranks' stdout into one stream; lines may interleave
+    assert sorted(re.findall(r"rank \d of \d", result.stdout)) == ["rank 0 of 2", "rank 1 of 2"]
