@@ -4,9 +4,9 @@
 >>> x = shrew.randn(2, 3)            # everything of shrew_core: tensors, ops, autograd
 >>> layer = shrew.nn.Linear(3, 4)    # shrew_nn, shrew_optim, shrew_data, shrew_ir as submodules
 
-``shrew.exec`` runs and trains .sw programs (``load_program``, ``load_trainer``). The JIT,
-checkpoints, ONNX, quantization, profiling and distributed training of DESIGN.md §5 are
-not built yet.
+``shrew.exec`` runs and trains .sw programs (``load_program``, ``load_trainer``);
+``shrew.distributed`` trains over MPI processes or in-process ranks; ``shrew.amp`` is mixed
+precision (autocast, GradScaler).
 """
 
 from __future__ import annotations
@@ -17,6 +17,6 @@ import shrew_nn as nn
 import shrew_optim as optim
 from shrew_core import *  # noqa: F403
 
-from . import exec  # noqa: A004 - the seed's module name
+from . import amp, distributed, exec  # noqa: A004 - exec: the seed's module name
 
 __version__ = "0.1.0"
