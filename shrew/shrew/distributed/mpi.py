@@ -16,6 +16,7 @@ mpi4py is imported (which initialises MPI) only when the group is created.
 from __future__ import annotations
 
 import atexit
+import os
 import sys
 import time
 
@@ -27,6 +28,8 @@ from .errors import CollectiveTimeoutError, DistributedError
 from .group import ProcessGroup, Work
 
 _EXIT_TAG = 7201
+#: How long a wait polls flat out before it also yields the CPU between polls.
+SPIN_S = 1e-4
 #: After another rank's exit notice, how long a pending collective may still complete (its
 #: last messages can arrive after the notice) before this rank reports the exit.
 EXIT_GRACE_S = 2.0
@@ -103,8 +106,11 @@ class MpiGroup(ProcessGroup):
         grace_end = None
         next_check = start + 1e-3
         test = req.Test
+        spin_until = start + SPIN_S
         while not test():
             now = time.monotonic()
+            if now > spin_until:
+                os.sched_yield()  # let a rank sharing this core run (oversubscribed machines)
             if now < next_check:
                 continue
             next_check = now + 1e-3
@@ -123,7 +129,6 @@ class MpiGroup(ProcessGroup):
                     "rank is stuck, dead, or calling other collectives"
                 )
                 raise CollectiveTimeoutError(self._broken)
-            time.sleep(0)  # let other Python threads run while we wait
 
     def _buf(self, arr: np.ndarray):
         mpi_type = self._types.get(arr.dtype)
