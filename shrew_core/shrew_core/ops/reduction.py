@@ -22,7 +22,7 @@ def _reduce(op: str, x: Tensor, dim, keepdim: bool) -> Tensor:
     dims = norm_dims(dim, x.ndim, op)
     if not dims:  # nothing to reduce (0-d input): an identity copy keeps the graph
         return _identity(x)
-    if op in ("sum", "prod"):
+    if _ac.state.dtype is not None and op in ("sum", "prod"):
         x = _ac.to_f32(x)
     if op in ("max", "min"):
         for d in dims:
