@@ -438,3 +438,22 @@ def test_ddp_rejects_different_models():
 
     with pytest.raises(dist.CollectiveMismatchError, match="model replicas"):
         dist.spawn(fn, 2)
+
+
+def test_tensors_of_another_backend_go_through_host_copies():
+    """The path GPU tensors take: a non-cpu device is staged on the host and written back."""
+    pytest.importorskip("shrew_reference_backend")
+
+    def fn(rank):
+        t = sc.tensor([1.0, 2.0 * rank], device="reference")
+        dist.all_reduce(t, op="sum")
+        b = dist.broadcast(sc.tensor([float(rank)], dtype="bf16", device="reference"), src=1)
+        g = dist.all_gather(sc.tensor([rank], device="reference"))
+        lin = nn.Linear(2, 1, device="reference")
+        model = dist.DistributedDataParallel(lin)
+        grads = model.backward(model(sc.ones(1, 2, device="reference")).sum())
+        return (t.device.type, t.tolist(), b.tolist(), [x.tolist() for x in g],
+                grads[lin.weight].device.type)  # fmt: skip
+
+    for out in dist.spawn(fn, 2):
+        assert out == ("reference", [2.0, 2.0], [1.0], [[0], [1]], "reference")
