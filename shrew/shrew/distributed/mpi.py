@@ -189,7 +189,7 @@ class MpiGroup(ProcessGroup):
 
     def _announce_exit(self) -> None:
         MPI = self._MPI
-        me = np.array([self.rank], np.int64)
+        self._exit_notice = me = np.array([self.rank], np.int64)  # alive while being sent
         sends = [
             self._ctrl.Isend([me, MPI.INT64_T], r, _EXIT_TAG)
             for r in range(self.world_size)
