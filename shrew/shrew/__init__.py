@@ -10,6 +10,8 @@ The facade's runtime, one module per concept:
 - ``shrew.io`` saves and loads checkpoints (``.shrew``, safetensors, training checkpoints).
 - ``shrew.onnx`` exports Modules and .sw programs to ONNX and imports ONNX files (the
   ``shrew[onnx]`` extra; loaded on first use).
+- ``shrew.distributed`` trains over MPI processes (``shrew[mpi]``) or in-process ranks.
+- ``shrew.amp`` is mixed precision: autocast, GradScaler, MixedPrecisionTrainer.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import shrew_optim as optim
 from shrew_core import *  # noqa: F403
 
 from . import (
+    amp,
+    distributed,
     exec,  # noqa: A004 - the seed's module name
     io,  # noqa: A004 - shrew.io, as torch/numpy name their I/O
     onnx,  # lazy: needs the onnx package (shrew[onnx]) only when used

@@ -13,9 +13,10 @@ so rules never deal with broadcasting. Only leaves marked as variables
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from .autocast import disabled as autocast_disabled
 from .errors import AutogradError, DTypeError, ShapeError, fmt_shape
 from .layout import topo_order
 
@@ -159,7 +160,17 @@ def _fit(grad: Tensor, like: Tensor, op: str) -> Tensor:
     return grad
 
 
-def backward(root: Tensor, grad: Tensor | None = None) -> GradStore:
+def backward(
+    root: Tensor,
+    grad: Tensor | None = None,
+    *,
+    on_grad_ready: Callable[[Tensor, Tensor], None] | None = None,
+) -> GradStore:
+    """Reverse-mode gradients of ``root`` for every variable leaf it depends on.
+
+    ``on_grad_ready(leaf, grad)``, if given, is called once per variable leaf as soon as its
+    gradient is final — after the last node using it was processed — while the rest of the
+    walk continues (DistributedDataParallel starts all-reducing there)."""
     from .grad_rules import RULES
 
     if not root._requires_grad:
@@ -183,13 +194,19 @@ def backward(root: Tensor, grad: Tensor | None = None) -> GradStore:
     store = GradStore()
     if root._node is None:  # the root is itself a variable leaf
         store[root] = grad
+        if on_grad_ready is not None:
+            on_grad_ready(root, grad)
         return store
-    with no_grad():
+    with no_grad(), autocast_disabled():
         pending: dict[int, Tensor] = {id(root._node): grad}
-        for t in topo_order(root):
+        order = topo_order(root)
+        uses = None if on_grad_ready is None else _leaf_uses(order)
+        for t in order:
             node = t._node
             g = pending.pop(id(node), None)
             if g is None:
+                if uses is not None:
+                    _release(node, uses, store, on_grad_ready)
                 continue
             in_grads = RULES[node.op](node, g)
             for inp, need, ig in zip(node.inputs, node.needs, in_grads):
@@ -203,7 +220,30 @@ def backward(root: Tensor, grad: Tensor | None = None) -> GradStore:
                 else:
                     prev = store.get(inp)
                     store[inp] = ig if prev is None else prev + ig
+            if uses is not None:
+                _release(node, uses, store, on_grad_ready)
     return store
+
+
+def _leaf_uses(order: list) -> dict[int, int]:
+    """How many node inputs refer to each variable leaf (id) in the graph."""
+    uses: dict[int, int] = {}
+    for t in order:
+        node = t._node
+        for inp, need in zip(node.inputs, node.needs):
+            if need and inp._node is None:
+                uses[id(inp)] = uses.get(id(inp), 0) + 1
+    return uses
+
+
+def _release(node: Node, uses: dict[int, int], store: GradStore, on_grad_ready) -> None:
+    """Count ``node``'s uses of leaves as done; report each leaf whose last use this was."""
+    for inp, need in zip(node.inputs, node.needs):
+        if need and inp._node is None:
+            left = uses[id(inp)] - 1
+            uses[id(inp)] = left
+            if left == 0 and inp in store:
+                on_grad_ready(inp, store[inp])
 
 
 class FunctionCtx:

@@ -8,10 +8,12 @@ A package makes a backend available by declaring, in its pyproject.toml::
 Tensors on ``Device("mybackend")`` then compute with ``MyBackend``. Classes load
 lazily, on the first tensor of that device; an import failure is kept and
 re-raised as a BackendError that says what went wrong and what to install.
+Lookups are thread-safe: threads creating their first tensor at once share one instance.
 """
 
 from __future__ import annotations
 
+import threading
 from importlib.metadata import entry_points
 
 from .backend import Backend
@@ -23,15 +25,20 @@ _PACKAGE_FOR = {"cpu": "shrew-cpu", "cuda": "shrew-cuda"}
 
 _classes: dict[str, type[Backend]] = {}
 _instances: dict[Device, Backend] = {}
+#: Guards ``_classes`` / ``_instances`` updates: without it two threads creating the first
+#: tensor of a device at once built two backends, and mixing their tensors raised
+#: "expected all tensors on one device, got cpu and cpu".
+_lock = threading.RLock()
 
 
 def register_backend(name: str, cls: type[Backend]) -> None:
     """Register (or replace) a backend class under ``name`` at runtime."""
     if not (isinstance(cls, type) and issubclass(cls, Backend)):
         raise BackendError(f"register_backend({name!r}): {cls!r} is not a Backend subclass")
-    _classes[name] = cls
-    for dev in [d for d in _instances if d.type == name]:
-        del _instances[dev]
+    with _lock:
+        _classes[name] = cls
+        for dev in [d for d in _instances if d.type == name]:
+            del _instances[dev]
 
 
 def _entry_points() -> dict:
@@ -46,6 +53,14 @@ def available_backends() -> list[str]:
 def get_backend_class(name: str) -> type[Backend]:
     """The backend class registered as ``name``, importing its package on first use."""
     cls = _classes.get(name)
+    if cls is not None:
+        return cls
+    with _lock:
+        return _load_backend_class(name)
+
+
+def _load_backend_class(name: str) -> type[Backend]:
+    cls = _classes.get(name)  # another thread may have loaded it while we waited
     if cls is not None:
         return cls
     ep = _entry_points().get(name)
@@ -75,6 +90,9 @@ def get_backend(device: Device | str) -> Backend:
     dev = as_device(device)
     backend = _instances.get(dev)
     if backend is None:
-        backend = get_backend_class(dev.type)(dev)
-        _instances[dev] = backend
+        with _lock:
+            backend = _instances.get(dev)
+            if backend is None:
+                backend = get_backend_class(dev.type)(dev)
+                _instances[dev] = backend
     return backend

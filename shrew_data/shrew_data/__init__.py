@@ -21,6 +21,7 @@ from .dataset import (
     TensorDataset,
     random_split,
 )
+from .distributed_sampler import DistributedSampler
 from .download import default_cache_dir, download_file, sha256_file
 from .errors import DataError, MissingDependencyError
 from .idx import read_idx, write_idx
@@ -48,3 +49,4 @@ __all__ = [
     "load_wine", "one_hot", "pin_batch", "random_split", "read_idx", "sha256_file",
     "train_test_split", "transforms", "write_idx",
 ]  # fmt: skip
+__all__ += ["DistributedSampler"]

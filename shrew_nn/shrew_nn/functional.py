@@ -11,6 +11,7 @@ import math
 
 import shrew_core as sc
 from shrew_core import Tensor
+from shrew_core.autocast import fp32_op
 
 # Re-exported core kernels with PyTorch's names and signatures.
 linear = sc.linear
@@ -146,6 +147,7 @@ _EPS = {"float64": 2.220446049250313e-16, "float32": 1.1920928955078125e-07,
         "float16": 0.0009765625, "bfloat16": 0.0078125}  # fmt: skip
 
 
+@fp32_op
 def group_norm(x: Tensor, num_groups: int, weight: Tensor | None = None,
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:  # fmt: skip
     """Normalise ``[N, C, *]`` over each group of ``C / num_groups`` channels (and space)."""
@@ -164,6 +166,7 @@ def group_norm(x: Tensor, num_groups: int, weight: Tensor | None = None,
     return y
 
 
+@fp32_op
 def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
                weight: Tensor | None = None, bias: Tensor | None = None,
                training: bool = False, momentum: float | None = 0.1, eps: float = 1e-5,
@@ -273,6 +276,7 @@ def _check_pair(op: str, input: Tensor, target: Tensor) -> None:
         )
 
 
+@fp32_op
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """Mean squared error ``(input - target)²``."""
     _check_pair("mse_loss", input, target)
@@ -280,12 +284,14 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     return _reduce(d * d, reduction, "mse_loss")
 
 
+@fp32_op
 def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """Mean absolute error ``|input - target|``."""
     _check_pair("l1_loss", input, target)
     return _reduce(sc.abs(input - target), reduction, "l1_loss")
 
 
+@fp32_op
 def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean",
                    beta: float = 1.0) -> Tensor:  # fmt: skip
     """``0.5 d² / beta`` where ``|d| < beta``, else ``|d| - 0.5 beta`` (``beta=0``: L1)."""
@@ -300,6 +306,7 @@ def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean",
     return _reduce(loss, reduction, "smooth_l1_loss")
 
 
+@fp32_op
 def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",
                delta: float = 1.0) -> Tensor:  # fmt: skip
     """``0.5 d²`` where ``|d| < delta``, else ``delta (|d| - 0.5 delta)``."""
@@ -310,6 +317,7 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",
     return _reduce(loss, reduction, "huber_loss")
 
 
+@fp32_op
 def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
                          reduction: str = "mean") -> Tensor:  # fmt: skip
     """BCE on probabilities in [0, 1]; each log is clamped to >= -100 like PyTorch."""
@@ -324,6 +332,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
     return _reduce(loss, reduction, "bce_loss")
 
 
+@fp32_op
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
                                      weight: Tensor | None = None, reduction: str = "mean",
                                      pos_weight: Tensor | None = None) -> Tensor:  # fmt: skip
@@ -371,6 +380,7 @@ def _finish_rows(loss: Tensor, shape: tuple, reduction: str, op: str) -> Tensor:
     return _reduce(loss, reduction, op)
 
 
+@fp32_op
 def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
              ignore_index: int = -100, reduction: str = "mean") -> Tensor:  # fmt: skip
     """Negative log-likelihood of log-probabilities ``[N, C, *]`` at class indices ``[N, *]``;
@@ -401,6 +411,7 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
     return _finish_rows(loss, shape, reduction, "nll_loss")
 
 
+@fp32_op
 def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
                   ignore_index: int = -100, reduction: str = "mean",
                   label_smoothing: float = 0.0) -> Tensor:  # fmt: skip

@@ -3,6 +3,7 @@ dot, outer, linear."""
 
 from __future__ import annotations
 
+from .. import autocast as _ac
 from ..autograd import no_grad, record
 from ..dtypes import bool_, promote_types
 from ..errors import DTypeError, ShapeError, fmt_shape
@@ -18,6 +19,8 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         raise TypeError("matmul: both operands must be Tensors")
     check_device("matmul", a, b)
+    if _ac.state.dtype is not None:
+        a, b = _ac.to_low(a), _ac.to_low(b)
     if a.ndim == 0 or b.ndim == 0:
         raise ShapeError(
             f"matmul: both operands need at least 1 dim, got {fmt_shape(a.shape)} and "
@@ -93,6 +96,8 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         raise ShapeError(
             f"linear: bias {fmt_shape(bias.shape)} does not match weight {fmt_shape(weight.shape)}"
         )
+    if _ac.state.dtype is not None:
+        x, weight, bias = _ac.to_low(x), _ac.to_low(weight), _ac.to_low(bias)
     with no_grad():
         out = matmul(x, sh.t(weight))
         if bias is not None:

@@ -3,6 +3,7 @@ softmax/log_softmax, layer_norm/rms_norm, cross_entropy, conv1d/conv2d, pooling,
 
 from __future__ import annotations
 
+from .. import autocast as _ac
 from ..autograd import record
 from ..dtypes import i64
 from ..errors import DTypeError, ShapeError, fmt_shape
@@ -23,6 +24,7 @@ def _pair(v, name: str) -> tuple[int, int]:
 
 def softmax(x: Tensor, dim: int = -1) -> Tensor:
     require_float("softmax", x)
+    x = _ac.to_f32(x)
     d = norm_dim(dim, x.ndim, "softmax")
     if x.ndim == 0:
         return x * 0.0 + 1.0
@@ -32,6 +34,7 @@ def softmax(x: Tensor, dim: int = -1) -> Tensor:
 
 def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
     require_float("log_softmax", x)
+    x = _ac.to_f32(x)
     d = norm_dim(dim, x.ndim, "log_softmax")
     if x.ndim == 0:
         return x * 0.0
@@ -67,6 +70,7 @@ def layer_norm(
 ) -> Tensor:
     """torch.nn.functional.layer_norm (biased variance over the trailing dims)."""
     require_float("layer_norm", x)
+    x = _ac.to_f32(x)
     k = _trailing("layer_norm", x, normalized_shape)
     wshape = x.shape[x.ndim - k :]
     w = _param("layer_norm", weight, x, wshape, "weight")
@@ -89,6 +93,7 @@ def rms_norm(
 ) -> Tensor:
     """``x / sqrt(mean(x^2) + eps) * weight`` over the trailing dims."""
     require_float("rms_norm", x)
+    x = _ac.to_f32(x)
     k = _trailing("rms_norm", x, normalized_shape)
     w = _param("rms_norm", weight, x, x.shape[x.ndim - k :], "weight")
     y, rstd = x._backend.rms_norm(
@@ -104,6 +109,7 @@ def cross_entropy_rows(
     """Per-row cross-entropy of logits [N, C] against class indices [N] (fused kernel);
     rows whose target is ``ignore_index`` give 0. Reductions live in shrew_nn."""
     require_float("cross_entropy", logits)
+    logits = _ac.to_f32(logits)
     if logits.ndim != 2:
         raise ShapeError(f"cross_entropy: logits must be [N, C], got {fmt_shape(logits.shape)}")
     if target.dtype.is_float:
@@ -140,6 +146,8 @@ def conv2d(
 ) -> Tensor:
     """torch.nn.functional.conv2d on NCHW input (or CHW). ``padding`` may be ``"same"``."""
     require_float("conv2d", x)
+    if _ac.state.dtype is not None:
+        x, weight, bias = _ac.to_low(x), _ac.to_low(weight), _ac.to_low(bias)
     unbatched = x.ndim == 3
     if unbatched:
         x = sh.unsqueeze(x, 0)

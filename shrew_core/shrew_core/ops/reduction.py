@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from .. import autocast as _ac
 from ..autograd import record
 from ..dtypes import as_dtype, i64
 from ..errors import DTypeError, ShapeError, fmt_shape
@@ -21,6 +22,8 @@ def _reduce(op: str, x: Tensor, dim, keepdim: bool) -> Tensor:
     dims = norm_dims(dim, x.ndim, op)
     if not dims:  # nothing to reduce (0-d input): an identity copy keeps the graph
         return _identity(x)
+    if _ac.state.dtype is not None and op in ("sum", "prod"):
+        x = _ac.to_f32(x)
     if op in ("max", "min"):
         for d in dims:
             if x.shape[d] == 0:
@@ -176,8 +179,7 @@ def std(
 
 def logsumexp(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     """``log(sum(exp(x)))`` computed stably around the (detached) maximum."""
-    if not x.dtype.is_float:
-        x = ew.cast(x, as_dtype("f32"))
+    x = ew.cast(x, as_dtype("f32")) if not x.dtype.is_float else _ac.to_f32(x)
     m = amax(x.detach(), dim, keepdim=True)
     m = ew.where(m.abs() == float("inf"), 0.0, m)
     out = (x - m).exp().sum(dim, keepdim=True).log() + m
@@ -187,8 +189,7 @@ def logsumexp(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
 
 def cumsum(x: Tensor, dim: int) -> Tensor:
     d = norm_dim(dim, x.ndim, "cumsum")
-    if not x.dtype.is_float:
-        x = ew.cast(x, i64)
+    x = ew.cast(x, i64) if not x.dtype.is_float else _ac.to_f32(x)
     if x.ndim == 0:
         return _identity(x)
     out = wrap(x._backend.cumsum(x._storage, x.layout, x.dtype, d), x.shape, x.dtype, x._backend)

@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit, prange
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _ow_range(kw, W, OW, sw, pw, dw):
     """Output columns ow whose input column ow*sw - pw + kw*dw lies in [0, W)."""
     shift = kw * dw - pw
@@ -25,7 +25,7 @@ def _ow_range(kw, W, OW, sw, pw, dw):
     return min(lo, OW), min(max(hi, 0), OW)
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def im2col(x, N, C, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, cols):
     """x: flat NCHW; cols: [N, C*KH*KW, OH*OW] (C-contiguous)."""
     for t in prange(N * C):
@@ -53,7 +53,7 @@ def im2col(x, N, C, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, cols):
                             row[ow] = x[src + ow * sw]
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def col2im(cols, N, C, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, out):
     """out (flat NCHW, zero-initialised) += adjoint of im2col applied to cols."""
     for t in prange(N * C):
@@ -80,7 +80,7 @@ def col2im(cols, N, C, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, out):
 # [K, L] and multiplies it right away with Numba register/L1-blocked loops, so the
 # [N, K, L] column matrix never exists and OpenBLAS's thread pool (which wakes slowly on
 # a busy 2-core machine: 2-5x slower than one thread here) is not involved.
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _flat_span(kh, kw, H, W, OH, ph, pw, dh, dw, base):
     """Stride-1 "same width" geometry (OW == W): row k of the column matrix is the image
     plane shifted by ``off`` in flat index, over output rows [oh_lo, oh_hi), clipped to
@@ -98,7 +98,7 @@ def _flat_span(kh, kw, H, W, OH, ph, pw, dh, dw, base):
     return oh_lo, oh_hi, off, t0, max(t1, t0)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _im2col_img(x, n, C, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, cols):
     """cols[(c, kh, kw), oh*OW + ow] for image n (cols: [C*KH*KW, OH*OW])."""
     same = sh == 1 and sw == 1 and OW == W
@@ -139,7 +139,7 @@ def _im2col_img(x, n, C, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, cols):
                             row[ow] = x[src + ow * sw]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _col2im_img(cols, n, C, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, out):
     """out (flat NCHW) += adjoint of ``_im2col_img`` for image n. In the stride-1 same-width
     case the padding columns of ``cols`` are zeroed first (cols is scratch), so each tap
@@ -182,7 +182,7 @@ def _col2im_img(cols, n, C, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, out):
                             out[dst + ow * sw] += srcrow[oh * OW + ow]
 
 
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def _gemm_rows(a, b, out):
     """out[M, L] = a[M, K] @ b[K, L]: blocks of 4 output rows x 4 rows of b, so each SIMD
     load/store of an output row (kept in L1) carries four FMAs."""
@@ -217,7 +217,7 @@ def _gemm_rows(a, b, out):
         i += nr
 
 
-@njit(cache=True, error_model="numpy", fastmath={"contract", "reassoc"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract", "reassoc"})
 def _gemm_nt_acc(a, b, out):
     """out[M, N] += a[M, L] @ b[N, L].T: 2x4 blocks of dot products whose SIMD partial
     sums stay in registers (one load of each row feeds several FMAs)."""
@@ -276,7 +276,7 @@ def _gemm_nt_acc(a, b, out):
             out[i, j] += s0
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def conv_fwd_fused(x, w2, N, C, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, out, nch):
     """out[n] = w2 [OC, K] @ im2col(x[n]) for every image; out: [N, OC, OH*OW]."""
     step = (N + nch - 1) // nch
@@ -287,7 +287,7 @@ def conv_fwd_fused(x, w2, N, C, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, ou
             _gemm_rows(w2, cols, out[n])
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def conv_bwd_input_fused(g, w2t, N, C, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, out, nch):
     """out (flat NCHW, zeroed) = col2im(w2t [K, OC] @ g[n]) for every image n."""
     step = (N + nch - 1) // nch
@@ -298,7 +298,7 @@ def conv_bwd_input_fused(g, w2t, N, C, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH,
             _col2im_img(cols, n, C, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, out)
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def conv_bwd_weight_fused(g, x, N, C, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, partial,
                           nch):  # fmt: skip
     """partial[chunk] (zeroed, [OC, K]) += g[n] [OC, L] @ im2col(x[n]).T over the chunk's

@@ -138,7 +138,7 @@ def bop(op, x, y):
 
 
 # ---------------------------------------------------------------------------- unary
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def _unary_contig_special(op, xs, o):
     """Contiguous exp/tanh/erf-based ops, one explicit loop each: a loop around the whole ``uop``
     switch is too big for LLVM to unswitch, so it would stay scalar. Arithmetic in the
@@ -173,7 +173,7 @@ def _unary_contig_special(op, xs, o):
             o[i] = ferf(xs[i])
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _unary_run(op, x, px, sx, o, p0, p1):
     n = o.size
     if sx == 1:
@@ -193,7 +193,7 @@ def _unary_run(op, x, px, sx, o, p0, p1):
             o[i] = uop(op, x[px + i * sx], p0, p1)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def unary_serial(op, x, xo, xs, out, shape, p0, p1, lo, hi):
     """out[lo:hi] = op(x viewed through (shape, xs, xo)); shape/xs are 4-tuples."""
     s1, s2, s3 = shape[1], shape[2], shape[3]
@@ -211,7 +211,7 @@ def unary_serial(op, x, xo, xs, out, shape, p0, p1, lo, hi):
         i += m
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def unary_parallel(op, x, xo, xs, out, shape, p0, p1, nchunks):
     n = out.size
     step = (n + nchunks - 1) // nchunks
@@ -222,7 +222,7 @@ def unary_parallel(op, x, xo, xs, out, shape, p0, p1, nchunks):
 
 
 # ---------------------------------------------------------------------------- binary
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _binary_contig(op, xa, xb, o):
     """Both operands contiguous: explicit loops for the hot ops so each one vectorises
     in the operands' own precision (no round trip through f64)."""
@@ -244,7 +244,7 @@ def _binary_contig(op, xa, xb, o):
             o[i] = bop(op, xa[i], xb[i])
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _binary_scalar(op, xa, vb, o, swap):
     """One operand a broadcast scalar ``vb`` (on the left when ``swap``)."""
     n = o.size
@@ -268,7 +268,7 @@ def _binary_scalar(op, xa, vb, o, swap):
             o[i] = bop(op, xa[i], vb)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _binary_run(op, a, pa, sa, b, pb, sb, o):
     n = o.size
     if sa == 1 and sb == 1:
@@ -286,7 +286,7 @@ def _binary_run(op, a, pa, sa, b, pb, sb, o):
             o[i] = bop(op, a[pa + i * sa], b[pb + i * sb])
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def binary_serial(op, a, ao, ast, b, bo, bst, out, shape, lo, hi):
     """out[lo:hi] = a op b, both viewed through canonical 4-D layouts."""
     s1, s2, s3 = shape[1], shape[2], shape[3]
@@ -305,7 +305,7 @@ def binary_serial(op, a, ao, ast, b, bo, bst, out, shape, lo, hi):
         i += m
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def binary_parallel(op, a, ao, ast, b, bo, bst, out, shape, nchunks):
     n = out.size
     step = (n + nchunks - 1) // nchunks
@@ -428,7 +428,7 @@ def dop(op, x):
         return 1.0 - th * th
 
 
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def unary_bwd_serial(op, x, g, out, lo, hi):
     xs = x[lo:hi]
     gs = g[lo:hi]
@@ -459,7 +459,7 @@ def unary_bwd_serial(op, x, g, out, lo, hi):
             o[i] = gs[i] * dop(op, xs[i])
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def unary_bwd_parallel(op, x, g, out, nchunks):
     n = out.size
     step = (n + nchunks - 1) // nchunks
@@ -472,7 +472,7 @@ FUSED_UNARY, FUSED_BINARY, FUSED_CONST, FUSED_INPUT = 0, 1, 2, 3
 FUSED_BLOCK = 1024
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def fused_serial(prog, consts, inputs, out, lo, hi):
     """Evaluate an instruction tape over out[lo:hi] in blocks of FUSED_BLOCK elements.
 
@@ -512,7 +512,7 @@ def fused_serial(prog, consts, inputs, out, lo, hi):
             o[i] = res[i]
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def fused_parallel(prog, consts, inputs, out, nchunks):
     n = out.size
     step = (n + nchunks - 1) // nchunks

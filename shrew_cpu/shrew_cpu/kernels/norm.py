@@ -25,14 +25,14 @@ from .vmath import fexp
 # Row helpers. Reductions allow reassociation (SIMD partial sums, pairwise-like error)
 # and accumulate in f64; they live in their own functions because fastmath flags are per
 # function and the exp loops must not be reassociated (see ``vmath``).
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def _exp_shifted(x, m, o):
     """o = exp(x - m) (SIMD exp for f32)."""
     for j in range(x.size):
         o[j] = fexp(x[j] - m)
 
 
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def softmax_rows(x, out, log, lo, hi):
     """A row of all -inf gives NaN (like torch): -inf - -inf is NaN."""
     for r in range(lo, hi):
@@ -51,7 +51,7 @@ def softmax_rows(x, out, log, lo, hi):
                 o[j] = o[j] * inv
 
 
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def softmax_bwd_rows(y, g, out, log, lo, hi):
     for r in range(lo, hi):
         yr = y[r]
@@ -67,7 +67,7 @@ def softmax_bwd_rows(y, g, out, log, lo, hi):
                 o[j] = yr[j] * (gr[j] - s)
 
 
-@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def _sqdev(a, mu):
     q = 0.0
     for j in range(a.size):
@@ -76,7 +76,7 @@ def _sqdev(a, mu):
     return q
 
 
-@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def layer_norm_rows(x, w, b, has_w, has_b, eps, y, mean, rstd, lo, hi):
     """Two SIMD passes for the statistics (mean, then squared deviations, f64 sums) while
     the row is in L1, one pass writing y in the data's dtype."""
@@ -104,7 +104,7 @@ def layer_norm_rows(x, w, b, has_w, has_b, eps, y, mean, rstd, lo, hi):
                 yr[j] = (xr[j] - muc) * rsc
 
 
-@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def layer_norm_bwd_rows(g, x, w, has_w, mean, rstd, gx, gw, gb, lo, hi):
     """gx rows [lo, hi); gw/gb (length-L accumulators of this chunk) += partial sums."""
     L = x.shape[1]
@@ -140,7 +140,7 @@ def layer_norm_bwd_rows(g, x, w, has_w, mean, rstd, gx, gw, gb, lo, hi):
                 o[j] = rs * (gr[j] - a1 - (xr[j] - mu) * rs * a2)
 
 
-@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def rms_norm_rows(x, w, has_w, eps, y, rstd, lo, hi):
     L = x.shape[1]
     for r in range(lo, hi):
@@ -156,7 +156,7 @@ def rms_norm_rows(x, w, has_w, eps, y, rstd, lo, hi):
                 yr[j] = xr[j] * rs
 
 
-@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def rms_norm_bwd_rows(g, x, w, has_w, rstd, gx, gw, lo, hi):
     L = x.shape[1]
     for r in range(lo, hi):
@@ -182,7 +182,7 @@ def rms_norm_bwd_rows(g, x, w, has_w, rstd, gx, gw, lo, hi):
                 o[j] = rs * (gr[j] - xr[j] * rs * a2)
 
 
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def cross_entropy_rows(x, target, ignore, smooth, loss, lse_out, lo, hi):
     """Returns the number of targets outside [0, C) (other than ``ignore``)."""
     C = x.shape[1]
@@ -211,7 +211,7 @@ def cross_entropy_rows(x, target, ignore, smooth, loss, lse_out, lo, hi):
     return bad
 
 
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def cross_entropy_bwd_rows(g, x, target, lse, ignore, smooth, out, lo, hi):
     C = x.shape[1]
     for r in range(lo, hi):
@@ -231,7 +231,7 @@ def cross_entropy_bwd_rows(g, x, target, lse, ignore, smooth, out, lo, hi):
 
 
 # ------------------------------------------------------------------------ parallel drivers
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def softmax_par(x, out, log, nch):
     R = x.shape[0]
     step = (R + nch - 1) // nch
@@ -239,7 +239,7 @@ def softmax_par(x, out, log, nch):
         softmax_rows(x, out, log, c * step, min(R, (c + 1) * step))
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def softmax_bwd_par(y, g, out, log, nch):
     R = y.shape[0]
     step = (R + nch - 1) // nch
@@ -247,7 +247,7 @@ def softmax_bwd_par(y, g, out, log, nch):
         softmax_bwd_rows(y, g, out, log, c * step, min(R, (c + 1) * step))
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def layer_norm_par(x, w, b, has_w, has_b, eps, y, mean, rstd, nch):
     R = x.shape[0]
     step = (R + nch - 1) // nch
@@ -256,7 +256,7 @@ def layer_norm_par(x, w, b, has_w, has_b, eps, y, mean, rstd, nch):
                         min(R, (c + 1) * step))  # fmt: skip
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def layer_norm_bwd_par(g, x, w, has_w, mean, rstd, gx, gw, gb, nch):
     R = x.shape[0]
     step = (R + nch - 1) // nch
@@ -265,7 +265,7 @@ def layer_norm_bwd_par(g, x, w, has_w, mean, rstd, gx, gw, gb, nch):
                             min(R, (c + 1) * step))  # fmt: skip
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def rms_norm_par(x, w, has_w, eps, y, rstd, nch):
     R = x.shape[0]
     step = (R + nch - 1) // nch
@@ -273,7 +273,7 @@ def rms_norm_par(x, w, has_w, eps, y, rstd, nch):
         rms_norm_rows(x, w, has_w, eps, y, rstd, c * step, min(R, (c + 1) * step))
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def rms_norm_bwd_par(g, x, w, has_w, rstd, gx, gw, nch):
     R = x.shape[0]
     step = (R + nch - 1) // nch
@@ -281,7 +281,7 @@ def rms_norm_bwd_par(g, x, w, has_w, rstd, gx, gw, nch):
         rms_norm_bwd_rows(g, x, w, has_w, rstd, gx, gw[c], c * step, min(R, (c + 1) * step))
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def cross_entropy_par(x, target, ignore, smooth, loss, lse, nch):
     R = x.shape[0]
     step = (R + nch - 1) // nch
@@ -292,7 +292,7 @@ def cross_entropy_par(x, target, ignore, smooth, loss, lse, nch):
     return bad
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def cross_entropy_bwd_par(g, x, target, lse, ignore, smooth, out, nch):
     R = x.shape[0]
     step = (R + nch - 1) // nch

@@ -10,7 +10,7 @@ import math
 from numba import njit, prange
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def max_pool_fwd(x, P, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, out, idx):
     for p in prange(P):
         base = p * H * W
@@ -35,7 +35,7 @@ def max_pool_fwd(x, P, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, out, idx):
                 idx[ob + oh * OW + ow] = bi
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def max_pool_bwd(grad, idx, P, HW, L, out):
     """out[p, idx[p, j]] += grad[p, j]; returns the number of out-of-range indices."""
     bad = 0
@@ -49,7 +49,7 @@ def max_pool_bwd(grad, idx, P, HW, L, out):
     return bad
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _avg_window(o, s, p, k, n, include_pad):
     start = o * s - p
     end = min(start + k, n + p)
@@ -59,7 +59,7 @@ def _avg_window(o, s, p, k, n, include_pad):
     return start, end, size
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def avg_pool_fwd(x, P, H, W, KH, KW, sh, sw, ph, pw, OH, OW, include_pad, out):
     for p in prange(P):
         base = p * H * W
@@ -75,7 +75,7 @@ def avg_pool_fwd(x, P, H, W, KH, KW, sh, sw, ph, pw, OH, OW, include_pad, out):
                 out[p * OH * OW + oh * OW + ow] = acc / div if div > 0 else 0.0
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def avg_pool_bwd(grad, P, H, W, KH, KW, sh, sw, ph, pw, OH, OW, include_pad, out):
     for p in prange(P):
         base = p * H * W
@@ -92,7 +92,7 @@ def avg_pool_bwd(grad, P, H, W, KH, KW, sh, sw, ph, pw, OH, OW, include_pad, out
                         out[base + ih * W + iw] += g
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def adaptive_avg_fwd(x, P, H, W, OH, OW, out):
     for p in prange(P):
         base = p * H * W
@@ -109,7 +109,7 @@ def adaptive_avg_fwd(x, P, H, W, OH, OW, out):
                 out[p * OH * OW + oh * OW + ow] = acc / ((h1 - h0) * (w1 - w0))
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def adaptive_avg_bwd(grad, P, H, W, OH, OW, out):
     for p in prange(P):
         base = p * H * W

@@ -21,7 +21,7 @@ BLOCK = 4096
 SUM, MAX, MIN = 0, 1, 2
 
 
-@njit(cache=True, fastmath={"reassoc"}, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath={"reassoc"}, error_model="numpy")
 def _block_sum(xs):
     s = 0.0
     for i in range(xs.size):
@@ -29,7 +29,7 @@ def _block_sum(xs):
     return s
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _sum_run(x, p, n, st):
     total = 0.0
     if st == 1:
@@ -44,7 +44,7 @@ def _sum_run(x, p, n, st):
     return total
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _extreme_run(x, p, n, st, is_min):
     m = x[p]
     if is_min:
@@ -64,7 +64,7 @@ def _extreme_run(x, p, n, st, is_min):
     return m
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def reduce_rows(op, x, offs, n, st, chunk, partial):
     """partial[row, c] = op over elements [c*chunk, (c+1)*chunk) of row ``row``."""
     nrows = offs.size
@@ -90,7 +90,7 @@ COL_BLOCK = 4096
 ROW_GROUP = 32
 
 
-@njit(cache=True, parallel=True, error_model="numpy", fastmath={"nsz"})
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy", fastmath={"nsz"})
 def reduce_cols(op, x, offs, m, n, st, chunk, partial):
     """partial[c, o, j] = op over i in chunk c (rows [c*chunk, (c+1)*chunk) of n) of
     x[offs[o] + i*st + j], for j < m: the reduced run has stride ``st``, the kept inner run

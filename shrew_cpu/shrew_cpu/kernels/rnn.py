@@ -81,7 +81,7 @@ def _ov_vsigmoid(x):
 
 
 # ---------------------------------------------------------------------------- LSTM
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def lstm_fwd_rows(gates, c_prev, h, c, act, tanh_c, lo, hi):
     H = c_prev.shape[1]
     for b in range(lo, hi):
@@ -106,7 +106,7 @@ def lstm_fwd_rows(gates, c_prev, h, c, act, tanh_c, lo, hi):
             hb[j] = o_ * t
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def lstm_fwd_par(gates, c_prev, h, c, act, tanh_c, nch):
     B = gates.shape[0]
     step = (B + nch - 1) // nch
@@ -114,7 +114,7 @@ def lstm_fwd_par(gates, c_prev, h, c, act, tanh_c, nch):
         lstm_fwd_rows(gates, c_prev, h, c, act, tanh_c, k * step, min(B, (k + 1) * step))
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def lstm_bwd_rows(dh, dc, act, c_prev, tanh_c, d_gates, dc_prev, lo, hi):
     H = dh.shape[1]
     for b in range(lo, hi):
@@ -135,7 +135,7 @@ def lstm_bwd_rows(dh, dc, act, c_prev, tanh_c, d_gates, dc_prev, lo, hi):
             dcp[j] = dct * f_
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def lstm_bwd_par(dh, dc, act, c_prev, tanh_c, d_gates, dc_prev, nch):
     B = dh.shape[0]
     step = (B + nch - 1) // nch
@@ -145,7 +145,7 @@ def lstm_bwd_par(dh, dc, act, c_prev, tanh_c, d_gates, dc_prev, nch):
 
 
 # ---------------------------------------------------------------------------- GRU
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def gru_fwd_rows(xg, hg, h_prev, h, rz, n, lo, hi):
     H = h_prev.shape[1]
     for b in range(lo, hi):
@@ -166,7 +166,7 @@ def gru_fwd_rows(xg, hg, h_prev, h, rz, n, lo, hi):
             hb[j] = n_ + z_ * (hp[j] - n_)
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def gru_fwd_par(xg, hg, h_prev, h, rz, n, nch):
     B = xg.shape[0]
     step = (B + nch - 1) // nch
@@ -174,7 +174,7 @@ def gru_fwd_par(xg, hg, h_prev, h, rz, n, nch):
         gru_fwd_rows(xg, hg, h_prev, h, rz, n, k * step, min(B, (k + 1) * step))
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def gru_bwd_rows(dh, h_prev, hg, rz, n, d_xg, d_hg, dh_direct, lo, hi):
     H = dh.shape[1]
     for b in range(lo, hi):
@@ -200,7 +200,7 @@ def gru_bwd_rows(dh, h_prev, hg, rz, n, d_xg, d_hg, dh_direct, lo, hi):
             dd[j] = d * z_
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def gru_bwd_par(dh, h_prev, hg, rz, n, d_xg, d_hg, dh_direct, nch):
     B = dh.shape[0]
     step = (B + nch - 1) // nch
@@ -213,13 +213,13 @@ def gru_bwd_par(dh, h_prev, hg, rz, n, d_xg, d_hg, dh_direct, nch):
 # Row passes in the style of ``norm`` (row reductions shared through ``rows``), SIMD exp
 # (``fexp``), sums with reassociation accumulated in f64, in separate functions because
 # fastmath flags are per function and the exp loop must not be reassociated.
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def _exp_shifted_inplace(o, m):
     for j in range(o.size):
         o[j] = fexp(o[j] - m)
 
 
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def masked_softmax_rows(x, mask, moff, mshape, mstrides, mj, has_mask, scale, out, lo, hi):
     """Rows [lo, hi) of softmax(x * scale + mask). Row r of x is the row-major index of the
     4 leading dims ``mshape``; its mask row starts at ``moff + sum(i_k * mstrides[k])`` and
@@ -261,7 +261,7 @@ def masked_softmax_rows(x, mask, moff, mshape, mstrides, mj, has_mask, scale, ou
             o[j] = o[j] * inv
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def masked_softmax_par(x, mask, moff, mshape, mstrides, mj, has_mask, scale, out, nch):
     R = x.shape[0]
     step = (R + nch - 1) // nch
@@ -270,7 +270,7 @@ def masked_softmax_par(x, mask, moff, mshape, mstrides, mj, has_mask, scale, out
                             min(R, (k + 1) * step))  # fmt: skip
 
 
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def masked_softmax_bwd_rows(y, g, scale, out, lo, hi):
     sc = out.dtype.type(scale)
     for r in range(lo, hi):
@@ -282,7 +282,7 @@ def masked_softmax_bwd_rows(y, g, scale, out, lo, hi):
             o[j] = sc * yr[j] * (gr[j] - s)
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def masked_softmax_bwd_par(y, g, scale, out, nch):
     R = y.shape[0]
     step = (R + nch - 1) // nch

@@ -10,7 +10,7 @@ from numba import njit
 from .vmath import fmaximum
 
 
-@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def row_sum(a):
     s = 0.0
     for j in range(a.size):
@@ -18,7 +18,7 @@ def row_sum(a):
     return s
 
 
-@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def row_dot(a, b):
     s = 0.0
     for j in range(a.size):
@@ -26,7 +26,7 @@ def row_dot(a, b):
     return s
 
 
-@njit(cache=True, error_model="numpy", fastmath={"nsz"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz"})
 def row_max(a):
     """Max of a row (NaN-propagating), vectorised."""
     m = a[0]
