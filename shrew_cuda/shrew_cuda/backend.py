@@ -9,8 +9,6 @@ stream, as do the cuBLAS calls; reading a result on the host synchronises.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from shrew_core.backend import Backend
@@ -283,8 +281,12 @@ class CudaBackend(Backend):
             _runtime.cuda().synchronize()
 
     def dlpack(self, storage, layout, dtype, stream=None):
-        """A DLPack capsule for the view (zero-copy, through CuPy)."""
+        """A DLPack capsule viewing the tensor (zero-copy, through CuPy; bf16 is exported as
+        its uint16 bit patterns, since CuPy has no bfloat16)."""
         return as_cupy(storage, layout, dtype).__dlpack__(stream=stream)
+
+    def dlpack_device(self) -> tuple[int, int]:
+        return (2, self._index)  # kDLCUDA
 
     def from_dlpack(self, obj):
         """(storage, layout, dtype) sharing memory with a CUDA ``__dlpack__`` object."""
@@ -293,14 +295,12 @@ class CudaBackend(Backend):
         from shrew_core.dtypes import as_dtype
 
         arr = cupy.from_dlpack(obj)
-        if arr.dtype == np.uint16 and getattr(arr, "_shrew_bf16", False):
-            pass
         dtype = as_dtype(arr.dtype)
         itemsize = arr.dtype.itemsize
         strides = tuple(s // itemsize for s in arr.strides)
-        span = 1 + sum((d - 1) * abs(s) for d, s in zip(arr.shape, strides)) if arr.size else 0
         if any(s < 0 for s in strides):
             raise DeviceError("from_dlpack: negative strides are not supported on cuda")
+        span = 1 + sum((d - 1) * s for d, s in zip(arr.shape, strides)) if arr.size else 0
         base = _runtime.cuda().as_cuda_array(_FlatView(arr, span))
         return base, Layout(tuple(arr.shape), strides, 0), dtype
 
@@ -332,4 +332,4 @@ class _FlatView:
         }
 
 
-__all__ = ["CudaBackend", "as_cupy", "math"]
+__all__ = ["CudaBackend", "as_cupy"]
