@@ -88,3 +88,27 @@ def grid(n: int, block: int | None = None) -> tuple[int, int]:
     if simulated():
         return max(1, min(SIM_MAX_BLOCKS, -(-n // t))), t
     return max(1, min(GPU_MAX_BLOCKS, -(-n // t))), t
+
+
+_made: dict[int, tuple[str, str, tuple]] = {}
+
+
+def kernel_factory(fn):
+    """``functools.cache`` for a function that builds a kernel, remembering which factory
+    call made each kernel, so ``shrew_cuda.ptxcheck`` can rebuild it for a real GPU."""
+    cached = functools.cache(fn)
+
+    @functools.wraps(fn)
+    def make(*args):
+        kernel = cached(*args)
+        pyfunc = getattr(kernel, "py_func", None) or getattr(kernel, "fn", None)
+        _made.setdefault(id(pyfunc), (fn.__module__, fn.__qualname__, args))
+        return kernel
+
+    make.cache_clear = cached.cache_clear
+    return make
+
+
+def made_by(pyfunc):
+    """(module, factory name, args) of the kernel whose Python function is ``pyfunc``."""
+    return _made.get(id(pyfunc))

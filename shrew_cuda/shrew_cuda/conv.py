@@ -12,7 +12,6 @@ batched GEMM, so the FLOPs go to cuBLAS on a GPU (the tiled kernel under the sim
 
 from __future__ import annotations
 
-import functools
 import math
 
 from numba import cuda
@@ -31,7 +30,7 @@ def _out_hw(H, W, w_shape, stride, padding, dilation):
     return max(oh, 0), max(ow, 0)
 
 
-@functools.cache
+@_runtime.kernel_factory
 def im2col_kernel():
 
     @cuda.jit(cache=True)
@@ -53,7 +52,7 @@ def im2col_kernel():
     return im2col
 
 
-@functools.cache
+@_runtime.kernel_factory
 def col2im_kernel(acc: str, sk: int):
     T = A.ACC_TYPES[acc]
     load, store = A.loader(acc), A.storer(sk, acc)

@@ -197,7 +197,7 @@ def compare_op():
 
 
 # ----------------------------------------------------------------------------- the kernel
-@functools.cache
+@_runtime.kernel_factory
 def vm_kernel(acc: str, store_kind: int):
     T = A.ACC_TYPES[acc]
     unary, binary = int_ops() if acc == "i64" else float_ops(acc)
@@ -259,7 +259,7 @@ def vm_kernel(acc: str, store_kind: int):
     return vm
 
 
-@functools.cache
+@_runtime.kernel_factory
 def fill_kernel():
 
     @cuda.jit(cache=True)

@@ -18,7 +18,6 @@ simulator, where CuPy cannot run.
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
@@ -33,7 +32,7 @@ from .layouts import canonical, contiguous_strides, storage_dtype
 GPU_TILE, SIM_TILE = 16, 4
 
 
-@functools.cache
+@_runtime.kernel_factory
 def tiled_kernel(acc: str, store_kind: int, tile: int):
     T = A.ACC_TYPES[acc]
     load, store = A.loader(acc), A.storer(store_kind, acc)

@@ -11,7 +11,6 @@ so a bad one raises IndexOutOfRangeError and nothing is read or written out of b
 
 from __future__ import annotations
 
-import functools
 import math
 
 from numba import cuda
@@ -49,7 +48,7 @@ def _split(shape, dim, *strides_list):
     return outer, inner
 
 
-@functools.cache
+@_runtime.kernel_factory
 def gather_kernel():
 
     @cuda.jit(cache=True)
@@ -80,7 +79,7 @@ def gather_kernel():
     return gather
 
 
-@functools.cache
+@_runtime.kernel_factory
 def scatter_kernel(acc: str):
     load = A.loader(acc)
 

@@ -12,7 +12,6 @@ thread per column. f16/bf16 compute in f32; statistics are f32 for half inputs.
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numba
@@ -51,7 +50,7 @@ def _rows(layout, dim, *extra_strides):
 
 
 # ----------------------------------------------------------------------------- softmax
-@functools.cache
+@_runtime.kernel_factory
 def softmax_kernel(acc: str, store_kind: int, block: int):
     T = A.ACC_TYPES[acc]
     M = math_for(A.np_acc(acc))
@@ -137,7 +136,7 @@ def softmax(x, layout, mask, mask_layout, dtype, dim, scale, log):
     return out
 
 
-@functools.cache
+@_runtime.kernel_factory
 def softmax_bwd_kernel(acc: str, store_kind: int, block: int):
     T = A.ACC_TYPES[acc]
     exp = math_for(A.np_acc(acc)).exp
@@ -198,7 +197,7 @@ def _stat_dtype(dtype):
     return f32 if dtype.itemsize < 4 else dtype
 
 
-@functools.cache
+@_runtime.kernel_factory
 def norm_kernel(acc: str, store_kind: int, block: int):
     T = A.ACC_TYPES[acc]
     rsqrt = math_for(A.np_acc(acc)).rsqrt
@@ -299,7 +298,7 @@ def layer_norm(backend, x, layout, weight, bias, dtype, normalized_ndim, eps, rm
     return out, mean, rstd
 
 
-@functools.cache
+@_runtime.kernel_factory
 def norm_bwd_kernel(acc: str, store_kind: int, block: int):
     T = A.ACC_TYPES[acc]
     load, store = A.loader(acc), A.storer(store_kind, acc)
@@ -347,7 +346,7 @@ def norm_bwd_kernel(acc: str, store_kind: int, block: int):
     return bwd
 
 
-@functools.cache
+@_runtime.kernel_factory
 def norm_param_grad_kernel(acc: str, store_kind: int):
     T = A.ACC_TYPES[acc]
     load, store = A.loader(acc), A.storer(store_kind, acc)
@@ -402,7 +401,7 @@ def layer_norm_backward(grad, x, shape, weight, mean, rstd, dtype, normalized_nd
 
 
 # ----------------------------------------------------------------------------- cross entropy
-@functools.cache
+@_runtime.kernel_factory
 def ce_kernel(acc: str, store_kind: int, block: int):
     T = A.ACC_TYPES[acc]
     M = math_for(A.np_acc(acc))
@@ -488,7 +487,7 @@ def cross_entropy(backend, logits, layout, target, dtype, ignore_index, label_sm
     return loss, lse
 
 
-@functools.cache
+@_runtime.kernel_factory
 def ce_bwd_kernel(acc: str, store_kind: int):
     T = A.ACC_TYPES[acc]
     exp = math_for(A.np_acc(acc)).exp

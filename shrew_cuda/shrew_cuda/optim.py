@@ -5,7 +5,6 @@ f16/bf16 parameters and states compute in f32 and are rounded once per step.
 
 from __future__ import annotations
 
-import functools
 import math
 
 from numba import cuda
@@ -20,7 +19,7 @@ def _setup(dtype):
     return acc, A.np_acc(acc), A.load_kind(dtype), A.store_kind(dtype, acc)
 
 
-@functools.cache
+@_runtime.kernel_factory
 def sgd_kernel(acc: str, sk: int):
     T = A.ACC_TYPES[acc]
     load, store = A.loader(acc), A.storer(sk, acc)
@@ -55,7 +54,7 @@ def sgd(numel, param, grad, momentum_buf, dtype, *, lr, momentum, dampening, nes
         T(dampening), bool(nesterov), T(weight_decay), bool(maximize), bool(first_step), kind)
 
 
-@functools.cache
+@_runtime.kernel_factory
 def adam_kernel(acc: str, sk: int):
     """Adam/AdamW (amsgrad with ``has_max``) and RAdam (``radam``: ``rect`` > 0 takes the
     adaptive step scaled by ``rect``, else the plain momentum step)."""
@@ -132,7 +131,7 @@ def radam(numel, param, grad, exp_avg, exp_avg_sq, dtype, *, lr, beta1, beta2, e
         True, T(rect), kind)  # fmt: skip
 
 
-@functools.cache
+@_runtime.kernel_factory
 def rmsprop_kernel(acc: str, sk: int):
     T = A.ACC_TYPES[acc]
     sqrt = math_for(A.np_acc(acc)).sqrt

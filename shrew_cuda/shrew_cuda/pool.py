@@ -7,7 +7,6 @@ accumulator, rounded to the dtype once.
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
@@ -43,7 +42,7 @@ def _finish(buf, shape, acc_dt, dtype):
     return cast(buf, Layout.contiguous(tuple(shape)), acc_dt, dtype)
 
 
-@functools.cache
+@_runtime.kernel_factory
 def max_fwd_kernel(acc: str, sk: int):
     T = A.ACC_TYPES[acc]
     load, store = A.loader(acc), A.storer(sk, acc)
@@ -91,7 +90,7 @@ def max_pool2d(x, layout, dtype, kernel, stride, padding, dilation, ceil_mode):
     return out, idx
 
 
-@functools.cache
+@_runtime.kernel_factory
 def scatter_plane_kernel(acc: str):
     load = A.loader(acc)
 
@@ -125,7 +124,7 @@ def max_pool2d_backward(grad, grad_layout, indices, indices_layout, input_shape,
     return _finish(buf, input_shape, acc_dt, dtype)
 
 
-@functools.cache
+@_runtime.kernel_factory
 def avg_kernel(acc: str, sk: int, backward: bool):
     """Forward: out[e] = window mean. Backward: grad[e] / count added over the window."""
     T = A.ACC_TYPES[acc]

@@ -87,7 +87,7 @@ def _philox():
     return word
 
 
-@functools.cache
+@_runtime.kernel_factory
 def uniform_kernel(acc: str, store_kind: int):
     """acc f32: 32-bit draws; acc f64: 64-bit draws. ``mode`` 1 writes ``u < p``."""
     word = _philox()

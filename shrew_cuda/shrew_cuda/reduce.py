@@ -61,7 +61,7 @@ def _combine(acc: str):
     return combine, ident
 
 
-@functools.cache
+@_runtime.kernel_factory
 def rows_kernel(acc: str, store_kind: int, block: int):
     T = A.ACC_TYPES[acc]
     load, store = A.loader(acc), A.storer(store_kind, acc)
@@ -117,7 +117,7 @@ def rows_kernel(acc: str, store_kind: int, block: int):
     return rows
 
 
-@functools.cache
+@_runtime.kernel_factory
 def columns_kernel(acc: str, store_kind: int):
     T = A.ACC_TYPES[acc]
     load, store = A.loader(acc), A.storer(store_kind, acc)
@@ -188,7 +188,7 @@ def reduce(op: str, x, layout, dtype, dims):
 
 
 # ----------------------------------------------------------------------------- argmax/argmin
-@functools.cache
+@_runtime.kernel_factory
 def arg_kernel(acc: str, block: int):
     T = A.ACC_TYPES[acc]
     load = A.loader(acc)
@@ -268,7 +268,7 @@ def arg_reduce(op: str, x, layout, dtype, dim):
 
 
 # ----------------------------------------------------------------------------- cumsum
-@functools.cache
+@_runtime.kernel_factory
 def cumsum_kernel(acc: str, store_kind: int):
     T = A.ACC_TYPES[acc]
     load, store = A.loader(acc), A.storer(store_kind, acc)
@@ -317,7 +317,7 @@ def cumsum(x, layout, dtype, dim):
 
 
 # ----------------------------------------------------------------------------- sort
-@functools.cache
+@_runtime.kernel_factory
 def sort_kernel(acc: str, store_kind: int):
     load, store = A.loader(acc), A.storer(store_kind, acc)
     from ._intrinsics import device_fn

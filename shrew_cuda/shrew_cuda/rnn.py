@@ -42,7 +42,7 @@ def _fns(acc: str):
     return sigmoid, tanh
 
 
-@functools.cache
+@_runtime.kernel_factory
 def lstm_fwd_kernel(acc: str, sk: int):
     load, store = A.loader(acc), A.storer(sk, acc)
     sigmoid, tanh = _fns(acc)
@@ -81,7 +81,7 @@ def lstm_forward(gates, c_prev, dtype, batch, hidden):
     return h, c, act, tc
 
 
-@functools.cache
+@_runtime.kernel_factory
 def lstm_bwd_kernel(acc: str, sk: int):
     T = A.ACC_TYPES[acc]
     load, store = A.loader(acc), A.storer(sk, acc)
@@ -120,7 +120,7 @@ def lstm_backward(dh, dc, act, c_prev, tanh_c, dtype, batch, hidden):
     return dg, dcp
 
 
-@functools.cache
+@_runtime.kernel_factory
 def gru_fwd_kernel(acc: str, sk: int):
     load, store = A.loader(acc), A.storer(sk, acc)
     sigmoid, tanh = _fns(acc)
@@ -155,7 +155,7 @@ def gru_forward(xg, xg_layout, hg, h_prev, dtype, batch, hidden):
     return hn, rz, nn
 
 
-@functools.cache
+@_runtime.kernel_factory
 def gru_bwd_kernel(acc: str, sk: int):
     T = A.ACC_TYPES[acc]
     load, store = A.loader(acc), A.storer(sk, acc)

@@ -6,6 +6,7 @@ marked tests run everywhere; ``gpu`` tests need a real device and are skipped wi
 
 from __future__ import annotations
 
+import os
 import sys
 
 import numpy as np
@@ -62,3 +63,9 @@ def gpu():
 def _seed():
     sc.manual_seed(0)
     yield
+
+
+if os.environ.get("SHREW_CUDA_PTX_RECORD"):  # python -m shrew_cuda.ptxcheck
+    from shrew_cuda.ptxcheck import install_recorder
+
+    install_recorder(os.environ["SHREW_CUDA_PTX_RECORD"])
