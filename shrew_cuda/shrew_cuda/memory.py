@@ -20,7 +20,6 @@ installed because numba's context already existed).
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import threading
 import warnings
@@ -107,11 +106,15 @@ class _SimPool:
 def _cupy_manager_class():
     """numba EMM plugin serving allocations from CuPy's default MemoryPool."""
     import cupy
-    from numba import cuda
+    from numba.cuda.cudadrv.driver import (
+        AutoFreePointer,
+        GetIpcHandleMixin,
+        HostOnlyCUDAMemoryManager,
+        MemoryInfo,
+    )
 
-    class CupyPoolManager(cuda.GetIpcHandleMixin, cuda.HostOnlyCUDAMemoryManager):
+    class CupyPoolManager(GetIpcHandleMixin, HostOnlyCUDAMemoryManager):
         def initialize(self):
-            super().initialize()
             self._pool = cupy.get_default_memory_pool()
 
         def memalloc(self, size):
@@ -128,20 +131,17 @@ def _cupy_manager_class():
                 del buf  # the last reference: the block returns to the pool
 
             ptr = ctypes.c_void_p(int(buf.ptr))
-            return cuda.cudadrv.driver.AutoFreePointer(
+            return AutoFreePointer(
                 weakref.proxy(self.context), ptr, size, finalizer=finalizer
             )
 
         def get_memory_info(self):
             free, total = cupy.cuda.runtime.memGetInfo()
-            return cuda.MemoryInfo(free=free, total=total)
+            return MemoryInfo(free=free, total=total)
 
         def reset(self):
             super().reset()
             self._pool.free_all_blocks()
-
-        def defer_cleanup(self):
-            return contextlib.nullcontext()
 
         @property
         def interface_version(self):
