@@ -162,6 +162,15 @@ def install() -> None:
         return
     from numba import cuda
 
+    try:
+        import cupy  # noqa: F401 - the GPU path needs it (pool, cuBLAS, DLPack)
+    except ImportError as exc:
+        from shrew_core.errors import BackendError
+
+        raise BackendError(
+            "shrew_cuda on a GPU needs CuPy: install the extra with "
+            "`pip install shrew-cuda[gpu]` (cupy-cuda12x)"
+        ) from exc
     if any(getattr(g, "primary_context", None) is not None for g in cuda.gpus):
         warnings.warn(
             "shrew_cuda: numba's CUDA context already exists, so the CuPy memory pool "

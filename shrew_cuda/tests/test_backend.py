@@ -48,7 +48,11 @@ def test_pool_reuses_freed_blocks_and_counts():
     assert shrew_cuda.memory_stats()["cache_hits"] == hits + 1
     del y
     shrew_cuda.empty_cache()
-    assert shrew_cuda.memory_stats()["reserved_bytes"] == 0 or shrew_cuda.is_available()
+    s = shrew_cuda.memory_stats()
+    if shrew_cuda.is_simulated():  # only live blocks stay reserved
+        assert s["reserved_bytes"] == s["allocated_bytes"]
+    else:  # CuPy's pool may also hold CuPy's own live allocations
+        assert s["reserved_bytes"] >= s["allocated_bytes"]
     shrew_cuda.reset_peak_memory_stats()
     s = shrew_cuda.memory_stats()
     assert s["peak_allocated_bytes"] == s["allocated_bytes"]
