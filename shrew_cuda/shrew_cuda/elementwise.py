@@ -8,7 +8,9 @@ then runs a short program over a local register file: ``LOAD k``, ``CONST``, ``U
 ``BINARY op``, ``AFFINE``, ``COMPARE op``, ``WHERE``; the last register is stored. The
 program lives in a small device array cached per program, so a chain of ops (the fused
 elementwise entry point, the unary backwards) costs one pass over memory. One kernel is
-compiled per (accumulator type, output store kind, argument types).
+compiled per (accumulator type, output store kind, argument types). The common one-op
+programs (copy/cast, one unary, affine, one binary) take a fast path that does not touch
+the register file (local memory on a GPU).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ UNARY_CODE = {name: i for i, name in enumerate(UNARY_OPS)}
 BINARY_CODE = {name: i for i, name in enumerate(BINARY_OPS)}
 COMPARE_CODE = {name: i for i, name in enumerate(COMPARE_OPS)}
 LOAD, CONST, UNARY, BINARY, AFFINE, COMPARE, WHERE = range(7)
+FAST_NONE, FAST_COPY, FAST_UNARY, FAST_AFFINE, FAST_BINARY = range(5)
 MAX_INPUTS = 4
 MAX_PROGRAM = 48
 FLOAT_ONLY = frozenset(UNARY_OPS) - {"neg", "abs", "square", "relu", "floor", "ceil",
@@ -209,7 +212,7 @@ def vm_kernel(acc: str, store_kind: int):
 
     @cuda.jit(cache=True)
     def vm(n, shape, prog, nprog, consts, x0, o0, s0, k0, x1, o1, s1, k1, x2, o2, s2, k2,
-           x3, o3, s3, k3, out, oo, so, p0, p1):  # fmt: skip
+           x3, o3, s3, k3, out, oo, so, p0, p1, fast, fcode):  # fmt: skip
         regs = cuda.local.array(NREG, T)
         start = cuda.grid(1)
         step = cuda.gridsize(1)
@@ -229,6 +232,18 @@ def vm_kernel(acc: str, store_kind: int):
                 a2 += idx * s2[d]
                 a3 += idx * s3[d]
                 ao += idx * so[d]
+            if fast == FAST_COPY:  # one-instruction programs skip the register file
+                store(out, ao, load(x0, a0, k0))
+                continue
+            elif fast == FAST_UNARY:
+                store(out, ao, unary(fcode, load(x0, a0, k0)))
+                continue
+            elif fast == FAST_AFFINE:
+                store(out, ao, load(x0, a0, k0) * p0 + p1)
+                continue
+            elif fast == FAST_BINARY:
+                store(out, ao, binary(fcode, load(x0, a0, k0), load(x1, a1, k1)))
+                continue
             for pc in range(nprog):
                 kind = prog[pc, 0]
                 code = prog[pc, 1]
@@ -354,11 +369,28 @@ def run(prog: Program, inputs, shape, out_dtype, *, acc: str | None = None, out=
         else:
             args += [_dummy(acc), 0, zeros, 0]
     T = A.np_acc(acc)
+    fast, fcode = _fast_path(rows)
     kernel = vm_kernel(acc, A.store_kind(out_dtype, acc))
     blocks, threads = _runtime.grid(n)
     kernel[blocks, threads](n, cshape, dprog, len(rows), dconst, *args, out, o_off,
-                            cstrides[0], T(p0), T(p1))  # fmt: skip
+                            cstrides[0], T(p0), T(p1), fast, fcode)  # fmt: skip
     return out
+
+
+def _fast_path(rows) -> tuple[int, int]:
+    """(fast-path code, op code) for the one-op programs the kernel runs without its
+    register file: a copy/cast, ``unary(x0)``, ``affine(x0)``, ``binary(x0, x1)``."""
+    if rows == ((LOAD, 0, 0, 0, 0),):
+        return FAST_COPY, 0
+    if len(rows) == 2 and rows[0] == (LOAD, 0, 0, 0, 0) and rows[1][2] == 0:
+        if rows[1][0] == UNARY:
+            return FAST_UNARY, rows[1][1]
+        if rows[1][0] == AFFINE:
+            return FAST_AFFINE, 0
+    if (len(rows) == 3 and rows[:2] == ((LOAD, 0, 0, 0, 0), (LOAD, 1, 0, 0, 0))
+            and rows[2][0] == BINARY and rows[2][2:4] == (0, 1)):  # fmt: skip
+        return FAST_BINARY, rows[2][1]
+    return FAST_NONE, 0
 
 
 # ----------------------------------------------------------------------------- the family
