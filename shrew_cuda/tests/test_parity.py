@@ -61,6 +61,7 @@ CASES = {
                                  _t(d, np.array([1, np.nan, 3, np.nan], np.float32)).argmax()),
     "round_half_even": lambda d: _t(d, np.array([0.5, 1.5, 2.5, -0.5, -1.5], np.float32)).round(),
     "int_remainder": lambda d: _t(d, AI) % 3,
+    "float_floor_divide": lambda d: (_t(d) // 0.3, _t(d) // -_t(d, np.abs(A) + 0.5)),
 }
 
 
