@@ -13,8 +13,10 @@ kernels and the other suites are unaffected.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
+import pathlib
 
 import pytest
 
@@ -56,12 +58,59 @@ def test_backends() -> list[str]:
 test_backends.__test__ = False  # not a test
 
 
-def _device_params():
-    return [pytest.param(n, marks=pytest.mark.gpu) if n == "cuda" and _GPU else n
-            for n in test_backends()]  # fmt: skip
+_SIM_SAMPLE = pathlib.Path(__file__).parent / "shrew_cuda" / "tests" / "sim_sample.txt"
 
 
-@pytest.fixture(params=_device_params())
+@functools.cache
+def _sim_sample() -> frozenset[str]:
+    """Node ids of nn/optim tests that also run on the simulated cuda backend."""
+    if _GPU or os.environ.get("SHREW_TEST_BACKENDS") or not _SIM_SAMPLE.exists():
+        return frozenset()
+    lines = _SIM_SAMPLE.read_text().splitlines()
+    return frozenset(ln.strip() for ln in lines if ln.strip() and not ln.startswith("#"))
+
+
+def _prefix(item_or_def) -> str:
+    path = pathlib.Path(str(item_or_def.fspath)).resolve().relative_to(_ROOT)
+    return f"{path.as_posix()}::{item_or_def.name.partition('[')[0]}"
+
+
+_ROOT = pathlib.Path(__file__).parent.resolve()
+
+
+@pytest.hookimpl(tryfirst=True)  # device first in test ids, as with a parametrized fixture
+def pytest_generate_tests(metafunc):
+    """Parametrize ``device`` over the backends under test (cuda marked ``gpu`` on a GPU);
+    without a GPU, the tests named in ``shrew_cuda/tests/sim_sample.txt`` also get a
+    simulated ``cuda`` case marked ``cuda`` (other cuda cases are deselected below)."""
+    if "device" not in metafunc.fixturenames:
+        return
+    params = [pytest.param(n, marks=pytest.mark.gpu) if n == "cuda" and _GPU else n
+              for n in test_backends()]  # fmt: skip
+    prefix = _prefix(metafunc.definition) + "["
+    if any(s.startswith(prefix) for s in _sim_sample()):
+        params.append(pytest.param("cuda", marks=pytest.mark.cuda))
+    metafunc.parametrize("device", params, indirect=True)
+
+
+def pytest_collection_modifyitems(config, items):
+    sample = _sim_sample()
+    if not sample:
+        return
+    drop = [it for it in items
+            if _is_sampled_function(it, sample) and it.callspec.params.get("device") == "cuda"
+            and f"{_prefix(it)}[{it.callspec.id}]" not in sample]  # fmt: skip
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        dropped = set(map(id, drop))
+        items[:] = [it for it in items if id(it) not in dropped]
+
+
+def _is_sampled_function(item, sample) -> bool:
+    return hasattr(item, "callspec") and any(s.startswith(_prefix(item) + "[") for s in sample)
+
+
+@pytest.fixture
 def device(request) -> str:
     """A device string for each backend under test, e.g. "reference", "cpu"."""
     return request.param

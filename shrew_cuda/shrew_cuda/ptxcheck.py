@@ -2,7 +2,7 @@
 
 The simulator executes kernels as Python, so it cannot catch what numba's CUDA compiler
 rejects (typing errors, unsupported constructs). ``python -m shrew_cuda.ptxcheck`` runs
-the ``cuda``-marked tests under the simulator while recording every launch (the kernel
+the ``cuda``-marked tests (``python -m pytest -m cuda``) under the simulator while recording every launch (the kernel
 factory call that built the kernel and the argument types), then, in a process without the
 simulator, rebuilds each kernel for the GPU and compiles it with
 ``numba.cuda.compile_ptx`` for compute capability 9.0 (H100/H200). It needs NVVM and
@@ -85,7 +85,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         record = os.path.join(tmp, "launches.jsonl")
         env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", **{RECORD_ENV: record})
-        tests = sys.argv[1:] or [str(root / "shrew_cuda" / "tests"), "-m", "cuda"]
+        tests = sys.argv[1:] or ["-m", "cuda"]
         subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                         *tests], cwd=root, env=env, check=False)  # fmt: skip
         env = dict(os.environ, NUMBA_ENABLE_CUDASIM="0")
