@@ -77,8 +77,8 @@ def require_device(index: int) -> None:
         raise DeviceError(f"cuda:{index}: only {count} CUDA device(s) are present")
 
 
-def threads(kind: str = "ew") -> int:
-    """Threads per block for a launch family (``ew``: elementwise, ``row``: reductions)."""
+def threads() -> int:
+    """Threads per block (elementwise grid-stride loops and block-per-row reductions)."""
     return SIM_THREADS if simulated() else GPU_THREADS
 
 

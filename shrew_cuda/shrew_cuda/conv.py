@@ -12,8 +12,6 @@ batched GEMM, so the FLOPs go to cuBLAS on a GPU (the tiled kernel under the sim
 
 from __future__ import annotations
 
-import math
-
 from numba import cuda
 
 from shrew_core.layout import Layout
@@ -154,6 +152,3 @@ def conv2d_grad_weight(backend, grad, grad_layout, x, x_layout, dtype, weight_sh
     ct = Layout((N, G, L, K), (G * K * L, K * L, 1, L), 0)
     per_n = backend.matmul(g, gl, cols, ct, dtype)  # [N, G, Og, K]
     return backend.reduce("sum", per_n, Layout.contiguous((N, G * Og * K)), dtype, (0,))
-
-
-__all__ = ["conv2d", "conv2d_grad_input", "conv2d_grad_weight", "math"]

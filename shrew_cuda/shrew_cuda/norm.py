@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 from numba import cuda
 
-from shrew_core.dtypes import f32, f64, i64
+from shrew_core.dtypes import f32, f64
 from shrew_core.errors import IndexOutOfRangeError
 from shrew_core.layout import Layout
 
@@ -29,7 +28,7 @@ from .layouts import canonical, coalesce, contiguous_strides, storage_dtype
 
 
 def _block() -> int:
-    return _runtime.threads("row")
+    return _runtime.threads()
 
 
 def _launch_rows(nrows: int) -> tuple[int, int]:
@@ -524,7 +523,3 @@ def cross_entropy_backward(grad_rows, logits, shape, target, lse, dtype, ignore_
         grad_rows, logits, N, C, target, lse, int(ignore_index),
         A.np_acc(acc)(label_smoothing), out, A.load_kind(dtype))  # fmt: skip
     return out
-
-
-__all__ = ["softmax", "softmax_backward", "layer_norm", "layer_norm_backward",
-           "cross_entropy", "cross_entropy_backward", "i64", "numba"]  # fmt: skip

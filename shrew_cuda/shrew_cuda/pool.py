@@ -7,8 +7,6 @@ accumulator, rounded to the dtype once.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import cuda
 
@@ -214,7 +212,3 @@ def adaptive_avg_pool2d(x, layout, dtype, output_size):
 def adaptive_avg_pool2d_backward(grad, grad_layout, input_shape, dtype):
     return _avg(grad, grad_layout, dtype, input_shape, grad_layout.shape[2:], (1, 1), (1, 1),
                 (0, 0), False, True, True)  # fmt: skip
-
-
-__all__ = ["max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
-           "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward", "math"]  # fmt: skip

@@ -2,9 +2,10 @@
 
 The simulator executes kernels as Python, so it cannot catch what numba's CUDA compiler
 rejects (typing errors, unsupported constructs). ``python -m shrew_cuda.ptxcheck`` runs
-the ``cuda``-marked tests (``python -m pytest -m cuda``) under the simulator while recording every launch (the kernel
-factory call that built the kernel and the argument types), then, in a process without the
-simulator, rebuilds each kernel for the GPU and compiles it with
+the ``cuda``-marked tests (``python -m pytest -m cuda``) under the simulator while
+recording every launch (the kernel factory call that built the kernel and the argument
+types), then, in a process without the simulator, rebuilds each kernel for the GPU and
+compiles it with
 ``numba.cuda.compile_ptx`` for compute capability 9.0 (H100/H200). It needs NVVM and
 NVRTC (``pip install nvidia-cuda-nvcc-cu12 nvidia-cuda-nvrtc-cu12``), not a GPU.
 """

@@ -35,7 +35,7 @@ COLUMN_MIN_OUTPUTS = 1024  # outputs from which the column kernel serves a conti
 
 
 def _block() -> int:
-    return _runtime.threads("row")
+    return _runtime.threads()
 
 
 @functools.cache
