@@ -12,5 +12,5 @@ setup(
     description="Every Shrew package at one version (the CUDA backend via the `cuda` extra).",
     packages=[],
     install_requires=[f"{name}=={VERSION}" for name in PACKAGES],
-    extras_require={"cuda": [f"shrew-cuda=={VERSION}"]},
+    extras_require={"cuda": [f"shrew-cuda[gpu]=={VERSION}"]},
 )

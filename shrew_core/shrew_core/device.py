@@ -32,9 +32,14 @@ def CudaDevice(ordinal: int = 0) -> Device:  # noqa: N802 - the seed's spelling
 
 
 def as_device(value) -> Device:
-    """Accept a Device or a string ``"type"`` / ``"type:index"``."""
+    """Accept a Device or a string ``"type"`` / ``"type:index"``; ``"auto"`` is cuda:0 when
+    the cuda backend is installed and a GPU is present, else cpu."""
     if isinstance(value, Device):
         return value
+    if value == "auto":
+        from .registry import auto_device
+
+        return auto_device()
     if isinstance(value, str):
         kind, _, idx = value.partition(":")
         if not kind or (idx and not idx.isdigit()):

@@ -85,6 +85,17 @@ def _load_backend_class(name: str) -> type[Backend]:
     return cls
 
 
+def auto_device() -> Device:
+    """``cuda:0`` when the cuda backend is installed and its class reports a GPU
+    (``is_available()``), else ``cpu``."""
+    try:
+        cls = get_backend_class("cuda")
+    except BackendError:
+        return Device("cpu")
+    available = getattr(cls, "is_available", None)
+    return Device("cuda") if available is not None and available() else Device("cpu")
+
+
 def get_backend(device: Device | str) -> Backend:
     """The backend instance serving ``device`` (one per device, created on first use)."""
     dev = as_device(device)

@@ -177,10 +177,14 @@ class Tensor:
         return self.numpy().reshape(-1)[0].item()
 
     def __dlpack__(self, stream=None, **kwargs):
+        export = getattr(self._backend, "dlpack", None)  # device backends: zero-copy export
+        if export is not None:
+            return export(self._storage, self.layout, self.dtype, stream=stream)
         return np.ascontiguousarray(self.numpy()).__dlpack__(**kwargs)
 
     def __dlpack_device__(self):
-        return self.numpy().__dlpack_device__()
+        device = getattr(self._backend, "dlpack_device", None)
+        return device() if device is not None else self.numpy().__dlpack_device__()
 
     def __float__(self) -> float:
         return float(self.item())

@@ -17,7 +17,8 @@ class RuntimeConfig:
         dtype: the float dtype for params declared f32 (``None`` keeps declared dtypes).
         device: where params and computation live (``"cpu"``, ``"reference"``, ...); None
             takes the program's ``@config { device: ...; }`` (``"auto"`` picks cuda when
-            installed), else ``"cpu"``. ``dtype`` and ``seed`` default from @config the same way.
+            a GPU is present), else ``"cpu"``. ``dtype`` and ``seed`` default from @config
+            the same way.
         training: dropout active and batch-norm statistics updated.
         seed: if given, ``manual_seed(seed)`` before params are initialised.
         optimize_level: shrew_ir optimisation level (0, 1 or 2) applied before execution.
@@ -34,7 +35,7 @@ class RuntimeConfig:
         """A copy with device/dtype/seed filled from the program's @config where unset."""
         device = self.device or program_config.get("device") or "cpu"
         if device == "auto":
-            device = "cuda" if "cuda" in sc.available_backends() else "cpu"
+            device = str(sc.as_device("auto"))  # cuda only when a GPU is present
         dtype = self.dtype or program_config.get("dtype")
         seed = self.seed if self.seed is not None else program_config.get("seed")
         return RuntimeConfig(

@@ -107,8 +107,18 @@ def from_list(data, shape, dtype=None, device=None) -> Tensor:
     return tensor(arr.reshape(shape), dtype=dtype or _defaults["dtype"], device=device)
 
 
+_DLPACK_CUDA = 2  # kDLCUDA
+
+
 def from_dlpack(obj, device=None) -> Tensor:
-    """Import any ``__dlpack__`` object (torch, cupy, jax, NumPy) — zero-copy on CPU."""
+    """Import any ``__dlpack__`` object (torch, cupy, jax, NumPy) — zero-copy on CPU, and
+    zero-copy on CUDA (a GPU array becomes a cuda tensor sharing its memory)."""
+    where = obj.__dlpack_device__() if hasattr(obj, "__dlpack_device__") else None
+    if where is not None and int(where[0]) == _DLPACK_CUDA:
+        b = get_backend(Device("cuda", int(where[1])))
+        storage, layout, dt = b.from_dlpack(obj)
+        t = Tensor._make(storage, layout, dt, b)
+        return t if device is None else t.to(as_device(device))
     return from_numpy(np.from_dlpack(obj), device)
 
 
