@@ -7,6 +7,7 @@ backend fuses: softmax, log_softmax, layer_norm, rms_norm, cross_entropy, conv, 
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import shrew_core as sc
@@ -18,11 +19,27 @@ softmax = sc.softmax
 log_softmax = sc.log_softmax
 layer_norm = sc.layer_norm
 max_pool2d = sc.max_pool2d
-avg_pool2d = sc.avg_pool2d
 adaptive_avg_pool2d = sc.adaptive_avg_pool2d
 one_hot = sc.one_hot
 
 _REDUCTIONS = ("none", "mean", "sum")
+
+
+def bilinear(x1: Tensor, x2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``y[..., o] = x1[..., i] W[o, i, j] x2[..., j] + b[o]`` for ``x1`` [*, I1], ``x2``
+    [*, I2] and ``weight`` [O, I1, I2]: one GEMM ``x1 @ W`` then a row-wise product."""
+    if weight.ndim != 3:
+        raise sc.ShapeError(f"bilinear: weight must be [out, in1, in2], got {weight.shape}")
+    o, i1, i2 = weight.shape
+    if x1.shape[-1:] != (i1,) or x2.shape[-1:] != (i2,) or x1.shape[:-1] != x2.shape[:-1]:
+        raise sc.ShapeError(f"bilinear: expected inputs [*, {i1}] and [*, {i2}] with the same "
+                            f"leading dims, got {x1.shape} and {x2.shape}")  # fmt: skip
+    lead = x1.shape[:-1]
+    a = x1.reshape(-1, i1) @ weight.permute(1, 0, 2).reshape(i1, o * i2)  # [M, O*I2]
+    y = (a.reshape(-1, o, i2) * x2.reshape(-1, 1, i2)).sum(dim=-1)
+    if bias is not None:
+        y = y + bias
+    return y.reshape(lead + (o,))
 
 
 # ---------------------------------------------------------------------------- activations
@@ -92,7 +109,10 @@ def mish(x: Tensor) -> Tensor:
 
 
 def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
-    return sc.clamp(x, min_val, max_val)
+    """``x`` clamped to ``[min_val, max_val]``; like PyTorch the gradient is 1 strictly
+    inside the interval and 0 on and beyond its ends."""
+    inside = (x > min_val) & (x < max_val)
+    return sc.where(inside, x, sc.clamp(x.detach(), min_val, max_val))
 
 
 # ---------------------------------------------------------------------------- regularisation
@@ -249,6 +269,69 @@ def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
         x, padding = _same_pad(x, weight, dilation, 1)
         padding = padding[0]
     return sc.conv1d(x, weight, bias, stride, padding, dilation, groups)
+
+
+# ---------------------------------------------------------------------------- pooling
+_CORE_DIVISOR = "divisor_override" in inspect.signature(sc.avg_pool2d).parameters
+
+
+def avg_pool2d(x: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
+    """Mean over ``kernel_size`` windows of ``[N, C, H, W]`` (or ``[C, H, W]``); stride
+    defaults to the kernel. ``divisor_override`` divides each window's sum by that number
+    instead of the window size (``count_include_pad`` is then irrelevant)."""
+    if divisor_override is None:
+        return sc.avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad)
+    if isinstance(divisor_override, bool) or not isinstance(divisor_override, int) or \
+            divisor_override == 0:  # fmt: skip
+        raise ValueError(f"avg_pool2d: divisor_override must be a non-zero integer, got "
+                         f"{divisor_override!r}")  # fmt: skip
+    if _CORE_DIVISOR:
+        return sc.avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                             divisor_override=divisor_override)  # fmt: skip
+    return _window_sums(x, kernel_size, stride, padding, ceil_mode) / float(divisor_override)
+
+
+def _pair(v, name: str) -> tuple[int, int]:
+    v = (v, v) if isinstance(v, int) else tuple(v)
+    if len(v) != 2:
+        raise ValueError(f"avg_pool2d: {name} must be an int or a pair, got {v}")
+    return v
+
+
+def _window_sums(x: Tensor, kernel_size, stride, padding, ceil_mode: bool) -> Tensor:
+    """Exact sums over PyTorch's pooling windows (zero padding; ``ceil_mode`` windows cut at
+    the edge): a depthwise convolution with a ones kernel over the padded input."""
+    if x.ndim not in (3, 4):
+        raise sc.ShapeError(f"avg_pool2d: expected input [N, C, H, W] or [C, H, W], got "
+                            f"{x.shape}")  # fmt: skip
+    unbatched = x.ndim == 3
+    if unbatched:
+        x = x.unsqueeze(0)
+    k = _pair(kernel_size, "kernel_size")
+    s = k if stride is None else _pair(stride, "stride")
+    p = _pair(padding, "padding")
+    if p[0] > k[0] // 2 or p[1] > k[1] // 2:
+        raise ValueError(f"avg_pool2d: padding {p} must be at most half the kernel size {k}")
+    n, c, h, w = x.shape
+    out, pads = [], []
+    for size, kk, ss, pp in zip((h, w), k, s, p):
+        num = size + 2 * pp - kk
+        o = (-(-num // ss) if ceil_mode else num // ss) + 1
+        if ceil_mode and (o - 1) * ss >= size + pp:
+            o -= 1
+        if num < 0 or o <= 0:
+            raise sc.ShapeError(f"avg_pool2d: kernel {k} is larger than the padded input "
+                                f"{(h, w)}")  # fmt: skip
+        out.append(o)
+        pads.append((pp, max(pp, (o - 1) * ss + kk - size - pp)))  # the end covers every window
+    (top, bottom), (left, right) = pads
+    xp = sc.pad(x, [left, right, top, bottom]) if top or bottom or left or right else x
+    ones = sc.ones(c, 1, k[0], k[1], dtype=x.dtype, device=x.device)
+    y = sc.conv2d(xp, ones, None, s, 0, 1, c)
+    if y.shape[2:] != tuple(out):
+        y = y[:, :, : out[0], : out[1]]
+    return y.squeeze(0) if unbatched else y
 
 
 def flatten(x: Tensor, start_dim: int = 1, end_dim: int = -1) -> Tensor:
