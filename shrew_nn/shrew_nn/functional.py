@@ -424,6 +424,14 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
     return _reduce(loss, reduction, "bce_with_logits_loss")
 
 
+def _mean_over(total: Tensor, denom: Tensor) -> Tensor:
+    """``total / denom`` for a "mean" over the non-ignored targets. When every target is
+    ignored (``denom`` is 0) the value is NaN and the gradients are zeros, as in torch."""
+    nonzero = denom != 0
+    value = total / sc.where(nonzero, denom, 1.0).to(total.dtype)
+    return value + sc.where(nonzero, 0.0, math.nan).to(total.dtype)
+
+
 def _class_last(op: str, input: Tensor, target: Tensor, prob_target: bool):
     """``[N, C, d1, ...]`` -> rows ``[N*d1*..., C]`` and matching targets; ``[C]`` -> ``[1, C]``."""
     if input.ndim == 1:
@@ -478,7 +486,7 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
         w = w * weight.to(rows.dtype).index_select(0, safe)
     loss = -picked * w
     if reduction == "mean":
-        return loss.sum() / w.sum()
+        return _mean_over(loss.sum(), w.sum())
     if unbatched and reduction == "none":
         return loss.reshape(())
     return _finish_rows(loss, shape, reduction, "nll_loss")
@@ -522,7 +530,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
         loss = sc.cross_entropy_rows(rows, tgt, ignore_index, label_smoothing)
         if reduction == "mean":
             count = (tgt != ignore_index).to(rows.dtype).sum()
-            return loss.sum() / count
+            return _mean_over(loss.sum(), count)
         if unbatched and reduction == "none":
             return loss.reshape(())
         return _finish_rows(loss, shape, reduction, "cross_entropy")
@@ -537,7 +545,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
         smooth = -(logp * w).sum(dim=1) * keep.to(rows.dtype) / c
         loss = nll * (1.0 - label_smoothing) + smooth * label_smoothing
     if reduction == "mean":
-        return loss.sum() / wt.sum()
+        return _mean_over(loss.sum(), wt.sum())
     if unbatched and reduction == "none":
         return loss.reshape(())
     return _finish_rows(loss, shape, reduction, "cross_entropy")
