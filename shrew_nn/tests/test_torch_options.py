@@ -117,6 +117,7 @@ LSTMP = [
 ]
 
 
+@pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
 @pytest.mark.parametrize("kw", LSTMP, ids=["1-layer", "2-layer-bidir", "batch-first-nobias"])
 @pytest.mark.parametrize("with_state", [False, True])
 def test_lstm_proj_size(kw, with_state, device, dtype, nnt):
@@ -148,6 +149,7 @@ def test_lstm_proj_size_errors(device):
 MHA = list(itertools.product([False, True], [False, True], [None, (3, 5)]))
 
 
+@pytest.mark.filterwarnings("ignore:Support for mismatched key_padding_mask")  # torch's
 @pytest.mark.parametrize("bias_kv,zero_attn,kv", MHA,
                          ids=[f"bkv{int(a)}-zero{int(b)}-kv{c}" for a, b, c in MHA])
 def test_attention_extra_keys_and_dims(bias_kv, zero_attn, kv, device, dtype, nnt):

@@ -16,6 +16,7 @@ step for that parameter; keep parameters contiguous for the fast path).
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -43,7 +44,20 @@ def fresh_copy(t: Tensor, dtype=None) -> Tensor:
 
 
 def _copy_value(v: Any) -> Any:
-    return fresh_copy(v) if isinstance(v, Tensor) else v
+    """A group value as this optimizer keeps it: tensors copied, array-likes (a torch tensor
+    lr or beta from a torch state dict) made shrew tensors, tuples (betas) element-wise."""
+    if isinstance(v, Tensor):
+        return fresh_copy(v)
+    if isinstance(v, tuple):
+        return tuple(_copy_value(x) for x in v)
+    if hasattr(v, "__array__") and not isinstance(v, (numbers.Number, str)):
+        return sc.tensor(_as_numpy(v))
+    return v
+
+
+def _as_numpy(v: Any) -> np.ndarray:
+    """An array-like (a NumPy array, a torch CPU tensor: its ``.numpy()``) as a NumPy copy."""
+    return np.array(v.numpy() if hasattr(v, "numpy") else v)
 
 
 def _flat_layout(n: int) -> Layout:
@@ -395,7 +409,7 @@ class Optimizer:
                 if not isinstance(v, np.ndarray) and not hasattr(v, "__array__"):
                     raise TypeError(f"Cannot load {name} state: buffer {k!r} of parameter "
                                     f"{idx} is a {type(v).__name__}")  # fmt: skip
-                v = sc.from_numpy(np.ascontiguousarray(np.asarray(v)), device=p.device)
+                v = sc.from_numpy(np.ascontiguousarray(_as_numpy(v)), device=p.device)
             out[k] = fresh_copy(v.to(p.device), dt)  # own, contiguous storage
         return out
 

@@ -249,6 +249,23 @@ def test_torch_state_dict_loads_and_continues(name, device, oracle):
                            "param_groups": ours["param_groups"]})  # fmt: skip
 
 
+def test_torch_state_dict_with_tensor_hyperparameters(device, oracle):
+    import torch
+
+    init, grads = oracle.problem("f32", 8)
+    kw = dict(lr=torch.tensor(0.01), betas=(torch.tensor(0.8), torch.tensor(0.99)))
+    tp, topt = _torch_trained(lambda p: torch.optim.Adam(p, **kw), init, grads[:4])
+    sp = oracle.params([p.detach().numpy() for p in tp], device)
+    sopt = so.Adam(sp, lr=sc.tensor(0.5))
+    sopt.load_state_dict(topt.state_dict())
+    lr, (b1, _) = sopt.param_groups[0]["lr"], sopt.param_groups[0]["betas"]
+    assert isinstance(lr, sc.Tensor) and float(lr) == float(kw["lr"]) and isinstance(b1, sc.Tensor)
+    for gs in grads[4:]:
+        sopt.step(oracle.store(sp, gs, device))
+        oracle.torch_step(topt, tp, gs)
+    oracle.assert_close([p.numpy() for p in sp], [p.detach().numpy() for p in tp], "f32")
+
+
 @pytest.mark.parametrize("kind", ["SGD", "Adam", "AdamW", "RAdam", "RMSprop"])
 def test_tensor_lr_and_betas(kind, device, oracle):
     import torch
