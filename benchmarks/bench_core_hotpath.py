@@ -1,42 +1,50 @@
 """The per-op host path of shrew_core, compiled (Cython ``_speedups``) vs pure Python (``_shapes``).
 
-Run: ``python benchmarks/bench_core_hotpath.py``. Prints microseconds per call and the
-speed-up for the shape arithmetic every op performs and for the backward graph walk.
+Run: ``python benchmarks/bench_core_hotpath.py [--rounds 5]``. Prints microseconds per call
+(best of the interleaved samples) and the speed-up (Python / Cython) for the shape
+arithmetic every op performs and for the backward graph walk. Under pytest-benchmark:
+``pytest benchmarks/bench_core_hotpath.py --benchmark-only``.
 """
 
 from __future__ import annotations
 
-import timeit
+import _compare
 
 import shrew_core as sc
 from shrew_core import _shapes, _speedups
 
+BENCH = _compare.Bench("shrew_core host path: pure Python vs Cython", baseline=("cython",),
+                       stat="min", rounds=5, unit="us", ratio_label="speed-up")  # fmt: skip
+SHAPE, STRIDES = (8, 16, 32, 64), (32768, 2048, 64, 1)
+CALLS = {
+    "broadcast_shapes": lambda m: m.broadcast_shapes((8, 1, 32, 64), (16, 1, 64)),
+    "broadcast_strides": lambda m: m.broadcast_strides((1, 32, 64), (2048, 64, 1), SHAPE),
+    "is_contiguous": lambda m: m.is_contiguous(SHAPE, STRIDES),
+    "view_strides": lambda m: m.view_strides(SHAPE, STRIDES, (128, 2048)),
+    "contiguous_strides": lambda m: m.contiguous_strides(SHAPE),
+}
 
-def _time(fn, number: int) -> float:
-    return min(timeit.repeat(fn, number=number, repeat=5)) / number * 1e6
+
+def _pair(call):
+    def build():
+        return {"python": lambda: call(_shapes), "cython": lambda: call(_speedups)}
+    return build
 
 
-def main() -> None:
-    shape, strides = (8, 16, 32, 64), (32768, 2048, 64, 1)
-    cases = {
-        "broadcast_shapes": lambda m: m.broadcast_shapes((8, 1, 32, 64), (16, 1, 64)),
-        "broadcast_strides": lambda m: m.broadcast_strides((1, 32, 64), (2048, 64, 1), shape),
-        "is_contiguous": lambda m: m.is_contiguous(shape, strides),
-        "view_strides": lambda m: m.view_strides(shape, strides, (128, 2048)),
-        "contiguous_strides": lambda m: m.contiguous_strides(shape),
-    }
+for _name, _call in CALLS.items():
+    BENCH.case(_name, _name, ("python", "cython"))(_pair(_call))
+
+
+@BENCH.case("topo_order", "topo_order (2000-node graph)", ("python", "cython"))
+def topo_order():
     x = sc.ones(4, device="reference").requires_grad_()
     y = x
     for _ in range(2000):
         y = y * 1.0
-    cases_walk = {"topo_order (2000-node graph)": lambda m: m.topo_order(y)}
-    print(f"{'function':32s} {'python us':>10s} {'cython us':>10s} {'speed-up':>9s}")
-    for name, fn in {**cases, **cases_walk}.items():
-        n = 20 if "topo" in name else 100_000
-        py = _time(lambda fn=fn: fn(_shapes), n)
-        cy = _time(lambda fn=fn: fn(_speedups), n)
-        print(f"{name:32s} {py:10.3f} {cy:10.3f} {py / cy:8.2f}x")
+    return _pair(lambda m: m.topo_order(y))()
 
+
+test_benchmark = BENCH.pytest_test()
 
 if __name__ == "__main__":
-    main()
+    BENCH.main()

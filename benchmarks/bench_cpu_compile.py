@@ -2,7 +2,9 @@
 
 Run: ``python benchmarks/bench_cpu_compile.py``. Starts two fresh interpreters with the
 same empty ``NUMBA_CACHE_DIR``: the first compiles every kernel family (cold), the second
-loads them from the on-disk cache (warm). Prints seconds per first call.
+loads them from the on-disk cache (warm). Prints seconds per first call. Under
+pytest-benchmark (``pytest benchmarks/bench_cpu_compile.py --benchmark-only``) one round
+each of the cold and the warm process, with the per-call seconds in ``extra_info``.
 """
 
 from __future__ import annotations
@@ -44,6 +46,21 @@ def run(cache: str) -> dict:
     out = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True,
                          check=True)  # fmt: skip
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_first_calls(benchmark, tmp_path, state):
+    """One fresh process: cold (empty cache) or warm (the cache a first process filled)."""
+    cache = str(tmp_path)
+    if state == "warm":
+        run(cache)
+    benchmark.group = "cpu backend first calls (fresh process)"
+    result = benchmark.pedantic(run, args=(cache,), rounds=1, iterations=1)
+    benchmark.extra_info.update(result)
+
+
+def pytest_generate_tests(metafunc):
+    if "state" in metafunc.fixturenames:
+        metafunc.parametrize("state", ["cold", "warm"])
 
 
 def main() -> None:

@@ -11,7 +11,9 @@ the consumer runs a ~2 ms "model step". Serial loading (num_workers=0) costs abo
   NumPy releases the GIL for much of this, so it shows the overlap threads get on real
   array work (it needs two free cores; on a busy machine the figure degrades).
 
-Run: ``python benchmarks/bench_data_loader.py [--batches 100] [--repeat 3]``.
+Run: ``python benchmarks/bench_data_loader.py [--batches 100] [--repeat 3]``. Under
+pytest-benchmark (``pytest benchmarks/bench_data_loader.py --benchmark-only``) one epoch
+per (workload, workers) is the timed body, grouped by workload.
 """
 
 from __future__ import annotations
@@ -68,8 +70,8 @@ def make_workload(kind: str, n_batches: int):
     return ds, 8, transform, step, None
 
 
-def epoch_time(kind: str, workers: int, n_batches: int) -> tuple[float, float, float]:
-    """(epoch seconds, transform ms/batch, step ms/batch)."""
+def make_epoch(kind: str, workers: int, n_batches: int):
+    """(the timed body: one epoch of loading + stepping, transform ms/batch, step ms/batch)."""
     ds, bs, transform, step, sampler = make_workload(kind, n_batches)
     loader = DataLoader(ds, batch_size=bs, num_workers=workers, prefetch_factor=2,
                         batch_transform=transform, sampler=sampler, device="reference")
@@ -77,13 +79,37 @@ def epoch_time(kind: str, workers: int, n_batches: int) -> tuple[float, float, f
     first = transform(raw)
     t_transform = calibrate(lambda: transform(raw))
     t_step = calibrate(lambda: step(first))
+
+    def epoch() -> None:
+        count = 0
+        for batch in loader:
+            step(batch)
+            count += 1
+        if count != n_batches:
+            raise RuntimeError(f"the loader gave {count} batches, expected {n_batches}")
+
+    return epoch, t_transform * 1e3, t_step * 1e3
+
+
+def epoch_time(kind: str, workers: int, n_batches: int) -> tuple[float, float, float]:
+    """(epoch seconds, transform ms/batch, step ms/batch)."""
+    epoch, load, step = make_epoch(kind, workers, n_batches)
     t0 = time.perf_counter()
-    count = 0
-    for batch in loader:
-        step(batch)
-        count += 1
-    assert count == n_batches, count
-    return time.perf_counter() - t0, t_transform * 1e3, t_step * 1e3
+    epoch()
+    return time.perf_counter() - t0, load, step
+
+
+def pytest_generate_tests(metafunc):
+    if "workers" in metafunc.fixturenames:
+        metafunc.parametrize("kind", ["sleep", "numpy"])
+        metafunc.parametrize("workers", [0, 2])
+
+
+def test_epoch(benchmark, kind, workers):
+    epoch, load, step = make_epoch(kind, workers, 100)
+    benchmark.group = f"DataLoader epoch, 100 batches, workload {kind!r}"
+    benchmark.extra_info.update(load_ms=load, step_ms=step)
+    benchmark.pedantic(epoch, rounds=3, iterations=1)
 
 
 def main() -> None:

@@ -7,46 +7,25 @@ Cases (each forward + backward; the MLP case is a full SGD train step):
 * mha:   MultiHeadAttention(256, 4 heads) self-attention, seq 128, batch 8
 * mlp:   784-128-10 MLP, batch 64: forward, cross-entropy, backward, SGD step
 
-Run: ``python benchmarks/bench_nn.py [--repeat 7] [--threads N] [--only conv,lstm]``.
-Prints milliseconds (best of ``repeat`` runs after warm-up, shrew and torch timed in
-alternation) and the ratio shrew / torch (< 1 means shrew is faster).
+Run: ``python benchmarks/bench_nn.py [--rounds 7] [--only conv,lstm]``: milliseconds
+(best of ``rounds`` samples after warm-up, the contestants timed in alternation) and the
+ratio shrew / torch's fastest (< 1 means shrew is faster). Under pytest-benchmark:
+``pytest benchmarks/bench_nn.py --benchmark-only``.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import time
-import warnings
+import _compare  # noqa: I001 - first: sets OMP_WAIT_POLICY before torch loads OpenMP
+import numpy as np
+import torch
 
-# One OpenMP runtime (libgomp) serves torch and Numba in this process and reads its settings
-# when torch loads it: make its workers sleep between parallel regions, as shrew_cpu does
-# when it is imported first, so neither pool spins against the other's (or OpenBLAS's) threads.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-import shrew_core as sc  # noqa: E402
-import shrew_nn as nn  # noqa: E402
-import shrew_nn.functional as F  # noqa: E402
+import shrew_core as sc
+import shrew_nn as nn
+import shrew_nn.functional as F
 
 DEVICE = "cpu"
-
-
-def _best_ms(*fns, repeat: int, warmup: int = 2) -> list[float]:
-    """Best-of-``repeat`` milliseconds of each function, timed in alternation so that load
-    from other processes on a shared machine hits every contestant alike."""
-    for fn in fns:
-        for _ in range(warmup):
-            fn()
-    best = [float("inf")] * len(fns)
-    for _ in range(repeat):
-        for i, fn in enumerate(fns):
-            t0 = time.perf_counter()
-            fn()
-            best[i] = min(best[i], time.perf_counter() - t0)
-    return [b * 1e3 for b in best]
+BENCH = _compare.Bench("shrew_nn vs PyTorch (shrew on the Numba cpu backend)",
+                       baseline=("torch", "torch-no-onednn"), stat="min", rounds=7)
 
 
 def _copy(shrew_mod, torch_mod) -> None:
@@ -76,43 +55,44 @@ def _fb_pair(shrew_mod, torch_mod, x_np, call_s, call_t):
     return run_s, run_t
 
 
-def bench_conv(repeat):
+@BENCH.case("conv", "Conv2d fwd+bwd [32,16,28,28] x 32 3x3", ("shrew", "torch"))
+def conv():
     t = torch.nn.Conv2d(16, 32, 3, padding=1)
     s = nn.Conv2d(16, 32, 3, padding=1, device=DEVICE)
     _copy(s, t)
     x = np.random.default_rng(0).standard_normal((32, 16, 28, 28)).astype(np.float32)
     rs, rt = _fb_pair(s, t, x, lambda m, v: m(v), lambda m, v: m(v))
-    ms, mt = _best_ms(rs, rt, repeat=repeat)
-    return ms, mt, ""
+    return {"shrew": rs, "torch": rt}
 
 
-def bench_lstm(repeat):
+@BENCH.case("lstm", "LSTM(128,256) T=64 B=32 fwd+bwd", ("shrew", "torch", "torch-no-onednn"))
+def lstm():
     t = torch.nn.LSTM(128, 256)
     s = nn.LSTM(128, 256, device=DEVICE)
     _copy(s, t)
     x = np.random.default_rng(0).standard_normal((64, 32, 128)).astype(np.float32)
     rs, rt = _fb_pair(s, t, x, lambda m, v: m(v)[0], lambda m, v: m(v)[0])
+
     def rt_off():
         with torch.backends.mkldnn.flags(enabled=False):
             rt()
 
-    ms, on, off = _best_ms(rs, rt, rt_off, repeat=repeat)
-    note = f"torch oneDNN on {on:.1f} ms / off {off:.1f} ms"
-    return ms, min(on, off), note
+    return {"shrew": rs, "torch": rt, "torch-no-onednn": rt_off}, "ratio vs torch's best"
 
 
-def bench_mha(repeat):
+@BENCH.case("mha", "MHA d=256 h=4 L=128 B=8 fwd+bwd", ("shrew", "torch"))
+def mha():
     t = torch.nn.MultiheadAttention(256, 4, batch_first=True)
     s = nn.MultiHeadAttention(256, 4, device=DEVICE)
     _copy(s, t)
     x = np.random.default_rng(0).standard_normal((8, 128, 256)).astype(np.float32)
     rs, rt = _fb_pair(s, t, x, lambda m, v: m(v, v, v, need_weights=False)[0],
                       lambda m, v: m(v, v, v, need_weights=False)[0])  # fmt: skip
-    ms, mt = _best_ms(rs, rt, repeat=repeat)
-    return ms, mt, "self-attention, no weights"
+    return {"shrew": rs, "torch": rt}, "self-attention, no weights"
 
 
-def bench_mlp(repeat):
+@BENCH.case("mlp", "MLP 784-128-10 B=64 train step", ("shrew", "torch"))
+def mlp():
     t = torch.nn.Sequential(torch.nn.Linear(784, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
     s = nn.Sequential(nn.Linear(784, 128, device=DEVICE), nn.ReLU(),
                       nn.Linear(128, 10, device=DEVICE))  # fmt: skip
@@ -127,8 +107,7 @@ def bench_mlp(repeat):
     try:
         from shrew_optim import SGD
 
-        sopt = SGD(params, lr=0.01)
-        step, note = sopt.step, "shrew_optim.SGD"
+        step, note = SGD(params, lr=0.01).step, "shrew_optim.SGD"
     except ImportError:  # shrew_nn alone: a plain in-place update
         def step(grads):
             with sc.no_grad():
@@ -145,34 +124,12 @@ def bench_mlp(repeat):
         torch.nn.functional.cross_entropy(t(xt), yt).backward()
         topt.step()
 
-    ms, mt = _best_ms(run_s, run_t, repeat=repeat * 10)
-    return ms, mt, note
+    return {"shrew": run_s, "torch": run_t}, note
 
 
-CASES = {"conv": ("Conv2d fwd+bwd [32,16,28,28] x 32 3x3", bench_conv),
-         "lstm": ("LSTM(128,256) T=64 B=32 fwd+bwd", bench_lstm),
-         "mha": ("MHA d=256 h=4 L=128 B=8 fwd+bwd", bench_mha),
-         "mlp": ("MLP 784-128-10 B=64 train step", bench_mlp)}  # fmt: skip
-
-
-def main() -> None:
-    warnings.filterwarnings("ignore", category=UserWarning)
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeat", type=int, default=7)
-    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    ap.add_argument("--only", default="", help="comma-separated subset of " + ",".join(CASES))
-    args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    names = [n for n in args.only.split(",") if n] or list(CASES)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; shrew backend "
-          f"{DEVICE!r}")  # fmt: skip
-    print(f"{'case':38s} {'shrew ms':>9s} {'torch ms':>9s} {'ratio':>6s}  note")
-    for name in names:
-        title, fn = CASES[name]
-        ms, mt, note = fn(args.repeat)
-        print(f"{title:38s} {ms:9.2f} {mt:9.2f} {ms / mt:6.2f}  {note}", flush=True)
-
+test_benchmark = BENCH.pytest_test()
 
 if __name__ == "__main__":
-    main()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; shrew backend "
+          f"{DEVICE!r}")  # fmt: skip
+    BENCH.main()

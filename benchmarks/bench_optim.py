@@ -1,19 +1,17 @@
 """One Adam step over a 10M-parameter model: shrew_optim vs torch.optim.Adam.
 
-Run: ``python benchmarks/bench_optim.py [--device cpu] [--steps 10] [--dtype f32]``.
+Run: ``python benchmarks/bench_optim.py [--device cpu] [--dtype f32] [--rounds 15]``.
 Times ``opt.step(grads)`` (shrew: one fused backend kernel per parameter) against
 torch.optim.Adam in its single-tensor, foreach and fused implementations on the same
-parameter shapes, and prints milliseconds per step and the ratio to PyTorch's fastest.
-Also reports whether the backend overrides the fused ``adam_update`` kernel or runs the
-composed default from ``shrew_core.fused_defaults``.
+parameter shapes, interleaved round-robin, and prints the median milliseconds per step and
+the ratio to PyTorch's fastest. Also reports whether the backend overrides the fused
+``adam_update`` kernel or runs the composed default from ``shrew_core.fused_defaults``.
+Under pytest-benchmark: ``pytest benchmarks/bench_optim.py --benchmark-only``.
 """
 
 from __future__ import annotations
 
-import argparse
-import statistics
-import time
-
+import _compare  # noqa: I001 - first: sets OMP_WAIT_POLICY before torch loads OpenMP
 import numpy as np
 import torch
 
@@ -23,21 +21,10 @@ from shrew_core.backend import Backend
 
 # 10 linear layers of 1000x1000 with biases: 10,010,000 parameters.
 SHAPES = [(1000, 1000), (1000,)] * 10
-
-
-def _interleaved_median_ms(steps: dict, rounds: int, warmup: int = 2) -> dict[str, float]:
-    """Median ms per call of each step function, timed in alternation (round-robin) so a
-    machine shared with other work slows every implementation alike."""
-    for fn in steps.values():
-        for _ in range(warmup):
-            fn()
-    times: dict[str, list[float]] = {k: [] for k in steps}
-    for _ in range(rounds):
-        for k, fn in steps.items():
-            t0 = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) * 1e3 for k, v in times.items()}
+IMPLS = {"torch single-tensor": dict(foreach=False), "torch foreach": dict(foreach=True),
+         "torch fused": dict(fused=True)}  # fmt: skip
+BENCH = _compare.Bench("Adam step, 10.01M parameters in 20 tensors",
+                       baseline=tuple(IMPLS), stat="median", rounds=15)
 
 
 def shrew_step(device: str, dtype: str):
@@ -61,34 +48,22 @@ def torch_step(dtype: str, **impl):
     return opt.step
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--dtype", default="f32", choices=["f32", "f64"])
-    ap.add_argument("--steps", type=int, default=15, help="timed rounds")
-    args = ap.parse_args()
-    backend = sc.get_backend(args.device)
-    fused = type(backend).adam_update is not Backend.adam_update
-    n = sum(int(np.prod(s)) for s in SHAPES)
-    print(f"Adam step, {n / 1e6:.2f}M {args.dtype} parameters in {len(SHAPES)} tensors; "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads")  # fmt: skip
-    print(f"shrew backend {args.device!r}: adam_update "
-          f"{'overridden (fused kernel)' if fused else 'NOT overridden: composed default'}")
-    steps = {f"shrew_optim.Adam ({args.device})": shrew_step(args.device, args.dtype),
-             "torch Adam (single-tensor)": torch_step(args.dtype, foreach=False),
-             "torch Adam (foreach)": torch_step(args.dtype, foreach=True)}  # fmt: skip
-    try:
-        fused_step = torch_step(args.dtype, fused=True)
-        fused_step()
-        steps["torch Adam (fused)"] = fused_step
-    except (RuntimeError, ValueError) as e:  # fused may be unavailable for a device/dtype
-        print(f"torch fused Adam unavailable: {e}")
-    rows = _interleaved_median_ms(steps, args.steps)
-    fastest = min(v for k, v in rows.items() if k.startswith("torch"))
-    print(f"{'implementation':34s} {'ms/step':>9s} {'vs torch fastest':>17s}")
-    for k, v in rows.items():
-        print(f"{k:34s} {v:9.2f} {v / fastest:16.2f}x")
+@BENCH.case("adam", "Adam(weight_decay=0.01) step", ("shrew", *IMPLS))
+def adam():
+    device = str(BENCH.options.get("device", "cpu"))
+    dtype = str(BENCH.options.get("dtype", "f32"))
+    fused = type(sc.get_backend(device)).adam_update is not Backend.adam_update
+    steps = {"shrew": shrew_step(device, dtype)}
+    steps.update({name: torch_step(dtype, **impl) for name, impl in IMPLS.items()})
+    note = (f"shrew on {device!r}, {dtype}: adam_update "
+            f"{'overridden (fused kernel)' if fused else 'NOT overridden: composed default'}")
+    return steps, note
 
+
+test_benchmark = BENCH.pytest_test()
 
 if __name__ == "__main__":
-    main()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    BENCH.main(configure=lambda ap: (ap.add_argument("--device", default="cpu"),
+                                     ap.add_argument("--dtype", default="f32",
+                                                     choices=["f32", "f64"])))  # fmt: skip

@@ -15,7 +15,9 @@ from .activation import (
     ELU,
     GELU,
     GeLU,
+    Hardtanh,
     LeakyReLU,
+    LogSigmoid,
     LogSoftmax,
     Mish,
     ReLU,
@@ -31,7 +33,7 @@ from .attention import MultiHeadAttention
 from .containers import ModuleDict, ModuleList, Sequential
 from .conv import Conv1d, Conv2d
 from .dropout import Dropout
-from .linear import Embedding, Flatten, Identity, Linear, Unflatten
+from .linear import Bilinear, Embedding, Flatten, Identity, Linear, Unflatten
 from .loss import (
     BCELoss,
     BCEWithLogitsLoss,
@@ -55,12 +57,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "functional", "init", "Module", "Parameter", "StateDictError", "IncompatibleKeys",
-    "Sequential", "ModuleList", "ModuleDict", "Linear", "Identity", "Flatten", "FlattenLayer",
-    "Unflatten", "Embedding", "Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
-    "RNNCell", "RNN", "LSTMCell", "LSTM", "GRUCell", "GRU", "MultiHeadAttention",
-    "MultiheadAttention", "TransformerBlock", "BatchNorm1d", "BatchNorm2d", "LayerNorm",
-    "GroupNorm", "RMSNorm", "Dropout", "ReLU", "GELU", "GeLU", "SiLU", "LeakyReLU", "ELU",
-    "Mish", "Sigmoid", "Tanh", "SigmoidAct", "TanhAct", "Softplus", "Softmax", "LogSoftmax",
-    "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss", "BCEWithLogitsLoss",
-    "NLLLoss", "CrossEntropyLoss",
+    "Sequential", "ModuleList", "ModuleDict", "Linear", "Bilinear", "Identity", "Flatten",
+    "FlattenLayer", "Unflatten", "Embedding", "Conv1d", "Conv2d", "MaxPool2d", "AvgPool2d",
+    "AdaptiveAvgPool2d", "RNNCell", "RNN", "LSTMCell", "LSTM", "GRUCell", "GRU",
+    "MultiHeadAttention", "MultiheadAttention", "TransformerBlock", "BatchNorm1d",
+    "BatchNorm2d", "LayerNorm", "GroupNorm", "RMSNorm", "Dropout", "ReLU", "GELU", "GeLU",
+    "SiLU", "LeakyReLU", "ELU", "Mish", "Sigmoid", "Tanh", "Hardtanh", "LogSigmoid",
+    "SigmoidAct", "TanhAct", "Softplus", "Softmax", "LogSoftmax", "MSELoss", "L1Loss",
+    "SmoothL1Loss", "HuberLoss", "BCELoss", "BCEWithLogitsLoss", "NLLLoss", "CrossEntropyLoss",
 ]  # fmt: skip

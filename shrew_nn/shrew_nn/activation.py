@@ -91,6 +91,30 @@ class Softplus(Module):
         return F.softplus(x, self.beta, self.threshold)
 
 
+class Hardtanh(Module):
+    """``x`` clamped to ``[min_val, max_val]``; the gradient is 1 strictly inside."""
+
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0) -> None:
+        super().__init__()
+        if not max_val > min_val:
+            raise ValueError(f"Hardtanh: max_val ({max_val}) must be greater than min_val "
+                             f"({min_val})")  # fmt: skip
+        self.min_val, self.max_val = min_val, max_val
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.hardtanh(x, self.min_val, self.max_val)
+
+    def extra_repr(self) -> str:
+        return f"min_val={self.min_val}, max_val={self.max_val}"
+
+
+class LogSigmoid(Module):
+    """``log(sigmoid(x))``, stable for any magnitude."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.logsigmoid(x)
+
+
 class Mish(Module):
     """``x * tanh(softplus(x))``."""
 

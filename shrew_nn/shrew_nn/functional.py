@@ -7,6 +7,7 @@ backend fuses: softmax, log_softmax, layer_norm, rms_norm, cross_entropy, conv, 
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import shrew_core as sc
@@ -19,11 +20,27 @@ softmax = sc.softmax
 log_softmax = sc.log_softmax
 layer_norm = sc.layer_norm
 max_pool2d = sc.max_pool2d
-avg_pool2d = sc.avg_pool2d
 adaptive_avg_pool2d = sc.adaptive_avg_pool2d
 one_hot = sc.one_hot
 
 _REDUCTIONS = ("none", "mean", "sum")
+
+
+def bilinear(x1: Tensor, x2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``y[..., o] = x1[..., i] W[o, i, j] x2[..., j] + b[o]`` for ``x1`` [*, I1], ``x2``
+    [*, I2] and ``weight`` [O, I1, I2]: one GEMM ``x1 @ W`` then a row-wise product."""
+    if weight.ndim != 3:
+        raise sc.ShapeError(f"bilinear: weight must be [out, in1, in2], got {weight.shape}")
+    o, i1, i2 = weight.shape
+    if x1.shape[-1:] != (i1,) or x2.shape[-1:] != (i2,) or x1.shape[:-1] != x2.shape[:-1]:
+        raise sc.ShapeError(f"bilinear: expected inputs [*, {i1}] and [*, {i2}] with the same "
+                            f"leading dims, got {x1.shape} and {x2.shape}")  # fmt: skip
+    lead = x1.shape[:-1]
+    a = x1.reshape(-1, i1) @ weight.permute(1, 0, 2).reshape(i1, o * i2)  # [M, O*I2]
+    y = (a.reshape(-1, o, i2) * x2.reshape(-1, 1, i2)).sum(dim=-1)
+    if bias is not None:
+        y = y + bias
+    return y.reshape(lead + (o,))
 
 
 # ---------------------------------------------------------------------------- activations
@@ -93,7 +110,10 @@ def mish(x: Tensor) -> Tensor:
 
 
 def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
-    return sc.clamp(x, min_val, max_val)
+    """``x`` clamped to ``[min_val, max_val]``; like PyTorch the gradient is 1 strictly
+    inside the interval and 0 on and beyond its ends."""
+    inside = (x > min_val) & (x < max_val)
+    return sc.where(inside, x, sc.clamp(x.detach(), min_val, max_val))
 
 
 # ---------------------------------------------------------------------------- regularisation
@@ -254,6 +274,69 @@ def conv1d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
     return sc.conv1d(x, weight, bias, stride, padding, dilation, groups)
 
 
+# ---------------------------------------------------------------------------- pooling
+_CORE_DIVISOR = "divisor_override" in inspect.signature(sc.avg_pool2d).parameters
+
+
+def avg_pool2d(x: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
+    """Mean over ``kernel_size`` windows of ``[N, C, H, W]`` (or ``[C, H, W]``); stride
+    defaults to the kernel. ``divisor_override`` divides each window's sum by that number
+    instead of the window size (``count_include_pad`` is then irrelevant)."""
+    if divisor_override is None:
+        return sc.avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad)
+    if isinstance(divisor_override, bool) or not isinstance(divisor_override, int) or \
+            divisor_override == 0:  # fmt: skip
+        raise ValueError(f"avg_pool2d: divisor_override must be a non-zero integer, got "
+                         f"{divisor_override!r}")  # fmt: skip
+    if _CORE_DIVISOR:
+        return sc.avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                             divisor_override=divisor_override)  # fmt: skip
+    return _window_sums(x, kernel_size, stride, padding, ceil_mode) / float(divisor_override)
+
+
+def _pair(v, name: str) -> tuple[int, int]:
+    v = (v, v) if isinstance(v, int) else tuple(v)
+    if len(v) != 2:
+        raise ValueError(f"avg_pool2d: {name} must be an int or a pair, got {v}")
+    return v
+
+
+def _window_sums(x: Tensor, kernel_size, stride, padding, ceil_mode: bool) -> Tensor:
+    """Exact sums over PyTorch's pooling windows (zero padding; ``ceil_mode`` windows cut at
+    the edge): a depthwise convolution with a ones kernel over the padded input."""
+    if x.ndim not in (3, 4):
+        raise sc.ShapeError(f"avg_pool2d: expected input [N, C, H, W] or [C, H, W], got "
+                            f"{x.shape}")  # fmt: skip
+    unbatched = x.ndim == 3
+    if unbatched:
+        x = x.unsqueeze(0)
+    k = _pair(kernel_size, "kernel_size")
+    s = k if stride is None else _pair(stride, "stride")
+    p = _pair(padding, "padding")
+    if p[0] > k[0] // 2 or p[1] > k[1] // 2:
+        raise ValueError(f"avg_pool2d: padding {p} must be at most half the kernel size {k}")
+    n, c, h, w = x.shape
+    out, pads = [], []
+    for size, kk, ss, pp in zip((h, w), k, s, p):
+        num = size + 2 * pp - kk
+        o = (-(-num // ss) if ceil_mode else num // ss) + 1
+        if ceil_mode and (o - 1) * ss >= size + pp:
+            o -= 1
+        if num < 0 or o <= 0:
+            raise sc.ShapeError(f"avg_pool2d: kernel {k} is larger than the padded input "
+                                f"{(h, w)}")  # fmt: skip
+        out.append(o)
+        pads.append((pp, max(pp, (o - 1) * ss + kk - size - pp)))  # the end covers every window
+    (top, bottom), (left, right) = pads
+    xp = sc.pad(x, [left, right, top, bottom]) if top or bottom or left or right else x
+    ones = sc.ones(c, 1, k[0], k[1], dtype=x.dtype, device=x.device)
+    y = sc.conv2d(xp, ones, None, s, 0, 1, c)
+    if y.shape[2:] != tuple(out):
+        y = y[:, :, : out[0], : out[1]]
+    return y.squeeze(0) if unbatched else y
+
+
 def flatten(x: Tensor, start_dim: int = 1, end_dim: int = -1) -> Tensor:
     return sc.flatten(x, start_dim, end_dim)
 
@@ -350,6 +433,14 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
     return _reduce(loss, reduction, "bce_with_logits_loss")
 
 
+def _mean_over(total: Tensor, denom: Tensor) -> Tensor:
+    """``total / denom`` for a "mean" over the non-ignored targets. When every target is
+    ignored (``denom`` is 0) the value is NaN and the gradients are zeros, as in torch."""
+    nonzero = denom != 0
+    value = total / sc.where(nonzero, denom, 1.0).to(total.dtype)
+    return value + sc.where(nonzero, 0.0, math.nan).to(total.dtype)
+
+
 def _class_last(op: str, input: Tensor, target: Tensor, prob_target: bool):
     """``[N, C, d1, ...]`` -> rows ``[N*d1*..., C]`` and matching targets; ``[C]`` -> ``[1, C]``."""
     if input.ndim == 1:
@@ -405,7 +496,7 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
         w = w * weight.to(rows.dtype).index_select(0, safe)
     loss = -picked * w
     if reduction == "mean":
-        return loss.sum() / w.sum()
+        return _mean_over(loss.sum(), w.sum())
     if unbatched and reduction == "none":
         return loss.reshape(())
     return _finish_rows(loss, shape, reduction, "nll_loss")
@@ -450,7 +541,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
         loss = sc.cross_entropy_rows(rows, tgt, ignore_index, label_smoothing)
         if reduction == "mean":
             count = (tgt != ignore_index).to(rows.dtype).sum()
-            return loss.sum() / count
+            return _mean_over(loss.sum(), count)
         if unbatched and reduction == "none":
             return loss.reshape(())
         return _finish_rows(loss, shape, reduction, "cross_entropy")
@@ -465,7 +556,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
         smooth = -(logp * w).sum(dim=1) * keep.to(rows.dtype) / c
         loss = nll * (1.0 - label_smoothing) + smooth * label_smoothing
     if reduction == "mean":
-        return loss.sum() / wt.sum()
+        return _mean_over(loss.sum(), wt.sum())
     if unbatched and reduction == "none":
         return loss.reshape(())
     return _finish_rows(loss, shape, reduction, "cross_entropy")

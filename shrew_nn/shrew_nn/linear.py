@@ -1,4 +1,4 @@
-"""Dense layers: ``Linear``, ``Identity``, ``Flatten``, ``Embedding``."""
+"""Dense layers: ``Linear``, ``Bilinear``, ``Identity``, ``Flatten``, ``Embedding``."""
 
 from __future__ import annotations
 
@@ -56,6 +56,41 @@ class Linear(Module):
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}")  # fmt: skip
+
+
+class Bilinear(Module):
+    """``y = x1ᵀ A x2 + b`` for every row: ``torch.nn.Bilinear``.
+
+    Args:
+        in1_features, in2_features: sizes of each row of the two inputs.
+        out_features: size of each output row.
+        bias: add a learnable bias.
+
+    Shape:
+        ``[*, in1_features]`` and ``[*, in2_features]`` (same leading dims, or unbatched)
+        -> ``[*, out_features]``.
+
+    Attributes:
+        weight: ``[out_features, in1_features, in2_features]``, U(-1/√in1, 1/√in1);
+        bias: ``[out_features]``, the same distribution.
+    """
+
+    def __init__(self, in1_features: int, in2_features: int, out_features: int,
+                 bias: bool = True, dtype: Any = sc.f32, device: Any = "cpu") -> None:  # fmt: skip
+        super().__init__()
+        self.in1_features, self.in2_features = in1_features, in2_features
+        self.out_features = out_features
+        bound = fan_in_bound(in1_features)
+        shape = (out_features, in1_features, in2_features)
+        self.weight = uniform_param(shape, bound, dtype, device)
+        self.bias = uniform_param((out_features,), bound, dtype, device) if bias else None
+
+    def forward(self, input1: Tensor, input2: Tensor) -> Tensor:
+        return F.bilinear(input1, input2, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return (f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
+                f"out_features={self.out_features}, bias={self.bias is not None}")  # fmt: skip
 
 
 class Identity(Module):

@@ -1,7 +1,13 @@
-"""Loss modules: thin wrappers over the functions in ``shrew_nn.functional``."""
+"""Loss modules: thin wrappers over the functions in ``shrew_nn.functional``.
+
+Class weights (``weight``, ``pos_weight``) are **buffers**, as in torch: they are in the
+state dict (so a model holding a weighted loss loads strictly in either direction), and
+``.to(dtype | device)`` moves them with the model.
+"""
 
 from __future__ import annotations
 
+import shrew_core as sc
 from shrew_core import Tensor
 
 from . import functional as F
@@ -15,6 +21,14 @@ class _Loss(Module):
             raise ValueError(f"{type(self).__name__}: reduction must be 'none', 'mean' or "
                              f"'sum', got {reduction!r}")  # fmt: skip
         self.reduction = reduction
+
+    def _register_weight(self, name: str, value) -> None:
+        if value is not None and not isinstance(value, Tensor):
+            value = sc.tensor(value)
+        if value is not None and not value.dtype.is_float:
+            raise sc.DTypeError(f"{type(self).__name__}: {name} must be floating point, got "
+                                f"{value.dtype}")  # fmt: skip
+        self.register_buffer(name, value)
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}"
@@ -59,7 +73,7 @@ class BCELoss(_Loss):
 
     def __init__(self, weight: Tensor | None = None, reduction: str = "mean") -> None:
         super().__init__(reduction)
-        self.weight = weight
+        self._register_weight("weight", weight)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.binary_cross_entropy(input, target, self.weight, self.reduction)
@@ -71,7 +85,8 @@ class BCEWithLogitsLoss(_Loss):
     def __init__(self, weight: Tensor | None = None, reduction: str = "mean",
                  pos_weight: Tensor | None = None) -> None:  # fmt: skip
         super().__init__(reduction)
-        self.weight, self.pos_weight = weight, pos_weight
+        self._register_weight("weight", weight)
+        self._register_weight("pos_weight", pos_weight)
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.binary_cross_entropy_with_logits(input, target, self.weight, self.reduction,
@@ -84,7 +99,8 @@ class NLLLoss(_Loss):
     def __init__(self, weight: Tensor | None = None, ignore_index: int = -100,
                  reduction: str = "mean") -> None:  # fmt: skip
         super().__init__(reduction)
-        self.weight, self.ignore_index = weight, ignore_index
+        self._register_weight("weight", weight)
+        self.ignore_index = ignore_index
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.nll_loss(input, target, self.weight, self.ignore_index, self.reduction)
@@ -103,7 +119,8 @@ class CrossEntropyLoss(_Loss):
     def __init__(self, weight: Tensor | None = None, ignore_index: int = -100,
                  reduction: str = "mean", label_smoothing: float = 0.0) -> None:  # fmt: skip
         super().__init__(reduction)
-        self.weight, self.ignore_index = weight, ignore_index
+        self._register_weight("weight", weight)
+        self.ignore_index = ignore_index
         self.label_smoothing = label_smoothing
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:

@@ -12,23 +12,27 @@ from ._utils import empty_param
 from .module import Module
 
 
+def _affine(n: int, affine: bool, bias: bool, dtype: Any, device: Any):
+    """The per-channel ``(weight, bias)`` of a norm layer: ones and zeros, or None."""
+    if not affine:
+        return None, None
+    weight = empty_param(n, dtype=dtype, device=device)
+    with sc.no_grad():
+        weight.detach().fill_(1.0)
+    return weight, (empty_param(n, dtype=dtype, device=device) if bias else None)
+
+
 class _BatchNorm(Module):
     _ranks: tuple[int, ...] = ()
     _what = ""
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, track_running_stats: bool = True,
-                 dtype: Any = sc.f32, device: Any = "cpu") -> None:  # fmt: skip
+                 dtype: Any = sc.f32, device: Any = "cpu", *, bias: bool = True) -> None:
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
-        if affine:
-            self.weight = empty_param(num_features, dtype=dtype, device=device)
-            self.bias = empty_param(num_features, dtype=dtype, device=device)
-            with sc.no_grad():
-                self.weight.detach().fill_(1.0)
-        else:
-            self.weight = self.bias = None
+        self.weight, self.bias = _affine(num_features, affine, bias, dtype, device)
         if track_running_stats:
             self.register_buffer("running_mean", sc.zeros(num_features, dtype=dtype,
                                                           device=device))  # fmt: skip
@@ -46,11 +50,28 @@ class _BatchNorm(Module):
             raise sc.ShapeError(f"{name}: expected {self.num_features} channels (dim 1), got "
                                 f"input of shape {x.shape}")  # fmt: skip
         use_batch = self.training or not self.track_running_stats
+        if use_batch and x.shape[0] == 0:
+            return self._empty_batch(x)
         return F.batch_norm(
             x, self.running_mean, self.running_var, self.weight, self.bias,
             training=use_batch, momentum=self.momentum, eps=self.eps,
             num_batches_tracked=self.num_batches_tracked,
         )  # fmt: skip
+
+    def _empty_batch(self, x: Tensor) -> Tensor:
+        """An empty batch in training mode (torch's rule): an empty output (connected to the
+        input and the affine parameters, whose gradients are zeros), the running statistics
+        unchanged, the batch counted."""
+        if self.training and self.num_batches_tracked is not None:
+            with sc.no_grad():
+                self.num_batches_tracked.add_(1)
+        view = (1, self.num_features) + (1,) * (x.ndim - 2)
+        y = x * 1.0
+        if self.weight is not None:
+            y = y * self.weight.reshape(view)
+        if self.bias is not None:
+            y = y + self.bias.reshape(view)
+        return y
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
@@ -113,22 +134,18 @@ class LayerNorm(Module):
 
 class GroupNorm(Module):
     """Normalise ``[N, C, *]`` over groups of ``C / num_groups`` channels, then a per-channel
-    affine transform (weight ones, bias zeros)."""
+    affine transform (weight ones, bias zeros; ``bias=False`` keeps only the weight)."""
 
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5,
-                 affine: bool = True, dtype: Any = sc.f32, device: Any = "cpu") -> None:
+                 affine: bool = True, dtype: Any = sc.f32, device: Any = "cpu", *,
+                 bias: bool = True) -> None:  # fmt: skip
         super().__init__()
         if num_channels % num_groups:
             raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by "
                              f"num_groups ({num_groups})")  # fmt: skip
         self.num_groups, self.num_channels, self.eps, self.affine = (
             num_groups, num_channels, eps, affine)  # fmt: skip
-        self.weight = self.bias = None
-        if affine:
-            self.weight = empty_param(num_channels, dtype=dtype, device=device)
-            self.bias = empty_param(num_channels, dtype=dtype, device=device)
-            with sc.no_grad():
-                self.weight.detach().fill_(1.0)
+        self.weight, self.bias = _affine(num_channels, affine, bias, dtype, device)
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim < 2 or x.shape[1] != self.num_channels:

@@ -213,6 +213,23 @@ def _run_direction(mode: str, xproj: Tensor, w_hh: Tensor, b_hh: Tensor | None,
     return y[:T], y[T], None
 
 
+def _lstm_projected(xproj: Tensor, w_hh: Tensor, w_hr: Tensor, h0: Tensor, c0: Tensor,
+                    reverse: bool):  # fmt: skip
+    """LSTM with a projection (``proj_size``): ``h_t = W_hr (o_t * tanh(c_t))``.
+
+    Composed from tensor ops per step (autograd differentiates them); the fused cell kernels
+    assume ``h_t = o_t * tanh(c_t)``, so this path does not use them."""
+    T, H = xproj.shape[0], w_hr.shape[1]
+    h, c = h0, c0
+    outs = [None] * T
+    for t in _order(T, reverse):
+        gates = xproj[t] + _hidden_proj(h, w_hh)
+        i, f, g, o = (gates.narrow(1, k * H, H) for k in range(4))
+        c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+        h = outs[t] = (o.sigmoid() * c.tanh()) @ w_hr.t()
+    return sc.stack(outs), h, c
+
+
 def _in_bias(mode: str, b_ih: Tensor | None, b_hh: Tensor | None) -> Tensor | None:
     """LSTM/RNN fold both biases into the input GEMM; GRU keeps b_hh inside (r * (...))."""
     if b_ih is None:
@@ -230,8 +247,8 @@ def _project(x: Tensor, w_ih: Tensor, bias: Tensor | None) -> Tensor:
 class _RNNBase(Module):
     def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
-                 bidirectional: bool = False, dtype: Any = sc.f32,
-                 device: Any = "cpu") -> None:  # fmt: skip
+                 bidirectional: bool = False, dtype: Any = sc.f32, device: Any = "cpu",
+                 proj_size: int = 0) -> None:  # fmt: skip
         super().__init__()
         name = type(self).__name__
         if num_layers < 1:
@@ -240,34 +257,43 @@ class _RNNBase(Module):
             raise ValueError(f"{name}: dropout must be in [0, 1], got {dropout}")
         if hidden_size < 1:
             raise ValueError(f"{name}: hidden_size must be positive, got {hidden_size}")
+        if proj_size < 0:
+            raise ValueError(f"{name}: proj_size must be a positive integer or zero to disable "
+                             f"projections, got {proj_size}")  # fmt: skip
+        if proj_size >= hidden_size:
+            raise ValueError(f"{name}: proj_size ({proj_size}) has to be smaller than "
+                             f"hidden_size ({hidden_size})")  # fmt: skip
         self.mode, self.input_size, self.hidden_size = mode, input_size, hidden_size
         self.num_layers, self.bias, self.batch_first = num_layers, bias, batch_first
         self.dropout, self.bidirectional = float(dropout), bidirectional
+        self.proj_size = proj_size
         dirs = 2 if bidirectional else 1
         gate = _GATES[mode] * hidden_size
+        out_size = proj_size or hidden_size  # the size of h
         bound = 1.0 / math.sqrt(hidden_size)
-        self._names: list[tuple[str, ...]] = []
+        self._names: list[dict[str, str]] = []
         for layer in range(num_layers):
-            in_size = input_size if layer == 0 else hidden_size * dirs
+            in_size = input_size if layer == 0 else out_size * dirs
             for d in range(dirs):
                 sfx = f"_l{layer}" + ("_reverse" if d else "")
-                names = [f"weight_ih{sfx}", f"weight_hh{sfx}"]
-                setattr(self, names[0], uniform_param((gate, in_size), bound, dtype, device))
-                setattr(self, names[1], uniform_param((gate, hidden_size), bound, dtype, device))
+                shapes = {"weight_ih": (gate, in_size), "weight_hh": (gate, out_size)}
                 if bias:
-                    names += [f"bias_ih{sfx}", f"bias_hh{sfx}"]
-                    setattr(self, names[2], uniform_param((gate,), bound, dtype, device))
-                    setattr(self, names[3], uniform_param((gate,), bound, dtype, device))
-                self._names.append(tuple(names))
+                    shapes.update(bias_ih=(gate,), bias_hh=(gate,))
+                if proj_size:
+                    shapes["weight_hr"] = (proj_size, hidden_size)
+                for kind, shape in shapes.items():
+                    setattr(self, kind + sfx, uniform_param(shape, bound, dtype, device))
+                self._names.append({kind: kind + sfx for kind in shapes})
 
-    def _weights(self, layer: int, d: int):
+    def _weights(self, layer: int, d: int) -> dict[str, Tensor | None]:
         names = self._names[layer * (2 if self.bidirectional else 1) + d]
-        w = [getattr(self, n) for n in names]
-        return (w + [None, None])[:4]
+        return {kind: getattr(self, names[kind]) if kind in names else None
+                for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")}
 
-    def _check_state(self, h: Tensor, what: str, batch: int, unbatched: bool) -> Tensor:
+    def _check_state(self, h: Tensor, what: str, batch: int, unbatched: bool,
+                     size: int) -> Tensor:  # fmt: skip
         n = self.num_layers * (2 if self.bidirectional else 1)
-        want = (n, self.hidden_size) if unbatched else (n, batch, self.hidden_size)
+        want = (n, size) if unbatched else (n, batch, size)
         if h.shape != want:
             raise sc.ShapeError(f"{type(self).__name__}: expected {what} of shape {want}, got "
                                 f"{h.shape}")  # fmt: skip
@@ -288,22 +314,28 @@ class _RNNBase(Module):
             x = x.transpose(0, 1)
         T, B = x.shape[:2]
         dirs = 2 if self.bidirectional else 1
-        H = self.hidden_size
-        zeros = None
-        if h0 is None or (self.mode == "LSTM" and c0 is None):
-            zeros = sc.zeros(self.num_layers * dirs, B, H, dtype=x.dtype, device=x.device)
-        h0 = zeros if h0 is None else self._check_state(h0, "h_0", B, unbatched)
+        H, P = self.hidden_size, self.proj_size or self.hidden_size
+
+        def zeros(size):
+            return sc.zeros(self.num_layers * dirs, B, size, dtype=x.dtype, device=x.device)
+
+        h0 = zeros(P) if h0 is None else self._check_state(h0, "h_0", B, unbatched, P)
         if self.mode == "LSTM":
-            c0 = zeros if c0 is None else self._check_state(c0, "c_0", B, unbatched)
+            c0 = zeros(H) if c0 is None else self._check_state(c0, "c_0", B, unbatched, H)
         hn, cn = [], []
         for layer in range(self.num_layers):
             outs = []
             for d in range(dirs):
-                w_ih, w_hh, b_ih, b_hh = self._weights(layer, d)
+                w = self._weights(layer, d)
                 k = layer * dirs + d
-                xproj = _project(x, w_ih, _in_bias(self.mode, b_ih, b_hh))
-                out, h, c = _run_direction(self.mode, xproj, w_hh, b_hh, h0[k],
-                                           None if c0 is None else c0[k], d == 1)  # fmt: skip
+                xproj = _project(x, w["weight_ih"], _in_bias(self.mode, w["bias_ih"],
+                                                             w["bias_hh"]))  # fmt: skip
+                if w["weight_hr"] is not None:
+                    out, h, c = _lstm_projected(xproj, w["weight_hh"], w["weight_hr"], h0[k],
+                                                c0[k], d == 1)  # fmt: skip
+                else:
+                    out, h, c = _run_direction(self.mode, xproj, w["weight_hh"], w["bias_hh"],
+                                               h0[k], None if c0 is None else c0[k], d == 1)
                 outs.append(out)
                 hn.append(h)
                 cn.append(c)
@@ -331,6 +363,8 @@ class _RNNBase(Module):
             s += f", dropout={self.dropout}"
         if self.bidirectional:
             s += ", bidirectional=True"
+        if self.proj_size:
+            s += f", proj_size={self.proj_size}"
         return s
 
 
@@ -369,12 +403,18 @@ class RNN(_RNNBase):
 class LSTM(_RNNBase):
     """Long short-term memory, gates ``i, f, g, o`` stacked in that order (PyTorch's).
 
+    ``proj_size > 0`` projects each hidden state: ``h_t = W_hr (o_t * tanh(c_t))`` of size
+    ``P = proj_size`` (torch's LSTMP; this path composes tensor ops instead of the fused
+    cell kernels).
+
     Shape:
-        input as ``RNN``; optional ``(h_0, c_0)`` -> ``(output, (h_n, c_n))``.
+        input as ``RNN``; optional ``(h_0 [L*D, B, P or H], c_0 [L*D, B, H])`` ->
+        ``(output [T, B, D*(P or H)], (h_n, c_n))``.
 
     Attributes:
-        weight_ih_l{k}[_reverse] ``[4H, I or D*H]``, weight_hh_l{k} ``[4H, H]``,
-        bias_ih_l{k}, bias_hh_l{k} ``[4H]``: all U(-1/√H, 1/√H).
+        weight_ih_l{k}[_reverse] ``[4H, I or D*(P or H)]``, weight_hh_l{k} ``[4H, P or H]``,
+        bias_ih_l{k}, bias_hh_l{k} ``[4H]``, weight_hr_l{k} ``[P, H]`` (with proj_size):
+        all U(-1/√H, 1/√H).
 
     Examples:
         >>> import shrew_core as sc, shrew_nn as nn
@@ -385,10 +425,10 @@ class LSTM(_RNNBase):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
-                 bidirectional: bool = False, dtype: Any = sc.f32,
+                 bidirectional: bool = False, proj_size: int = 0, dtype: Any = sc.f32,
                  device: Any = "cpu") -> None:  # fmt: skip
         super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first,
-                         dropout, bidirectional, dtype, device)  # fmt: skip
+                         dropout, bidirectional, dtype, device, proj_size)  # fmt: skip
 
     def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None):
         h0, c0 = (None, None) if hx is None else hx

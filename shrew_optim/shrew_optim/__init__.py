@@ -11,17 +11,7 @@ from .accumulate import GradAccumulator
 from .adam import Adam, AdamW
 from .clip import clip_grad_norm, clip_grad_norm_, clip_grad_value, clip_grad_value_, grad_norm
 from .ema import EMA
-from .lr_scheduler import (
-    CosineAnnealingLR,
-    CosineWarmupLR,
-    ExponentialLR,
-    LambdaLR,
-    LinearLR,
-    LRScheduler,
-    MultiStepLR,
-    ReduceLROnPlateau,
-    StepLR,
-)  # fmt: skip
+from .lr_scheduler import *  # noqa: F403 - every scheduler
 from .optimizer import Optimizer
 from .radam import RAdam
 from .rmsprop import RMSProp, RMSprop
@@ -29,8 +19,7 @@ from .sgd import SGD
 
 __all__ = [
     "Optimizer", "SGD", "Adam", "AdamW", "RAdam", "RMSprop", "RMSProp",
-    "lr_scheduler", "LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ExponentialLR",
-    "LinearLR", "CosineAnnealingLR", "CosineWarmupLR", "ReduceLROnPlateau",
+    "lr_scheduler", *lr_scheduler.__all__,
     "grad_norm", "clip_grad_norm", "clip_grad_norm_", "clip_grad_value", "clip_grad_value_",
     "GradAccumulator", "EMA",
 ]  # fmt: skip

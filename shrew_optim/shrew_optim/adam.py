@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from .optimizer import Optimizer, ParamsT, _check_nonneg
+from shrew_core import Tensor
+
+from .optimizer import Optimizer, ParamsT, _check_nonneg, scalar
 
 
 def check_betas(betas: Any) -> None:
-    """torch's check: two numbers in [0, 1)."""
+    """torch's check: two numbers (or one-element tensors) in [0, 1)."""
     try:
         b = tuple(betas)
     except TypeError:
@@ -16,7 +18,11 @@ def check_betas(betas: Any) -> None:
     if len(b) != 2:
         raise ValueError(f"Invalid betas: {betas!r} (expected a pair (beta1, beta2))")
     for i, v in enumerate(b):
-        if not isinstance(v, (int, float)) or not 0.0 <= v < 1.0:
+        if isinstance(v, Tensor):
+            if v.numel != 1:
+                raise ValueError(f"Tensor betas[{i}] must be 1-element, got shape {v.shape}")
+            v = scalar(v)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v < 1.0:
             raise ValueError(f"Invalid beta parameter at index {i}: {v}")
 
 
@@ -75,11 +81,11 @@ class Adam(Optimizer):
         return ("exp_avg", "exp_avg_sq")
 
     def _update(self, n, param, grad, state, group, dtype, backend, fresh) -> None:
-        beta1, beta2 = group["betas"]
+        beta1, beta2 = (scalar(b) for b in group["betas"])
         vmax = state.get("max_exp_avg_sq") if group["amsgrad"] else None
         backend.adam_update(n, param, grad, state["exp_avg"]._storage,
                             state["exp_avg_sq"]._storage,
-                            None if vmax is None else vmax._storage, dtype, lr=group["lr"],
+                            None if vmax is None else vmax._storage, dtype, lr=scalar(group["lr"]),
                             beta1=beta1, beta2=beta2, eps=group["eps"],
                             weight_decay=group["weight_decay"],
                             decoupled=group["decoupled_weight_decay"], step=state["step"],

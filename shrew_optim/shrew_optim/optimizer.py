@@ -16,6 +16,7 @@ step for that parameter; keep parameters contiguous for the fast path).
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -42,6 +43,23 @@ def fresh_copy(t: Tensor, dtype=None) -> Tensor:
     return t.detach().to(dtype or t.dtype).clone()
 
 
+def _copy_value(v: Any) -> Any:
+    """A group value as this optimizer keeps it: tensors copied, array-likes (a torch tensor
+    lr or beta from a torch state dict) made shrew tensors, tuples (betas) element-wise."""
+    if isinstance(v, Tensor):
+        return fresh_copy(v)
+    if isinstance(v, tuple):
+        return tuple(_copy_value(x) for x in v)
+    if hasattr(v, "__array__") and not isinstance(v, (numbers.Number, str)):
+        return sc.tensor(_as_numpy(v))
+    return v
+
+
+def _as_numpy(v: Any) -> np.ndarray:
+    """An array-like (a NumPy array, a torch CPU tensor: its ``.numpy()``) as a NumPy copy."""
+    return np.array(v.numpy() if hasattr(v, "numpy") else v)
+
+
 def _flat_layout(n: int) -> Layout:
     return Layout.contiguous((n,))
 
@@ -51,9 +69,35 @@ def _check_nonneg(name: str, value: float) -> None:
         raise ValueError(f"Invalid {name}: {value}")
 
 
-def check_lr(lr: float) -> None:
-    """Raise ``ValueError("Invalid learning rate: ...")`` unless ``lr`` is a number >= 0."""
+def scalar(v: float | Tensor) -> float:
+    """A hyperparameter as a Python float (a one-element tensor is read)."""
+    return float(v.item()) if isinstance(v, Tensor) else float(v)
+
+
+def check_lr(lr: float | Tensor) -> None:
+    """Raise ``ValueError("Invalid learning rate: ...")`` unless ``lr`` is a number >= 0 or
+    a one-element tensor holding one (torch's tensor lr)."""
+    if isinstance(lr, Tensor):
+        if lr.numel != 1:
+            raise ValueError(f"Tensor lr must be 1-element, got shape {lr.shape}")
+        lr = scalar(lr)
     _check_nonneg("learning rate", lr)
+
+
+def set_group_value(group: dict[str, Any], key: str, value: float | Tensor) -> None:
+    """Set a group hyperparameter; a tensor already there is filled in place (torch's rule
+    for tensor lrs, so whoever holds it sees the change)."""
+    if isinstance(group.get(key), Tensor):
+        group[key].fill_(scalar(value))
+    else:
+        group[key] = value
+
+
+# Group keys torch's optimizers and schedulers add besides the hyperparameters: kept on
+# load (so a torch state dict loads, and a scheduler can resume), ignored by the kernels.
+TORCH_GROUP_KEYS = frozenset({"foreach", "fused", "capturable", "differentiable", "initial_lr",
+                              "max_lr", "min_lr", "max_momentum", "base_momentum",
+                              "param_names"})  # fmt: skip
 
 
 class Optimizer:
@@ -126,7 +170,7 @@ class Optimizer:
             if id(p) in seen:
                 raise ValueError("some parameters appear in more than one parameter group")
             seen.add(id(p))
-        unknown = set(group) - set(self.defaults) - {"params"}
+        unknown = set(group) - set(self.defaults) - {"params"} - TORCH_GROUP_KEYS
         if unknown:
             raise ValueError(
                 f"{type(self).__name__}: unknown hyperparameter(s) {sorted(unknown)} in "
@@ -155,7 +199,7 @@ class Optimizer:
     def lr(self, value: float) -> None:
         check_lr(value)
         for g in self.param_groups:
-            g["lr"] = value
+            set_group_value(g, "lr", value)
 
     # the seed's spellings
     def learning_rate(self) -> float:
@@ -276,7 +320,8 @@ class Optimizer:
             for p in g["params"]:
                 index.setdefault(id(p), len(index))
                 ids.append(index[id(p)])
-            groups.append({**{k: v for k, v in g.items() if k != "params"}, "params": ids})
+            groups.append({**{k: _copy_value(v) for k, v in g.items() if k != "params"},
+                           "params": ids})
         state: dict[int, dict[str, Any]] = {}
         for p in self.params():
             st = self.state.get(p)
@@ -311,8 +356,8 @@ class Optimizer:
                                  "match the size of optimizer's group")  # fmt: skip
             for i, p in zip(ids, g["params"]):
                 params[int(i)] = p
-            merged = {**g, **{k: v for k, v in sg.items() if k != "params"}}
-            unknown = set(merged) - set(self.defaults) - {"params"}
+            merged = {**g, **{k: _copy_value(v) for k, v in sg.items() if k != "params"}}
+            unknown = set(merged) - set(self.defaults) - {"params"} - TORCH_GROUP_KEYS
             if unknown:
                 raise ValueError(f"Cannot load {name} state: unknown hyperparameter(s) "
                                  f"{sorted(unknown)}")  # fmt: skip
@@ -329,18 +374,25 @@ class Optimizer:
         self.param_groups = new_groups
         self.state = new_state
 
+    # Whether the algorithm reads the step count (torch's SGD keeps none: a state dict
+    # without "step" loads into SGD with a count of 0).
+    _uses_step = True
+
     def _load_param_state(self, p: Tensor, idx: int, st: dict[str, Any]) -> dict[str, Any]:
+        """One parameter's saved state as this optimizer's: shrew tensors, NumPy arrays or
+        any array-like (a torch CPU tensor) are copied into fresh tensors of the state dtype
+        on the parameter's device."""
         name = type(self).__name__
-        if not isinstance(st, dict) or "step" not in st:
+        if not isinstance(st, dict) or ("step" not in st and self._uses_step):
             raise ValueError(f"Cannot load {name} state: parameter {idx} has no 'step'")
-        out: dict[str, Any] = {}
+        out: dict[str, Any] = {"step": 0}
         dt = self._state_dtype(p)
         for k, v in st.items():
             if k == "step":
-                step = int(v.item() if isinstance(v, Tensor) else v)
-                if step < 0 or step != float(v.item() if isinstance(v, Tensor) else v):
+                value = float(v.item() if hasattr(v, "item") else v)
+                if value < 0 or value != int(value):
                     raise ValueError(f"Cannot load {name} state: parameter {idx} has step {v}")
-                out[k] = step
+                out[k] = int(value)
                 continue
             if v is None:
                 out[k] = None
@@ -353,11 +405,11 @@ class Optimizer:
                 )
             if k == "master" and dt == p.dtype:
                 continue  # saved with master_weights=True; this optimizer keeps none
-            if isinstance(v, np.ndarray):
-                v = sc.from_numpy(np.ascontiguousarray(v), device=p.device)
-            elif not isinstance(v, Tensor):
-                raise TypeError(f"Cannot load {name} state: buffer {k!r} of parameter {idx} "
-                                f"is a {type(v).__name__}")  # fmt: skip
+            if not isinstance(v, Tensor):
+                if not isinstance(v, np.ndarray) and not hasattr(v, "__array__"):
+                    raise TypeError(f"Cannot load {name} state: buffer {k!r} of parameter "
+                                    f"{idx} is a {type(v).__name__}")  # fmt: skip
+                v = sc.from_numpy(np.ascontiguousarray(_as_numpy(v)), device=p.device)
             out[k] = fresh_copy(v.to(p.device), dt)  # own, contiguous storage
         return out
 

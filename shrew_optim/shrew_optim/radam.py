@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .adam import _betas, check_betas
-from .optimizer import Optimizer, ParamsT, _check_nonneg
+from .optimizer import Optimizer, ParamsT, _check_nonneg, scalar
 
 
 class RAdam(Optimizer):
@@ -53,9 +53,10 @@ class RAdam(Optimizer):
         return ("exp_avg", "exp_avg_sq")
 
     def _update(self, n, param, grad, state, group, dtype, backend, fresh) -> None:
-        beta1, beta2 = group["betas"]
+        beta1, beta2 = (scalar(b) for b in group["betas"])
         backend.radam_update(n, param, grad, state["exp_avg"]._storage,
-                             state["exp_avg_sq"]._storage, dtype, lr=group["lr"], beta1=beta1,
+                             state["exp_avg_sq"]._storage, dtype, lr=scalar(group["lr"]),
+                             beta1=beta1,
                              beta2=beta2, eps=group["eps"], weight_decay=group["weight_decay"],
                              decoupled=group["decoupled_weight_decay"], step=state["step"],
                              maximize=group["maximize"])  # fmt: skip

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .optimizer import Optimizer, ParamsT, _check_nonneg
+from .optimizer import Optimizer, ParamsT, _check_nonneg, scalar
 
 
 class RMSprop(Optimizer):
@@ -59,8 +59,8 @@ class RMSprop(Optimizer):
         gavg = state.get("grad_avg") if group["centered"] else None
         backend.rmsprop_update(n, param, grad, state["square_avg"]._storage,
                                None if buf is None else buf._storage,
-                               None if gavg is None else gavg._storage, dtype, lr=group["lr"],
-                               alpha=group["alpha"], eps=group["eps"],
+                               None if gavg is None else gavg._storage, dtype,
+                               lr=scalar(group["lr"]), alpha=group["alpha"], eps=group["eps"],
                                weight_decay=group["weight_decay"], momentum=group["momentum"],
                                centered=group["centered"],
                                maximize=group["maximize"])  # fmt: skip

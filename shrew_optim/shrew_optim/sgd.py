@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .optimizer import Optimizer, ParamsT, _check_nonneg
+from .optimizer import Optimizer, ParamsT, _check_nonneg, scalar
 
 
 class SGD(Optimizer):
@@ -40,6 +40,8 @@ class SGD(Optimizer):
                         weight_decay=weight_decay, nesterov=nesterov, maximize=maximize)
         super().__init__(params, defaults, master_weights=master_weights)
 
+    _uses_step = False  # torch's SGD state holds only the momentum buffer
+
     def _validate_group(self, group: dict[str, Any]) -> None:
         super()._validate_group(group)
         _check_nonneg("momentum value", group["momentum"])
@@ -56,7 +58,7 @@ class SGD(Optimizer):
         # the kernel does that when ``first_step`` (the buffer was created for this step).
         buf = state.get("momentum_buffer") if group["momentum"] != 0 else None
         backend.sgd_update(n, param, grad, None if buf is None else buf._storage, dtype,
-                           lr=group["lr"], momentum=group["momentum"],
+                           lr=scalar(group["lr"]), momentum=group["momentum"],
                            dampening=group["dampening"], nesterov=group["nesterov"],
                            weight_decay=group["weight_decay"], maximize=group["maximize"],
                            first_step="momentum_buffer" in fresh)  # fmt: skip

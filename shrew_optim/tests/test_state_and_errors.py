@@ -199,3 +199,88 @@ def test_lr_setter_and_step_errors(device):
         opt.step(g)
     np.testing.assert_array_equal(w.numpy(), np.ones((2, 2), np.float32))
     assert opt.state == {}
+
+
+def _torch_trained(make_torch, init, grads):
+    import torch
+
+    tp = [torch.tensor(a, requires_grad=True) for a in init]
+    topt = make_torch(tp)
+    for gs in grads:
+        for p, g in zip(tp, gs):
+            p.grad = torch.tensor(g)
+        topt.step()
+    return tp, topt
+
+
+@pytest.mark.parametrize("name", ["SGD-momentum", "SGD-plain", "Adam-amsgrad", "RMSprop",
+                                  "RAdam"])
+def test_torch_state_dict_loads_and_continues(name, device, oracle):
+    """A torch optimizer's own state dict (torch tensors, torch's group keys such as
+    foreach/differentiable, SGD's state without "step") loads; the next steps match."""
+    import torch
+
+    kind, kw = {"SGD-momentum": ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True)),
+                "SGD-plain": ("SGD", dict(lr=0.1)),
+                "Adam-amsgrad": ("Adam", dict(lr=0.01, amsgrad=True, weight_decay=0.1)),
+                "RMSprop": ("RMSprop", dict(lr=0.01, momentum=0.5, centered=True)),
+                "RAdam": ("RAdam", dict(lr=0.01))}[name]  # fmt: skip
+    init, grads = oracle.problem("f64", 12)
+    tp, topt = _torch_trained(lambda p: getattr(torch.optim, kind)(p, **kw), init, grads[:6])
+    saved = topt.state_dict()
+    if kind == "SGD":
+        assert all("step" not in st for st in saved["state"].values())
+    sp = oracle.params([p.detach().numpy() for p in tp], device)
+    sopt = getattr(so, kind)(sp, **kw)
+    sopt.load_state_dict(saved)
+    assert sopt.param_groups[0]["foreach"] is None  # torch's keys are kept, like torch
+    for gs in grads[6:]:
+        sopt.step(oracle.store(sp, gs, device))
+        oracle.torch_step(topt, tp, gs)
+    oracle.assert_close([p.numpy() for p in sp], [p.detach().numpy() for p in tp], "f64")
+    # and back: torch loads ours
+    topt2 = getattr(torch.optim, kind)([torch.tensor(p.numpy(), requires_grad=True)
+                                        for p in sp], **kw)  # fmt: skip
+    ours = sopt.state_dict()
+    topt2.load_state_dict({"state": {i: {k: (torch.tensor(v.numpy()) if isinstance(v, sc.Tensor)
+                                             else torch.tensor(float(v)) if k == "step" else v)
+                                         for k, v in st.items()}
+                                     for i, st in ours["state"].items()},
+                           "param_groups": ours["param_groups"]})  # fmt: skip
+
+
+def test_torch_state_dict_with_tensor_hyperparameters(device, oracle):
+    import torch
+
+    init, grads = oracle.problem("f32", 8)
+    kw = dict(lr=torch.tensor(0.01), betas=(torch.tensor(0.8), torch.tensor(0.99)))
+    tp, topt = _torch_trained(lambda p: torch.optim.Adam(p, **kw), init, grads[:4])
+    sp = oracle.params([p.detach().numpy() for p in tp], device)
+    sopt = so.Adam(sp, lr=sc.tensor(0.5))
+    sopt.load_state_dict(topt.state_dict())
+    lr, (b1, _) = sopt.param_groups[0]["lr"], sopt.param_groups[0]["betas"]
+    assert isinstance(lr, sc.Tensor) and float(lr) == float(kw["lr"]) and isinstance(b1, sc.Tensor)
+    for gs in grads[4:]:
+        sopt.step(oracle.store(sp, gs, device))
+        oracle.torch_step(topt, tp, gs)
+    oracle.assert_close([p.numpy() for p in sp], [p.detach().numpy() for p in tp], "f32")
+
+
+@pytest.mark.parametrize("kind", ["SGD", "Adam", "AdamW", "RAdam", "RMSprop"])
+def test_tensor_lr_and_betas(kind, device, oracle):
+    import torch
+
+    kw_s = {"lr": sc.tensor(0.01)}
+    kw_t = {"lr": torch.tensor(0.01)}
+    if kind in ("Adam", "AdamW", "RAdam"):  # torch's RAdam takes 0-d tensor betas only
+        b1, b2 = ([[[0.9]]], [[0.99]]) if kind != "RAdam" else (0.9, 0.99)
+        kw_s["betas"] = (sc.tensor(b1), sc.tensor(b2))
+        kw_t["betas"] = (torch.tensor(b1), torch.tensor(b2))
+    got, want = oracle.run(lambda p: getattr(so, kind)(p, **kw_s),
+                           lambda p: getattr(torch.optim, kind)(p, **kw_t), device, "f32")
+    oracle.assert_close(got, want, "f32")
+    with pytest.raises(ValueError, match="Tensor lr must be 1-element"):
+        getattr(so, kind)([sc.ones(2).requires_grad_()], lr=sc.tensor([0.1, 0.2]))
+    if kind in ("Adam", "AdamW", "RAdam"):
+        with pytest.raises(ValueError, match=r"Tensor betas\[0\] must be 1-element"):
+            getattr(so, kind)([sc.ones(2).requires_grad_()], betas=(sc.ones(2), 0.9))
