@@ -179,7 +179,13 @@ class Executor:
         name, g = self._graph(graph)
         given = dict(inputs or {}, **kw)
         ctx = _RunContext(self, name)
-        values = ctx.bind_inputs(g, given)
+        values = self._evaluate(name, g, ctx, ctx.bind_inputs(g, given))
+        return {o.name: values[o.node] for o in g.outputs}
+
+    __call__ = run
+
+    def _evaluate(self, name: str, g, ctx: _RunContext, values: dict) -> dict:
+        """Every node's value, in topological order, from the bound inputs (node id -> value)."""
         for p in g.params:
             values[p.node] = self._params[name][p.name]
         for nid in g.topo_order():
@@ -191,9 +197,7 @@ class Executor:
                 continue
             args = [values[i] for i in node.inputs]
             values[nid] = ctx.evaluate(node, args)
-        return {o.name: values[o.node] for o in g.outputs}
-
-    __call__ = run
+        return values
 
 
 class _RunContext:
