@@ -284,6 +284,14 @@ class _Planner:
         for root, members in groups.items():
             if root not in fused_roots:
                 absorbed -= members
+        fused_members = set(fused_roots) | absorbed
+        for nid in self.topo:  # numbers baked into fused chains need no instruction
+            node = graph.nodes[nid]
+            users = self.consumers[nid]
+            baked = node.op == "constant" and _is_number(values.get(nid))
+            if baked and users and nid not in self.outputs:
+                if all(c in fused_members for c in users):
+                    absorbed.add(nid)
         loads = []
         for nid in self.topo:
             node = graph.nodes[nid]
