@@ -172,6 +172,15 @@ class Executor:
     def eval(self) -> Executor:
         return self.train(False)
 
+    def generate(self, prompt_tokens, max_tokens: int | None = None, **settings) -> sc.Tensor:
+        """Autoregressive generation from ``prompt_tokens`` [batch, seq] (or [seq]); settings
+        (``temperature``, ``top_k``, ``top_p``, ``seed``, ``strategy``, ``eos_token``,
+        ``graph``, ``max_context``) default to the program's ``@inference generation``.
+        Returns the prompt plus the new tokens as an i64 tensor. See ``shrew.exec.generate``."""
+        from .generate import generate
+
+        return generate(self, prompt_tokens, max_tokens, **settings)
+
     # ------------------------------------------------------------------ running
     def run(self, graph: str | None = None, inputs: Mapping | None = None, **kw) -> dict:
         """Evaluate ``graph`` on ``inputs`` (name -> Tensor or array); returns its outputs
