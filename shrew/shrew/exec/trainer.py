@@ -177,8 +177,8 @@ class Trainer:
     def _autocast(self):
         """``precision: bf16|f16``: autocast + GradScaler from ``shrew.amp`` (not built here)."""
         raise NotImplementedError(
-            f"@training precision {self.precision!r}: mixed-precision training needs "
-            "shrew.amp (autocast, GradScaler), which is not part of this build; train in fp32 "
+            f"@training precision {self.precision!r}: mixed-precision training is not "
+            "implemented in this build (it needs shrew.amp: autocast, GradScaler); train in fp32 "
             "(Trainer(..., fp32_fallback=True), CLI --fp32)"
         )
 
