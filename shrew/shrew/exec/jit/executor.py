@@ -19,15 +19,29 @@ import numpy as np
 
 import shrew_core as sc
 import shrew_ir
-from shrew_core import ShapeEnv
+from shrew_core import ShapeEnv, ShrewError
 from shrew_core.tensor import Tensor
 
 from ..config import RuntimeConfig
 from ..errors import ExecutionError, where
 from ..executor import Executor, _load_module, _RunContext
 from ..params import resolve_shape, runtime_dtype
+from .lowering import JIT_OPS, expand_modules
 from .planner import compile_tape
 from .tape import JitStats, Tape
+
+
+class _JitContext(_RunContext):
+    """The executor's run context, plus the ops only the JIT's graphs contain."""
+
+    def evaluate(self, node, args):
+        fn = JIT_OPS.get(node.op)
+        if fn is None:
+            return super().evaluate(node, args)
+        try:
+            return fn(self, node, args)
+        except (ShrewError, ValueError, TypeError, IndexError) as e:
+            raise ExecutionError(f"{where(self.graph, node)}: {node.op}: {e}") from e
 
 
 def _signature(value):
@@ -58,6 +72,7 @@ class JitExecutor(Executor):
         self._latest: dict[str, Tape] = {}
         self._lock = threading.Lock()
         self._backend = sc.zeros(0, device=self.device)._backend
+        self._expanded: dict[str, shrew_ir.ir.Graph] = {}
         self._declared: dict[str, list] = {}
         for name, g in module.graphs.items():
             kinds = []
@@ -124,8 +139,12 @@ class JitExecutor(Executor):
         return out if matched == len(given) else None
 
     def _compile(self, name: str, g, bound: list, key: tuple, grad: bool) -> dict:
-        """Run the interpreter once on ``bound`` and compile a tape from that trace."""
-        ctx = _RunContext(self, name)
+        """Run the graph once on ``bound`` (op by op, as the interpreter does, with module ops
+        opened up) and compile a tape from that trace."""
+        g = self._expanded.get(name)
+        if g is None:
+            g = self._expanded[name] = expand_modules(self, name, self.module.graphs[name])
+        ctx = _JitContext(self, name)
         feed = {g.nodes[nid].name: t for nid, t in zip(g.inputs, bound) if t is not None}
         values = self._evaluate(name, g, ctx, ctx.bind_inputs(g, feed))
         outputs = {o.name: values[o.node] for o in g.outputs}

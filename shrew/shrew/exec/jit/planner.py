@@ -34,7 +34,7 @@ from .codegen import GEN_OPS, Chain, Step
 from .fused import FusedChain
 from .tape import FusedInstr, GemmInstr, GenericInstr, JitStats, Tape, protocol_program
 
-GEMM_OPS = ("matmul", "linear", "matmul_add")
+GEMM_OPS = ("matmul", "linear", "matmul_add", "module_linear")
 #: Ops whose result is a new buffer of exactly its size, safe to hand to a later value.
 FRESH_OPS = frozenset(
     GEN_OPS
@@ -229,7 +229,7 @@ class _Planner:
         a, b = vals[0], vals[1]
         if a.ndim < 2 or b.ndim < 2 or a._backend is not self.backend:
             return False
-        if node.op == "linear" and b.ndim != 2:
+        if node.op in ("linear", "module_linear") and b.ndim != 2:
             return False
         if len(vals) > 2:
             c = vals[2]
@@ -416,11 +416,11 @@ class _Planner:
             lu = _INF if v in out_vals else last.get(v, produced[v])
             for b in bufs:
                 buf_last[b] = max(buf_last.get(b, -1), lu)
-        held: set[int] = set()
+        held: set[int] = set()  # buffers an autograd node may keep: never handed on
         if self.grad:
             for ins in instrs:
-                if self.requires_grad(ins.nid):
-                    for v in ins.ins:
+                if self.requires_grad(ins.nid):  # its inputs, and its output (exp, softmax,
+                    for v in [*ins.ins, ins.out]:  # ... save their result)
                         held |= value_bufs.get(v, set())
         # linear scan: planned buffers -> physical slots
         ends: dict[int, list[int]] = defaultdict(list)

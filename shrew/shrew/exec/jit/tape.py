@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+import shrew_core as sc
 from shrew_core import ShrewError
 from shrew_core.layout import Layout
 from shrew_core.tensor import Tensor
@@ -174,8 +175,7 @@ class GemmInstr(Instr):
             a, b = vals[self.ins[0]], vals[self.ins[1]]
             buf = self.take_buffer(st, _numel(self.shape), self.dtype.np_dtype)
             out = buf.reshape(self.shape)
-            bv = view_of(b)
-            np.matmul(view_of(a), bv.T if self.kind == "linear" else bv, out=out)
+            gemm_into(self.kind, a, b, out)
             if len(self.ins) > 2:
                 np.add(out, view_of(vals[self.ins[2]]), out=out)
         except (ShrewError, ValueError, TypeError) as e:
@@ -236,13 +236,34 @@ class FusedInstr(Instr):
         fc = self.chain
         if self.mode == "kernel":
             buf = self.take_buffer(st, fc.numel, fc.out_dtype.np_dtype)
-            out = buf.reshape(fc.out_shape)
-            bv = view_of(b)
-            np.matmul(view_of(a), bv.T if self.gemm == "linear" else bv, out=out)
+            gemm_into(self.gemm, a, b, buf.reshape(fc.out_shape))
             mm = fc.wrap(buf, st.backend)
         else:  # differentiable: the GEMM through shrew_core, the chain through its Function
-            mm = a @ (b.t() if self.gemm == "linear" else b)
+            mm = gemm_autograd(self.gemm, a, b)
         return [mm, *rest]
+
+
+def gemm_into(kind: str, a: Tensor, b: Tensor, out: np.ndarray) -> None:
+    """The GEMM of ``matmul``/``linear``/``matmul_add``/``module_linear`` into ``out`` (the
+    result's shape), through the same BLAS call the backend makes."""
+    av, bv = view_of(a), view_of(b)
+    if kind in ("linear", "module_linear"):
+        bv = bv.T
+    if kind == "module_linear" and av.ndim > 2:  # shrew_nn.Linear: one GEMM over leading dims
+        np.matmul(av.reshape(-1, av.shape[-1]), bv, out=out.reshape(-1, bv.shape[-1]))
+    else:
+        np.matmul(av, bv, out=out)
+
+
+def gemm_autograd(kind: str, a: Tensor, b: Tensor) -> Tensor:
+    """The same GEMM through shrew_core, recording gradients (one node for linear)."""
+    if kind == "linear":
+        return sc.linear(a, b)
+    if kind == "module_linear":
+        from .lowering import module_linear
+
+        return module_linear(None, None, [a, b])
+    return sc.matmul(a, b)
 
 
 def protocol_program(chain) -> tuple | None:
