@@ -43,6 +43,7 @@ class FusedChain:
         self.out_shape = tuple(out_shape)
         self.out_dtype = out_dtype
         self.numel = int(np.prod(self.out_shape, dtype=np.int64))
+        self.layout = Layout.contiguous(self.out_shape)
         self.layouts: list = []  # (shape, strides) per tensor input, None for numbers
         self.classes: list[str] = []
         self.materialise: list[bool] = []
@@ -162,7 +163,7 @@ class FusedChain:
         return True
 
     def wrap(self, buf, backend) -> Tensor:
-        return Tensor._make(buf, Layout.contiguous(self.out_shape), self.out_dtype, backend)
+        return Tensor._make(buf, self.layout, self.out_dtype, backend)
 
     def apply(self, inputs, buf: np.ndarray | None, backend) -> Tensor | None:
         """Forward through the kernel recording an autograd node whose backward is the

@@ -345,6 +345,7 @@ class _Planner:
         instr = self.base(GemmInstr, nid, node.inputs, label)
         mm = self.values[nid]
         instr.kind, instr.shape, instr.dtype = node.op, mm.shape, mm.dtype
+        instr.layout = mm.layout.contiguous(mm.shape)
         instr.nid = nid
         return instr
 

@@ -29,6 +29,11 @@ from shrew_core.tensor import Tensor
 
 from ..errors import ExecutionError, where
 
+try:  # the host backend's Layout -> NumPy view (only host tapes call it)
+    from shrew_cpu.strided import view
+except ImportError:  # pragma: no cover - shrew_cpu is a dependency of shrew
+    view = None
+
 
 @dataclass
 class JitStats:
@@ -168,6 +173,7 @@ class GemmInstr(Instr):
     kind: str = "matmul"
     shape: tuple = ()
     dtype: object = None
+    layout: object = None
 
     def run(self, st: _State) -> None:
         vals = st.vals
@@ -180,7 +186,7 @@ class GemmInstr(Instr):
                 np.add(out, view_of(vals[self.ins[2]]), out=out)
         except (ShrewError, ValueError, TypeError) as e:
             raise self.fail(e) from e
-        vals[self.out] = Tensor._make(buf, Layout.contiguous(self.shape), self.dtype, st.backend)
+        vals[self.out] = Tensor._make(buf, self.layout, self.dtype, st.backend)
 
 
 class FusedInstr(Instr):
@@ -306,8 +312,6 @@ def _protocol(fc, ins, backend):
 
 
 def view_of(t: Tensor) -> np.ndarray:
-    from shrew_cpu.strided import view
-
     return view(t._storage, t.layout)
 
 
