@@ -405,3 +405,16 @@ def test_transformer_blocks_are_opened_up_and_fused():
     assert stats.fused_kernels == 2 * 3  # linear1 + bias + GELU, linear2 + bias + residual
     assert stats.reused_slots >= 3 and stats.peak_bytes < stats.intermediate_bytes / 2
     assert "Gemm module_linear + Fused[gelu(($0 + $1))]" in jx.dump("lm")
+
+
+def test_rank3_broadcasts_and_noncontiguous_inputs():
+    src = """@graph G { input x: Tensor<[2, 3, 4], f32>; input y: Tensor<[2, 1, 4], f32>;
+        input z: Tensor<[4, 3], f32>; param w: Tensor<[3, 1], f32> { init: "normal(0, 1)"; };
+        node t { op: tanh(x * y + w) - transpose(z) * 0.5; }; output t; }"""
+    ex, jx = pair(src)
+    rng = np.random.default_rng(7)
+    z = sc.tensor(rng.standard_normal((3, 4)).astype(np.float32)).t()  # a transposed view
+    feed = {"x": rng.standard_normal((2, 3, 4)).astype(np.float32),
+            "y": rng.standard_normal((2, 1, 4)).astype(np.float32), "z": z}  # fmt: skip
+    check_program(ex, jx, "G", feed)
+    assert jx.stats("G").fused_kernels == 1

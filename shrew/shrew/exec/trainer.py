@@ -55,6 +55,7 @@ from .config import RuntimeConfig
 from .errors import ExecutionError
 from .executor import Executor, _load_module
 from .logger import RunLogger
+from .schedules import build_schedule
 
 LOSSES: dict[str, Callable] = {
     "cross_entropy": F.cross_entropy,
@@ -229,72 +230,7 @@ class Trainer:
 
     def _build_schedule(self, steps_per_epoch: int, epochs: int):
         """(scheduler or None, interval, plateau monitor) for this fit."""
-        spec = dict(self.training.lr_schedule or {})
-        kind = str(spec.pop("type", "constant")).lower()
-        warmup = int(spec.pop("warmup_steps", 0))
-        interval = str(spec.pop("interval", "step")).lower()
-        if interval not in ("step", "epoch"):
-            raise ExecutionError(f"@training lr_schedule interval must be step or epoch, "
-                                 f"got {interval!r}")  # fmt: skip
-        total = int(spec.pop("total_steps", steps_per_epoch * epochs if interval == "step"
-                             else epochs))  # fmt: skip
-        opt = self.optimizer
-        try:
-            if kind in ("plateau", "reduce_on_plateau", "reducelronplateau"):
-                if warmup:
-                    raise ExecutionError("@training lr_schedule plateau: warmup_steps is not "
-                                         "supported with a plateau schedule")  # fmt: skip
-                monitor = str(spec.pop("monitor", "val_loss"))
-                return optim.ReduceLROnPlateau(opt, **spec), "epoch", monitor
-            if kind == "cosine" and warmup:
-                min_lr = spec.pop("min_lr", spec.pop("eta_min", 0.0))
-                return (
-                    optim.CosineWarmupLR(opt, min(warmup, total), total, min_lr, **spec),
-                    (interval),
-                    None,
-                )
-            inner = self._schedule(kind, spec, max(1, total - warmup))
-            if inner is None and not warmup:
-                return None, interval, None
-            if not warmup:
-                return inner(opt), interval, None
-            factor = inner(1.0) if inner is not None else None
-
-            def lr_lambda(e, w=warmup, f=factor):
-                if e < w:
-                    return e / w
-                return 1.0 if f is None else f.step(e - w)
-
-            return optim.LambdaLR(opt, lr_lambda), interval, None
-        except TypeError as e:
-            raise ExecutionError(f"@training lr_schedule {kind}: {e}") from None
-
-    @staticmethod
-    def _schedule(kind: str, spec: dict, total: int):
-        """A constructor ``f(optimizer_or_lr) -> scheduler`` for ``kind`` (None: constant)."""
-        if kind in ("none", "constant"):
-            return None
-        if kind == "cosine":
-            t_max = int(spec.pop("T_max", total))
-            eta = spec.pop("min_lr", spec.pop("eta_min", 0.0))
-            return lambda o: optim.CosineAnnealingLR(o, T_max=t_max, eta_min=eta, **spec)
-        if kind == "step":
-            return lambda o: optim.StepLR(o, int(spec.pop("step_size", 1)),
-                                          float(spec.pop("gamma", 0.1)), **spec)  # fmt: skip
-        if kind in ("multistep", "multi_step"):
-            return lambda o: optim.MultiStepLR(o, list(spec.pop("milestones")),
-                                               float(spec.pop("gamma", 0.1)), **spec)  # fmt: skip
-        if kind == "exponential":
-            return lambda o: optim.ExponentialLR(o, float(spec.pop("gamma", 0.99)), **spec)
-        if kind == "linear":
-            spec.setdefault("total_iters", total)
-            spec.setdefault("start_factor", 1.0)
-            spec.setdefault("end_factor", 0.0)
-            return lambda o: optim.LinearLR(o, **spec)
-        raise ExecutionError(
-            f"@training lr_schedule: unknown type {kind!r}; supported: constant, cosine, step, "
-            "multistep, exponential, linear, plateau"
-        )
+        return build_schedule(self.optimizer, self.training.lr_schedule, steps_per_epoch, epochs)
 
     def _clip(self, grads):
         spec = self.training.grad_clip
