@@ -78,6 +78,7 @@ def torch_fit(model, opt, x, y, epochs, batch, clip=None, sched=None, accum=1):
     for _ in range(epochs):
         starts = list(range(0, len(x), batch))
         for i, s in enumerate(starts):
+            lrs.append(opt.param_groups[0]["lr"])  # the rate this step uses
             loss = torch.nn.functional.mse_loss(model(xt[s : s + batch]), yt[s : s + batch])
             (loss / accum).backward()
             if (i + 1) % accum == 0 or i == len(starts) - 1:
@@ -87,7 +88,6 @@ def torch_fit(model, opt, x, y, epochs, batch, clip=None, sched=None, accum=1):
                 opt.zero_grad()
                 if sched is not None:
                     sched.step()
-            lrs.append(opt.param_groups[0]["lr"])
     return lrs
 
 
@@ -188,6 +188,7 @@ def test_plateau_schedule_and_epoch_interval():
     assert result.history["lr"] == [0.5, 0.25, 0.125]  # the lr each epoch ran with
     assert {s["lr"] for s in result.steps[:4]} == {0.5}
     assert {s["lr"] for s in result.steps[4:8]} == {0.25}
+    assert [s["lr"] for s in result.steps[:2]] == [0.5, 0.5]
 
 
 @pytest.mark.parametrize("clip, torch_clip", [

@@ -381,7 +381,6 @@ class Trainer:
         if on_epoch is not None:
             cbs.append(LambdaCallback(on_epoch_end=lambda t, e, logs: on_epoch(t._last_log)))
         cb = CallbackList(cbs)
-        step_tracks = [t for t in self.tracks if t.source in M.STEP_SOURCES]
         aggs = {t.name: M.Aggregator(t) for t in self.tracks}
         need_norm = any(t.source == "grad_norm" for t in self.tracks)
         result = TrainResult(log_file=logger.path)
@@ -405,10 +404,11 @@ class Trainer:
                     count += 1
                     if accumulator is not None:
                         grads = accumulator.step(grads)
+                    lr = self.optimizer.lr  # the rate this step's update uses
                     norm = self._apply(grads, need_norm, interval == "step") if grads else None
                     self.global_step += 1
                     logs = {"batch": count, "step": self.global_step, "loss": loss_value,
-                            "lr": self.optimizer.lr}  # fmt: skip
+                            "lr": lr}  # fmt: skip
                     if norm is not None:
                         logs["grad_norm"] = norm
                     for t in self.tracks:
@@ -419,7 +419,7 @@ class Trainer:
                     logged = [t for t in self.tracks if t.log_every
                               and self.global_step % t.log_every == 0]  # fmt: skip
                     record = {"step": self.global_step, "epoch": epoch, "loss": loss_value,
-                              "lr": self.optimizer.lr, "grad_norm": norm,
+                              "lr": lr, "grad_norm": norm,
                               **{t.name: logs.get(t.name) for t in self.tracks}}  # fmt: skip
                     result.steps.append(record)
                     logger.step(epoch, self.global_step,
@@ -430,8 +430,7 @@ class Trainer:
                         break
                 if accumulator is not None and accumulator.current_step:
                     self._apply(accumulator.release(), need_norm, interval == "step")
-                log = self._epoch_log(epoch, total, count, start, sums, aggs, step_tracks,
-                                      validation)  # fmt: skip
+                log = self._epoch_log(epoch, total, count, start, sums, aggs, validation)
                 if self.scheduler is not None and interval == "epoch":
                     if monitor is not None:
                         metric = log.metrics.get(monitor, log.metrics.get("loss", log.loss))
@@ -477,7 +476,7 @@ class Trainer:
             self.scheduler.step()
         return norm
 
-    def _epoch_log(self, epoch, total, count, start, sums, aggs, step_tracks, validation):
+    def _epoch_log(self, epoch, total, count, start, sums, aggs, validation):
         metrics = {}
         for t in self.tracks:
             if t.is_data and t.aggregate == "mean" and t.name in sums:
