@@ -88,7 +88,7 @@ class JitExecutor(Executor):
     # ------------------------------------------------------------------ running
     def run(self, graph: str | None = None, inputs: Mapping | None = None, **kw) -> dict:
         name, g = self._graph(graph)
-        given = dict(inputs or {}, **kw)
+        given = inputs if (not kw and type(inputs) is dict) else dict(inputs or {}, **kw)
         bound = self._quick_bind(name, g, given)
         if bound is None:
             ctx = _RunContext(self, name)
@@ -99,17 +99,14 @@ class JitExecutor(Executor):
             any(p._requires_grad for p in params.values())
             or any(isinstance(t, Tensor) and t._requires_grad for t in bound)
         )
-        key = (
-            name,
-            self.training,
-            grad,
-            tuple(_signature(t) for t in bound),
-            tuple(p._requires_grad for p in params.values()) if grad else (),
-        )
+        sig = tuple([_signature(t) for t in bound])
+        rg = tuple([p._requires_grad for p in params.values()]) if grad else ()
+        key = (name, self.training, grad, sig, rg)
         tape = self._tapes.get(key)
         if tape is None:
             return self._compile(name, g, bound, key, grad)
-        self._tapes.move_to_end(key)
+        if len(self._tapes) >= self.cache_size:  # keep the recently used ones on eviction
+            self._tapes.move_to_end(key)
         self._latest[name] = tape
         return tape.run(params, bound)
 
