@@ -277,7 +277,7 @@ class _Planner:
                 continue  # the GEMM runs on its own; keep the members as they were
             if not ok and self.host:
                 continue
-            fused_roots[root] = (fc, ins, gemm_op, pro, not single)
+            fused_roots[root] = (fc, ins, gemm_op, not single)
             if pro is not None:
                 absorbed.add(pro[0])
         # members of groups that were not fused run one by one
@@ -349,7 +349,7 @@ class _Planner:
         instr.nid = nid
         return instr
 
-    def fused_instr(self, nid, fc, ins, gemm_op, pro, fused):
+    def fused_instr(self, nid, fc, ins, gemm_op, fused):
         prefix = f"Gemm {gemm_op} + " if gemm_op else ""
         kind = "Fused" if fused else "Kernel"
         instr = self.base(FusedInstr, nid, ins, f"{prefix}{kind}[{fc.chain.text()}]")

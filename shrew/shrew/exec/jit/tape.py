@@ -196,7 +196,6 @@ class FusedInstr(Instr):
     chain: object = None  # FusedChain
     gemm: str | None = None  # "matmul" / "linear" / "matmul_add": ins[0:2] are its operands
     mode: str = "kernel"  # kernel | grad | protocol | compose
-    n_chain_ins: int = 0
 
     def run(self, st: _State) -> None:
         vals = st.vals
