@@ -266,7 +266,9 @@ class _Planner:
                 gemm_op = graph.nodes[e].op
                 ins = list(operands) + ext[1:]
             single = len(steps) == 1 and gemm_op is None
-            if single and (steps[0].op not in EXACT_OPS or self.requires_grad(root)):
+            if single and (
+                not self.host or steps[0].op not in EXACT_OPS or self.requires_grad(root)
+            ):
                 continue  # one op on its own stays an interpreter instruction
             chain = Chain(tuple(steps), len(ext))
             inputs = [values[x] for x in ext]
