@@ -1,6 +1,7 @@
 """The JIT against the interpreter, with torch eager and torch.compile as reference rows.
 
-Run: ``python benchmarks/bench_jit.py [--rounds 15] [--no-compile]``; under pytest-benchmark:
+Run: ``python benchmarks/bench_jit.py [--rounds 15] [--no-compile]`` (``BENCH_THREADS=2`` for
+two threads per library; default 1); under pytest-benchmark:
 ``pytest benchmarks/bench_jit.py`` (the ``test_*`` functions hand one timed body each to the
 ``benchmark`` fixture).
 
@@ -16,18 +17,26 @@ registers its buffers there) around one no-grad forward, inputs and params exclu
 
 from __future__ import annotations
 
-import argparse
-import tempfile
-import time
-import tracemalloc
-from pathlib import Path
+import os
 
-import numpy as np
-import torch
+# Threads for every library (BLAS, OpenMP, Numba, torch): BENCH_THREADS, default 1, so that
+# a machine shared with other work disturbs each implementation alike. Set before NumPy loads.
+THREADS = os.environ.get("BENCH_THREADS", "1")
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_var, THREADS)
 
-import shrew_core as sc
-import shrew_nn.functional as F
-from shrew.exec import RuntimeConfig, load_jit, load_program
+import argparse  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import tracemalloc  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import shrew_core as sc  # noqa: E402
+import shrew_nn.functional as F  # noqa: E402
+from shrew.exec import RuntimeConfig, load_jit, load_program  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "sw"
@@ -207,6 +216,7 @@ def main() -> None:
     ap.add_argument("--no-compile", action="store_true", help="skip torch.compile rows")
     args = ap.parse_args()
     torch.manual_seed(0)
+    torch.set_num_threads(int(THREADS))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; best of "
           f"{args.rounds} rounds")  # fmt: skip
     compile_ = not args.no_compile
