@@ -511,3 +511,41 @@ def test_jit_trainer_matches_the_interpreter():
     np.testing.assert_allclose(rb.history["loss"], ra.history["loss"], rtol=1e-5)
     for k, v in a.executor.state_dict().items():
         np.testing.assert_allclose(b.executor.state_dict()[k], v, rtol=1e-4, atol=1e-6)
+
+
+def test_model_field_format_field_and_more_aggregates(tmp_path):
+    two = LINEAR.replace("@graph model", "@graph other") + LINEAR.replace(
+        "@config { seed: 3; }", ""
+    )
+    extra = (f'@logging {{ log_dir: "{tmp_path}"; format: "csv"; console: false; }}'
+             '@metrics M { track s { source: loss; aggregate: "sum"; }'
+             ' track lo { source: loss; aggregate: "min"; } }')  # fmt: skip
+    t = trainer_for("model: model; loss: mse; optimizer: { type: SGD; lr: 0.05; } epochs: 1;"
+                    " batch_size: 16; shuffle: false;", two, extra)  # fmt: skip
+    assert t.graph == "model" and t.executor.graph_names() == ["other", "model"]
+    result = t.fit(*linear_data())
+    losses = [s["loss"] for s in result.steps]
+    np.testing.assert_allclose(result.epochs[0].metrics["s"], sum(losses))
+    assert result.epochs[0].metrics["lo"] == min(losses)
+    assert result.log_file == tmp_path / "metrics.csv"
+    assert result.log_file.read_text().startswith("time,kind,epoch,step,metric,value")
+
+
+def test_generation_eos_token_and_inference_model(tmp_path):
+    path = small_gpt(tmp_path, "strategy: greedy; max_tokens: 5;")
+    head = """
+@graph Head {
+    input tokens: Tensor<[Batch, SeqLen], i64>;
+    param table: Tensor<[23, 23], f32> { init: "zeros"; };
+    output logits: embedding(tokens, table);
+}"""
+    path.write_text(path.read_text().replace("@inference {\n    model: Forward;",
+                                             "@inference {\n    model: Head;") + head)  # fmt: skip
+    ex = load_trainer(path, RuntimeConfig(seed=0)).executor
+    ex.set_param("Head/table", np.eye(23, dtype=np.float32)[[(i + 1) % 23 for i in range(23)]])
+    out = ex.generate(np.array([[3]])).numpy()  # Head predicts token + 1: the model field used
+    np.testing.assert_array_equal(out, [[3, 4, 5, 6, 7, 8]])
+    out = ex.generate(np.array([[3], [10]]), eos_token=5).numpy()
+    np.testing.assert_array_equal(out, [[3, 4, 5, 5, 5, 5], [10, 11, 12, 13, 14, 15]])
+    out = ex.generate(np.array([[3], [4]]), eos_token=6).numpy()  # stops once all rows end
+    np.testing.assert_array_equal(out, [[3, 4, 5, 6], [4, 5, 6, 6]])
