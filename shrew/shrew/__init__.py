@@ -4,9 +4,9 @@
 >>> x = shrew.randn(2, 3)            # everything of shrew_core: tensors, ops, autograd
 >>> layer = shrew.nn.Linear(3, 4)    # shrew_nn, shrew_optim, shrew_data, shrew_ir as submodules
 
-``shrew.exec`` runs and trains .sw programs (``load_program``, ``load_trainer``). The JIT,
-checkpoints, ONNX, quantization, profiling and distributed training of DESIGN.md §5 are
-not built yet.
+``shrew.exec`` runs, compiles and trains .sw programs (``load_program``, ``load_jit``,
+``load_trainer``). Checkpoints, ONNX, quantization, profiling and distributed training of
+DESIGN.md §5 are not built yet.
 """
 
 from __future__ import annotations
