@@ -217,6 +217,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--no-compile", action="store_true", help="skip torch.compile rows")
+    ap.add_argument("--case", choices=["mnist1", "mnist64", "gpt"], action="append",
+                    help="run only these cases (default: all)")  # fmt: skip
     args = ap.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(int(THREADS))
@@ -227,6 +229,8 @@ def main() -> None:
         cases = [("mnist_mlp batch 1", lambda: mnist_case(1, compile_), 200),
                  ("mnist_mlp batch 64", lambda: mnist_case(64, compile_), 50),
                  ("tiny_gpt small", lambda: gpt_case(compile_, Path(tmp)), 8)]  # fmt: skip
+        keys = dict(zip(["mnist1", "mnist64", "gpt"], cases))
+        cases = [keys[k] for k in args.case] if args.case else cases
         for title, make, inner in cases:
             try:
                 bodies = make()
