@@ -6,7 +6,8 @@
 
 The facade's runtime, one module per concept:
 
-- ``shrew.exec`` runs and trains .sw programs (``load_program``, ``load_trainer``).
+- ``shrew.exec`` runs, compiles and trains .sw programs (``load_program``, ``load_jit``,
+  ``load_trainer``).
 - ``shrew.io`` saves and loads checkpoints (``.shrew``, safetensors, training checkpoints).
 - ``shrew.onnx`` exports Modules and .sw programs to ONNX and imports ONNX files (the
   ``shrew[onnx]`` extra; loaded on first use).

@@ -10,14 +10,18 @@
 from .config import RuntimeConfig
 from .errors import ExecutionError
 from .executor import Executor, load_program
+from .jit import JitExecutor, JitStats, load_jit
 from .trainer import Trainer, TrainResult, load_trainer
 
 __all__ = [
     "ExecutionError",
     "Executor",
+    "JitExecutor",
+    "JitStats",
     "RuntimeConfig",
     "TrainResult",
     "Trainer",
+    "load_jit",
     "load_program",
     "load_trainer",
 ]

@@ -172,6 +172,15 @@ class Executor:
     def eval(self) -> Executor:
         return self.train(False)
 
+    def generate(self, prompt_tokens, max_tokens: int | None = None, **settings) -> sc.Tensor:
+        """Autoregressive generation from ``prompt_tokens`` [batch, seq] (or [seq]); settings
+        (``temperature``, ``top_k``, ``top_p``, ``seed``, ``strategy``, ``eos_token``,
+        ``graph``, ``max_context``) default to the program's ``@inference generation``.
+        Returns the prompt plus the new tokens as an i64 tensor. See ``shrew.exec.generate``."""
+        from .generate import generate
+
+        return generate(self, prompt_tokens, max_tokens, **settings)
+
     # ------------------------------------------------------------------ running
     def run(self, graph: str | None = None, inputs: Mapping | None = None, **kw) -> dict:
         """Evaluate ``graph`` on ``inputs`` (name -> Tensor or array); returns its outputs
@@ -179,7 +188,13 @@ class Executor:
         name, g = self._graph(graph)
         given = dict(inputs or {}, **kw)
         ctx = _RunContext(self, name)
-        values = ctx.bind_inputs(g, given)
+        values = self._evaluate(name, g, ctx, ctx.bind_inputs(g, given))
+        return {o.name: values[o.node] for o in g.outputs}
+
+    __call__ = run
+
+    def _evaluate(self, name: str, g, ctx: _RunContext, values: dict) -> dict:
+        """Every node's value, in topological order, from the bound inputs (node id -> value)."""
         for p in g.params:
             values[p.node] = self._params[name][p.name]
         for nid in g.topo_order():
@@ -191,9 +206,7 @@ class Executor:
                 continue
             args = [values[i] for i in node.inputs]
             values[nid] = ctx.evaluate(node, args)
-        return {o.name: values[o.node] for o in g.outputs}
-
-    __call__ = run
+        return values
 
 
 class _RunContext:

@@ -1,17 +1,46 @@
-"""The Trainer: fits a program's model graph as its ``@training`` block says.
+"""The Trainer: fits a program's model graph as its ``@training``, ``@metrics``, ``@logging``
+and ``@visualizations`` blocks say.
 
-It reads the model graph, the loss, the optimizer (type, lr and its extras such as
-``beta1``/``weight_decay``/``momentum``), the lr schedule, gradient clipping,
-accumulation steps, epochs and batch size, and drives shrew_optim and shrew_data
-with them. The loss compares the model graph's first output with the targets.
+``@training`` fields:
+
+* ``model`` (default: the first graph), ``loss`` (see ``LOSSES``), compared with the model
+  graph's first output;
+* ``optimizer: { type; lr; ... }``: SGD, Adam, AdamW, RAdam, RMSprop with every keyword of
+  the shrew_optim class (``beta1``/``beta2`` or ``betas``, ``eps``/``epsilon``,
+  ``weight_decay``, ``momentum``, ``dampening``, ``nesterov``, ``amsgrad``, ``alpha``,
+  ``centered``, ``maximize``, ``decoupled_weight_decay``, ``master_weights``);
+* ``lr_schedule: { type; ... }``: ``constant``, ``cosine`` (``T_max``/``total_steps``,
+  ``min_lr``/``eta_min``), ``step`` (``step_size``, ``gamma``), ``multistep``
+  (``milestones``, ``gamma``), ``exponential`` (``gamma``), ``linear`` (``start_factor``,
+  ``end_factor``, ``total_iters``), ``plateau`` (ReduceLROnPlateau's keywords and
+  ``monitor``, default ``val_loss`` else ``loss``, stepped per epoch); ``warmup_steps``
+  (linear from 0) in front of any of them but plateau; ``interval: "step"`` (default,
+  per optimizer step) or ``"epoch"``;
+* ``grad_clip: { type: norm; max_norm; norm_type; }`` or ``{ type: value; value; }``;
+* ``accumulation_steps`` (mean of the micro-batch gradients; a partial group at the end of
+  an epoch is applied too), ``epochs``, ``batch_size``, ``shuffle`` (default true),
+  ``seed`` (data order; default ``@config seed``, else 0), ``validation_split`` (a seeded
+  fraction held out when ``fit`` gets no ``validation=``), ``early_stopping: { monitor:
+  "val_loss", patience: 3, min_delta: 0.0, mode: "min", restore_best: true };`` (a dict
+  value: commas, then ``;``);
+* ``precision``: ``fp32``; ``bf16``/``f16`` need ``shrew.amp`` (integration point
+  :meth:`Trainer._autocast`).
+
+Metrics, the run log, checkpoints and plots: ``metrics.py``, ``logger.py``, ``plots.py``;
+callbacks: ``callbacks.py``. Integration points left for modules built elsewhere, each
+raising ``NotImplementedError`` naming the module: :meth:`Trainer._autocast`
+(``shrew.amp``), :meth:`Trainer._save_checkpoint` and :meth:`Trainer._restore`
+(``shrew.io``), :meth:`Trainer._quantize` (``shrew.quantization``).
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -20,11 +49,15 @@ import shrew_nn.functional as F
 import shrew_optim as optim
 from shrew_data import DataLoader, TensorDataset
 
+from . import metrics as M
+from .callbacks import Callback, CallbackList, EarlyStopping, LambdaCallback
 from .config import RuntimeConfig
 from .errors import ExecutionError
 from .executor import Executor, _load_module
+from .logger import RunLogger
+from .schedules import build_schedule
 
-_LOSSES: dict[str, Callable] = {
+LOSSES: dict[str, Callable] = {
     "cross_entropy": F.cross_entropy,
     "cross_entropy_loss": F.cross_entropy,
     "mse": F.mse_loss,
@@ -38,6 +71,7 @@ _LOSSES: dict[str, Callable] = {
     "binary_cross_entropy": F.binary_cross_entropy,
     "bce_with_logits": F.binary_cross_entropy_with_logits,
 }
+_LOSSES = LOSSES  # the name used before
 _OPTIMIZERS = {
     "sgd": optim.SGD,
     "adam": optim.Adam,
@@ -45,6 +79,8 @@ _OPTIMIZERS = {
     "radam": optim.RAdam,
     "rmsprop": optim.RMSprop,
 }
+_TRAINING_EXTRAS = ("shuffle", "seed", "validation_split", "early_stopping")
+_CHECKPOINT_KEYS = ("checkpoint_every", "save_best", "save_last", "checkpoint_dir")
 
 
 @dataclass
@@ -58,11 +94,31 @@ class EpochLog:
 
 @dataclass
 class TrainResult:
+    """Per-epoch logs (``epochs``), per-step records (``steps``), and what was written."""
+
     epochs: list[EpochLog] = field(default_factory=list)
+    steps: list[dict] = field(default_factory=list)
+    plots: dict[str, Path] = field(default_factory=dict)
+    report: Path | None = None
+    log_file: Path | None = None
+    stopped_epoch: int | None = None
 
     @property
     def final_loss(self) -> float:
         return self.epochs[-1].loss if self.epochs else float("nan")
+
+    @property
+    def history(self) -> dict[str, list[float]]:
+        """Keras-style: metric name -> one value per epoch (``loss``, ``lr``, tracks, val_*)."""
+        keys: list[str] = ["loss", "lr"]
+        for e in self.epochs:
+            keys += [k for k in e.metrics if k not in keys]
+        out: dict[str, list[float]] = {k: [] for k in keys}
+        for e in self.epochs:
+            row = {"loss": e.loss, "lr": e.lr, **e.metrics}
+            for k in keys:
+                out[k].append(row.get(k, float("nan")))
+        return out
 
     def __str__(self) -> str:
         lines = [f"Training complete - {len(self.epochs)} epochs"]
@@ -74,31 +130,87 @@ class Trainer:
     """Trains ``executor``'s model graph with the settings of ``module.training``."""
 
     def __init__(self, executor: Executor, fp32_fallback: bool = False):
-        training = executor.module.training
+        module = executor.module
+        training = module.training
         if training is None:
             raise ExecutionError("the program has no @training block; cannot build a Trainer")
         self.executor = executor
         self.training = training
         self.graph = training.model or executor.graph_names()[0]
         self.loss_name = training.loss
-        if self.loss_name not in _LOSSES:
+        if self.loss_name not in LOSSES:
             raise ExecutionError(
                 f"@training: unknown loss {self.loss_name!r}; supported: "
-                f"{', '.join(sorted(_LOSSES))}"
+                f"{', '.join(sorted(LOSSES))}"
             )
-        if training.precision not in ("fp32", "f32", "float32") and not fp32_fallback:
-            raise NotImplementedError(
-                f"@training precision {training.precision!r}: mixed-precision training is not "
-                "implemented; train in fp32 (Trainer(..., fp32_fallback=True), CLI --fp32)"
+        unknown = set(training.extra) - set(_TRAINING_EXTRAS)
+        if unknown:
+            raise ExecutionError(
+                f"@training: unknown field(s) {', '.join(sorted(unknown))}; besides model, "
+                "loss, optimizer, lr_schedule, grad_clip, precision, epochs, batch_size and "
+                f"accumulation_steps the block takes {', '.join(_TRAINING_EXTRAS)}"
             )
+        self.precision = str(training.precision).lower()
+        if self.precision not in ("fp32", "f32", "float32") and not fp32_fallback:
+            self._autocast()
         self.optimizer = self._build_optimizer()
+        self.scheduler = None
         self.epochs = int(training.epochs)
         self.batch_size = int(training.batch_size)
         self.accumulation = max(1, int(training.accumulation_steps))
+        extra = training.extra
+        self.shuffle = bool(extra.get("shuffle", True))
+        seed = extra.get("seed", executor.config.seed)
+        self.seed = 0 if seed is None else int(seed)
+        self.validation_split = float(extra.get("validation_split", 0.0))
+        if not 0.0 <= self.validation_split < 1.0:
+            raise ExecutionError(
+                f"@training validation_split must be in [0, 1), got {self.validation_split}"
+            )
+        self.tracks = M.parse_tracks(module.metrics, self.loss_name)
+        self.logging = dict(module.logging or {})
+        self.plots = dict(module.visualizations or {})
+        self.stop_training = False
+        self.global_step = 0
+        self.optimizer_steps = 0
 
+    # ------------------------------------------------------------------ integration points
+    def _autocast(self):
+        """``precision: bf16|f16``: autocast + GradScaler from ``shrew.amp`` (not built here)."""
+        raise NotImplementedError(
+            f"@training precision {self.precision!r}: mixed-precision training is not "
+            "implemented in this build (it needs shrew.amp: autocast, GradScaler); train in fp32 "
+            "(Trainer(..., fp32_fallback=True), CLI --fp32)"
+        )
+
+    def _save_checkpoint(self, path: Path, **state) -> None:
+        """Save model, optimizer, scheduler and ``state`` (epoch, step, best metric, history)
+        with ``shrew.io.save_checkpoint`` (not built here)."""
+        raise NotImplementedError(
+            f"checkpoint {path}: saving checkpoints needs shrew.io.save_checkpoint, which is "
+            "not part of this build; remove checkpoint_every/save_best/save_last from @logging"
+        )
+
+    def _restore(self, path) -> dict:
+        """Resume from a checkpoint with ``shrew.io.load_checkpoint`` (not built here);
+        returns the saved state (epoch, step, ...)."""
+        raise NotImplementedError(
+            f"resume from {path}: loading checkpoints needs shrew.io.load_checkpoint, which "
+            "is not part of this build"
+        )
+
+    def _quantize(self) -> Executor:
+        """The executor quantized as ``@inference quantization`` says, through
+        ``shrew.quantization`` (not built here)."""
+        raise NotImplementedError(
+            f"@inference quantization {self.executor.module.inference.quantization}: needs "
+            "shrew.quantization, which is not part of this build"
+        )
+
+    # ------------------------------------------------------------------ optimizer, schedule
     def _build_optimizer(self):
         cfg = self.training.optimizer
-        cls = _OPTIMIZERS.get(cfg.type.lower())
+        cls = _OPTIMIZERS.get(str(cfg.type).lower())
         if cls is None:
             raise ExecutionError(
                 f"@training: unknown optimizer {cfg.type!r}; supported: "
@@ -107,49 +219,33 @@ class Trainer:
         extra = dict(cfg.extra)
         if "beta1" in extra or "beta2" in extra:
             extra["betas"] = (extra.pop("beta1", 0.9), extra.pop("beta2", 0.999))
+        if isinstance(extra.get("betas"), list):
+            extra["betas"] = tuple(extra["betas"])
         if "epsilon" in extra:
             extra["eps"] = extra.pop("epsilon")
         try:
             return cls(self.executor.parameters(self.graph), lr=cfg.lr, **extra)
-        except TypeError as e:
+        except (TypeError, ValueError) as e:
             raise ExecutionError(f"@training optimizer {cfg.type}: {e}") from None
 
-    def _build_schedule(self, steps: int):
-        spec = dict(self.training.lr_schedule or {})
-        kind = str(spec.pop("type", "none")).lower()
-        warmup = int(spec.get("warmup_steps", 0))
-        min_lr = float(spec.get("min_lr", 0.0))
-        if kind in ("none", "constant"):
-            return None
-        if kind == "cosine":
-            if warmup:
-                return optim.CosineWarmupLR(self.optimizer, min(warmup, steps), steps, min_lr)
-            return optim.CosineAnnealingLR(self.optimizer, T_max=steps, eta_min=min_lr)
-        if kind == "step":
-            return optim.StepLR(
-                self.optimizer, int(spec.get("step_size", 1)), float(spec.get("gamma", 0.1))
-            )
-        if kind == "exponential":
-            return optim.ExponentialLR(self.optimizer, float(spec.get("gamma", 0.99)))
-        if kind == "linear":
-            return optim.LinearLR(
-                self.optimizer,
-                float(spec.get("start_factor", 1.0)),
-                float(spec.get("end_factor", 0.0)),
-                steps,
-            )
-        raise ExecutionError(
-            f"@training lr_schedule: unknown type {kind!r}; supported: "
-            "cosine, step, exponential, linear, none"
-        )
+    def _build_schedule(self, steps_per_epoch: int, epochs: int):
+        """(scheduler or None, interval, plateau monitor) for this fit."""
+        return build_schedule(self.optimizer, self.training.lr_schedule, steps_per_epoch, epochs)
 
     def _clip(self, grads):
         spec = self.training.grad_clip
         if not spec:
             return grads
-        if str(spec.get("type", "norm")) == "value":
-            return optim.clip_grad_value(grads, float(spec.get("value", spec.get("max", 1.0))))
-        optim.clip_grad_norm(grads, float(spec.get("max_norm", 1.0)))
+        kind = str(spec.get("type", "norm")).lower()
+        if kind == "value":
+            value = spec.get("value", spec.get("clip_value", spec.get("max")))
+            if value is None:
+                raise ExecutionError("@training grad_clip value: give value: <bound>")
+            return optim.clip_grad_value(grads, float(value))
+        if kind != "norm":
+            raise ExecutionError(f"@training grad_clip: type must be norm or value, got {kind!r}")
+        optim.clip_grad_norm(grads, float(spec.get("max_norm", 1.0)),
+                             float(spec.get("norm_type", 2.0)))  # fmt: skip
         return grads
 
     # ------------------------------------------------------------------ data and loss
@@ -162,12 +258,14 @@ class Trainer:
             )
         return names[0]
 
-    def _loader(self, inputs, targets, batch_size: int, shuffle: bool, seed: int) -> DataLoader:
+    def _arrays(self, inputs) -> tuple[list[str], list[np.ndarray]]:
         if isinstance(inputs, Mapping):
             names = list(inputs)
-            arrays = [np.asarray(inputs[n]) for n in names]
-        else:
-            names, arrays = [self._input_name()], [np.asarray(inputs)]
+            return names, [np.asarray(inputs[n]) for n in names]
+        return [self._input_name()], [np.asarray(inputs)]
+
+    def _loader(self, inputs, targets, batch_size: int, shuffle: bool, seed: int) -> DataLoader:
+        names, arrays = self._arrays(inputs)
         self._names = names
         return DataLoader(
             TensorDataset(*arrays, np.asarray(targets)),
@@ -177,6 +275,25 @@ class Trainer:
             device=self.executor.device,
         )
 
+    def _split(self, inputs, targets, seed: int):
+        """(train inputs, train targets), (validation inputs, targets) by validation_split."""
+        names, arrays = self._arrays(inputs)
+        targets = np.asarray(targets)
+        n = len(targets)
+        n_val = int(round(n * self.validation_split))
+        if n_val == 0 or n_val >= n:
+            raise ExecutionError(
+                f"@training validation_split {self.validation_split} of {n} samples leaves "
+                f"{n_val} for validation; need at least 1 on each side"
+            )
+        order = np.random.default_rng(seed).permutation(n)
+        val, train = order[:n_val], order[n_val:]
+
+        def pick(idx):
+            return {k: a[idx] for k, a in zip(names, arrays)}, targets[idx]
+
+        return pick(train), pick(val)
+
     def loss(self, output: sc.Tensor, target: sc.Tensor) -> sc.Tensor:
         if self.loss_name.startswith("cross_entropy") and not target.dtype.is_float:
             if output.ndim > 2:  # [B, S, C] logits with [B, S] targets
@@ -185,12 +302,29 @@ class Trainer:
             target = target.to(output.dtype)
             if target.shape != output.shape and target.numel == output.numel:
                 target = target.reshape(output.shape)
-        return _LOSSES[self.loss_name](output, target)
+        elif target.shape != output.shape and target.numel == output.numel:
+            target = target.reshape(output.shape)
+        return LOSSES[self.loss_name](output, target)
 
     def _forward(self, batch) -> tuple[sc.Tensor, sc.Tensor]:
         *xs, y = batch
         outputs = self.executor.run(self.graph, dict(zip(self._names, xs)))
         return next(iter(outputs.values())), y
+
+    def _batch_metrics(self, sums: dict, out: sc.Tensor, y: sc.Tensor, loss: float) -> dict:
+        """Add this batch's data metrics to ``sums``; returns the batch values."""
+        values = {}
+        data = [t for t in self.tracks if t.is_data]
+        if not data:
+            return values
+        o, t = out.detach().numpy(), y.numpy()
+        for track in data:
+            s, n = M.batch_sums(track, o, t, loss)
+            acc = sums.setdefault(track.name, [0.0, 0])
+            acc[0] += s
+            acc[1] += n
+            values[track.name] = M.finish(track, s, n)
+        return values
 
     # ------------------------------------------------------------------ public API
     def fit(
@@ -199,63 +333,232 @@ class Trainer:
         targets,
         epochs: int | None = None,
         batch_size: int | None = None,
-        shuffle: bool = True,
-        seed: int = 0,
+        shuffle: bool | None = None,
+        seed: int | None = None,
         validation=None,
         on_epoch: Callable[[EpochLog], None] | None = None,
+        callbacks: Iterable[Callback] = (),
+        output_dir=None,
+        resume_from=None,
+        print_fn: Callable[[str], None] = print,
     ) -> TrainResult:
-        """Train on ``inputs`` (an array, or a dict of arrays by input name) and ``targets``;
-        ``validation=(inputs, targets)`` adds validation loss/accuracy to each epoch's log."""
-        epochs = self.epochs if epochs is None else epochs
+        """Train on ``inputs`` (an array, or a dict of arrays by input name) and ``targets``.
+
+        Args:
+            epochs, batch_size, shuffle, seed: override ``@training``.
+            validation: ``(inputs, targets)`` evaluated after every epoch (else
+                ``validation_split`` of the training data, if set).
+            on_epoch: called with each EpochLog (a shortcut for a callback).
+            callbacks: :class:`~shrew.exec.callbacks.Callback` objects.
+            output_dir: where the log, plots and report go (default ``@logging log_dir``).
+            resume_from: a checkpoint to resume from (needs ``shrew.io``).
+            print_fn: console output of ``@logging``.
+        """
+        epochs = self.epochs if epochs is None else int(epochs)
+        shuffle = self.shuffle if shuffle is None else bool(shuffle)
+        seed = self.seed if seed is None else int(seed)
+        if resume_from is not None:
+            self._restore(resume_from)
+        if any(self.logging.get(k) for k in _CHECKPOINT_KEYS):
+            _require("shrew.io", "checkpoints (@logging checkpoint_every/save_best/save_last)")
+        if validation is None and self.validation_split:
+            (inputs, targets), validation = self._split(inputs, targets, seed)
         loader = self._loader(inputs, targets, batch_size or self.batch_size, shuffle, seed)
-        steps = max(1, math.ceil(len(loader) / self.accumulation) * epochs)
-        schedule = self._build_schedule(steps)
+        steps_per_epoch = max(1, math.ceil(len(loader) / self.accumulation))
+        self.scheduler, interval, monitor = self._build_schedule(steps_per_epoch, epochs)
         accumulator = optim.GradAccumulator(self.accumulation) if self.accumulation > 1 else None
+        folder = output_dir or self.logging.get("log_dir")
+        logger = RunLogger(self.logging, output_dir, print_fn)
+        cbs = list(callbacks)
+        stop = self.training.extra.get("early_stopping")
+        if stop:
+            stop = dict(stop)
+            restore = bool(stop.pop("restore_best", stop.pop("restore_best_weights", False)))
+            try:
+                cbs.append(EarlyStopping(restore_best_weights=restore, **stop))
+            except TypeError as e:
+                raise ExecutionError(f"@training early_stopping: {e}") from None
+        if on_epoch is not None:
+            cbs.append(LambdaCallback(on_epoch_end=lambda t, e, logs: on_epoch(t._last_log)))
+        cb = CallbackList(cbs)
+        aggs = {t.name: M.Aggregator(t) for t in self.tracks}
+        need_norm = any(t.source == "grad_norm" for t in self.tracks)
+        result = TrainResult(log_file=logger.path)
+        self.stop_training = False
         self.executor.train()
-        result = TrainResult()
-        for epoch in range(epochs):
-            start, total, count = time.perf_counter(), 0.0, 0
-            for batch in loader:
-                out, y = self._forward(batch)
-                loss = self.loss(out, y)
-                grads = loss.backward()
-                if accumulator is not None:
-                    grads = accumulator.step(grads)
-                if grads is not None:
-                    self.optimizer.step(self._clip(grads))
-                    if schedule is not None:
-                        schedule.step()
-                total += loss.item()
-                count += 1
-            log = EpochLog(
-                epoch, total / max(count, 1), time.perf_counter() - start, self.optimizer.lr
+        cb.on_train_begin(self)
+        best = None
+        try:
+            for epoch in range(epochs):
+                cb.on_epoch_begin(self, epoch)
+                for a in aggs.values():
+                    a.reset()
+                start, total, count, sums = time.perf_counter(), 0.0, 0, {}
+                for batch in loader:
+                    out, y = self._forward(batch)
+                    loss = self.loss(out, y)
+                    grads = loss.backward()
+                    loss_value = loss.item()
+                    batch_values = self._batch_metrics(sums, out, y, loss_value)
+                    total += loss_value
+                    count += 1
+                    if accumulator is not None:
+                        grads = accumulator.step(grads)
+                    lr = self.optimizer.lr  # the rate this step's update uses
+                    norm = self._apply(grads, need_norm, interval == "step") if grads else None
+                    self.global_step += 1
+                    logs = {"batch": count, "step": self.global_step, "loss": loss_value,
+                            "lr": lr}  # fmt: skip
+                    if norm is not None:
+                        logs["grad_norm"] = norm
+                    for t in self.tracks:
+                        v = batch_values.get(t.name) if t.is_data else logs.get(t.source)
+                        if v is not None:
+                            aggs[t.name].add(v)
+                            logs[t.name] = aggs[t.name].value() if t.log_every else v
+                    logged = [t for t in self.tracks if t.log_every
+                              and self.global_step % t.log_every == 0]  # fmt: skip
+                    record = {"step": self.global_step, "epoch": epoch, "loss": loss_value,
+                              "lr": lr, "grad_norm": norm,
+                              **{t.name: logs.get(t.name) for t in self.tracks}}  # fmt: skip
+                    result.steps.append(record)
+                    logger.step(epoch, self.global_step,
+                                {t.name: logs[t.name] for t in logged if t.name in logs},
+                                to_file=bool(logged))  # fmt: skip
+                    cb.on_step_end(self, self.global_step, logs)
+                    if self.stop_training:
+                        break
+                if accumulator is not None and accumulator.current_step:
+                    self._apply(accumulator.release(), need_norm, interval == "step")
+                log = self._epoch_log(epoch, total, count, start, sums, aggs, validation)
+                if self.scheduler is not None and interval == "epoch":
+                    if monitor is not None:
+                        metric = log.metrics.get(monitor, log.metrics.get("loss", log.loss))
+                        self.scheduler.step(metric)
+                    else:
+                        self.scheduler.step()
+                result.epochs.append(log)
+                self._last_log = log
+                values = {"loss": log.loss, "lr": log.lr, **log.metrics}
+                logger.epoch(epoch, self.global_step, values)
+                best = self._checkpoints(epoch, values, best, folder)
+                cb.on_epoch_end(self, epoch, values)
+                if self.stop_training:
+                    result.stopped_epoch = epoch
+                    break
+            cb.on_train_end(self, result)
+        finally:
+            logger.close()
+            self.executor.eval()
+        if self.plots:
+            from .plots import write_plots
+
+            result.plots = write_plots(
+                self.plots, result, Path(folder or Path("runs") / self.graph)
             )
-            if validation is not None:
-                log.metrics = self.evaluate(*validation)
-                self.executor.train()
-            result.epochs.append(log)
-            if on_epoch is not None:
-                on_epoch(log)
-        self.executor.eval()
+        report = self.logging.get("report")
+        if report:
+            from .plots import write_report
+
+            path = Path(report if isinstance(report, str) else "report.html")
+            if not path.is_absolute() and folder:
+                path = Path(folder) / path
+            result.report = write_report(path, result, result.plots,
+                                         f"Training {self.graph}", self._summary())  # fmt: skip
         return result
 
-    def evaluate(self, inputs, targets, batch_size: int = 256) -> dict[str, float]:
-        """Mean loss, and accuracy for classification losses, in eval mode."""
+    def _apply(self, grads, need_norm: bool, step_schedule: bool) -> float | None:
+        """One optimizer update from ``grads``; returns the gradient norm if tracked."""
+        norm = optim.grad_norm(grads) if need_norm else None
+        self.optimizer.step(self._clip(grads))
+        self.optimizer_steps += 1
+        if self.scheduler is not None and step_schedule:
+            self.scheduler.step()
+        return norm
+
+    def _epoch_log(self, epoch, total, count, start, sums, aggs, validation):
+        metrics = {}
+        for t in self.tracks:
+            if t.is_data and t.aggregate == "mean" and t.name in sums:
+                metrics[t.name] = M.finish(t, *sums[t.name])
+            else:
+                metrics[t.name] = aggs[t.name].value()
+        log = EpochLog(epoch, total / max(count, 1), time.perf_counter() - start,
+                       self.optimizer.lr, metrics)  # fmt: skip
+        if validation is not None:
+            val = self._evaluate(*validation)
+            metrics["val_loss"] = val["loss"]
+            for t in self.tracks:
+                if t.is_data:
+                    metrics[t.val_name] = val[t.name]
+            self.executor.train()
+        return log
+
+    def _checkpoints(self, epoch: int, values: dict, best, folder):
+        """Checkpoint every N epochs / the best / the last, as ``@logging`` says."""
+        spec = self.logging
+        every = int(spec.get("checkpoint_every", 0) or 0)
+        ckpt_dir = Path(spec.get("checkpoint_dir") or Path(folder or ".") / "checkpoints")
+        state = dict(epoch=epoch, step=self.global_step, metrics=values)
+        if every and (epoch + 1) % every == 0:
+            self._save_checkpoint(ckpt_dir / f"epoch_{epoch + 1}.shrew", **state)
+        if spec.get("save_best"):
+            monitor = str(spec.get("monitor", "val_loss" if "val_loss" in values else "loss"))
+            mode_max = any(s in monitor for s in ("acc", "f1"))
+            current = values.get(monitor)
+            if current is not None and (best is None or (current > best if mode_max
+                                                         else current < best)):  # fmt: skip
+                best = current
+                self._save_checkpoint(ckpt_dir / "best.shrew", **state, best=current)
+        if spec.get("save_last"):
+            self._save_checkpoint(ckpt_dir / "last.shrew", **state)
+        return best
+
+    def _summary(self) -> dict:
+        t = self.training
+        return {
+            "graph": self.graph, "loss": t.loss, "optimizer": t.optimizer.type,
+            "lr": t.optimizer.lr, "optimizer extras": t.optimizer.extra,
+            "lr_schedule": t.lr_schedule, "grad_clip": t.grad_clip, "epochs": self.epochs,
+            "batch_size": self.batch_size, "accumulation_steps": self.accumulation,
+        }  # fmt: skip
+
+    def _evaluate(self, inputs, targets, batch_size: int = 256) -> dict[str, float]:
+        """Mean loss and every data track over (inputs, targets), in eval mode."""
         self.executor.eval()
         loader = self._loader(inputs, targets, batch_size, False, 0)
-        total = correct = n = 0.0
-        classify = self.loss_name in ("cross_entropy", "cross_entropy_loss", "nll", "nll_loss")
+        total = n = 0.0
+        sums: dict = {}
         with sc.no_grad():
             for batch in loader:
                 out, y = self._forward(batch)
-                total += self.loss(out, y).item() * y.shape[0]
-                if classify and not y.dtype.is_float:
-                    correct += float((out.argmax(-1) == y).sum().item())
-                n += y.shape[0]
-        metrics = {"loss": total / max(n, 1)}
-        if classify:
-            metrics["accuracy"] = correct / max(n, 1)
-        return metrics
+                loss = self.loss(out, y).item()
+                k = y.shape[0] if y.ndim else 1
+                total += loss * k
+                n += k
+                self._batch_metrics(sums, out, y, loss)
+        out = {"loss": total / max(n, 1)}
+        for t in self.tracks:
+            if t.is_data:
+                out[t.name] = M.finish(t, *sums.get(t.name, (0.0, 0)))
+        return out
+
+    def evaluate(self, inputs, targets, batch_size: int = 256) -> dict[str, float]:
+        """Mean loss, each tracked data metric, and accuracy for classification losses."""
+        out = self._evaluate(inputs, targets, batch_size)
+        if self.loss_name in M.CLASSIFICATION_LOSSES and "accuracy" not in out:
+            acc = M.Track("accuracy", "accuracy")
+            self.executor.eval()
+            loader = self._loader(inputs, targets, batch_size, False, 0)
+            sums: dict = {}
+            with sc.no_grad():
+                for batch in loader:
+                    o, y = self._forward(batch)
+                    s, k = M.batch_sums(acc, o.numpy(), y.numpy(), 0.0)
+                    sums[0] = sums.get(0, 0.0) + s
+                    sums[1] = sums.get(1, 0) + k
+            out["accuracy"] = sums[0] / max(sums[1], 1)
+        return out
 
     def predict(self, inputs) -> sc.Tensor:
         self.executor.eval()
@@ -264,6 +567,28 @@ class Trainer:
             feed = inputs if name is None else {name: inputs}
             return next(iter(self.executor.run(self.graph, feed).values()))
 
+    def inference(self) -> Executor:
+        """The executor ready for inference: eval mode, quantized when ``@inference
+        quantization`` says so."""
+        self.executor.eval()
+        inf = self.executor.module.inference
+        if inf is not None and inf.quantization:
+            return self._quantize()
+        return self.executor
+
+    def generate(self, prompt_tokens, max_tokens: int | None = None, **settings) -> sc.Tensor:
+        """``Executor.generate`` on the inference executor (see ``shrew.exec.generate``)."""
+        return self.inference().generate(prompt_tokens, max_tokens, **settings)
+
+
+def _require(module: str, feature: str) -> None:
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        raise NotImplementedError(
+            f"{feature} need {module}, which is not part of this build"
+        ) from None
+
 
 def load_trainer(
     source,
@@ -271,7 +596,14 @@ def load_trainer(
     *,
     fp32_fallback: bool = False,
     filename: str | None = None,
+    jit: bool = False,
 ) -> Trainer:
-    """Like ``load_program``, then a Trainer from the program's ``@training`` block."""
+    """Like ``load_program``, then a Trainer from the program's ``@training`` block
+    (``jit=True`` runs the model through the JIT's compiled tapes)."""
     config = config or RuntimeConfig()
-    return Trainer(Executor(_load_module(source, config, filename), config), fp32_fallback)
+    module = _load_module(source, config, filename)
+    if jit:
+        from .jit import JitExecutor
+
+        return Trainer(JitExecutor(module, config), fp32_fallback)
+    return Trainer(Executor(module, config), fp32_fallback)
