@@ -239,8 +239,38 @@ def test_epochs_batch_size_shuffle_seed_and_validation_split():
 def test_unknown_training_field_and_precision_are_errors_naming_them():
     with pytest.raises(Exception, match="unknown field.*shufle"):
         trainer_for("loss: mse; optimizer: { type: SGD; lr: 0.1; } shufle: false;")
-    with pytest.raises(NotImplementedError, match="precision 'bf16'.*shrew.amp"):
-        trainer_for('loss: mse; optimizer: { type: SGD; lr: 0.1; } precision: "bf16";')
+    with pytest.raises(Exception, match="precision 'int3': expected fp32, bf16 or f16"):
+        trainer_for('loss: mse; optimizer: { type: SGD; lr: 0.1; } precision: "int3";')
+
+
+@pytest.mark.parametrize("precision", ["bf16", "f16"])
+def test_precision_trains_under_autocast(precision, monkeypatch):
+    """precision: bf16/f16 runs the forward under shrew.amp.autocast (the matmuls see low
+    precision inputs), f16 with a GradScaler; fp32_fallback keeps f32."""
+    import shrew.amp
+
+    spec = "loss: cross_entropy; optimizer: { type: Adam; lr: 0.02; } epochs: 30;"
+    x, y = class_data(120)
+    seen = []
+    real_linear = sc.linear
+
+    def spy(a, w, b=None):
+        seen.append(shrew.amp.is_autocast_enabled())
+        return real_linear(a, w, b)
+
+    monkeypatch.setattr(sc, "linear", spy)
+    mixed = trainer_for(spec + f' precision: "{precision}";', graph=CLASSIFIER)
+    assert (mixed.scaler is not None) == (precision == "f16")
+    result = mixed.fit(x, y)
+    assert seen and all(seen), "the forward pass did not run under autocast"
+    seen.clear()
+    full = trainer_for(spec + f' precision: "{precision}";', graph=CLASSIFIER, fp32_fallback=True)
+    f32 = full.fit(x, y)
+    assert seen and not any(seen)
+    assert result.final_loss < 0.6 * result.epochs[0].loss  # it learns
+    assert abs(result.final_loss - f32.final_loss) < 0.15
+    if precision == "f16":
+        assert mixed.scaler.get_scale() > 0
 
 
 # ------------------------------------------------------------------ @metrics
@@ -335,15 +365,46 @@ def test_csv_log_and_tensorboard_backend(tmp_path):
     assert (tmp_path / "tb" / "metrics.jsonl").exists()
 
 
-def test_checkpoints_and_resume_name_shrew_io(tmp_path):
+RESUMABLE = (
+    "loss: mse; optimizer: { type: AdamW; lr: 0.03; weight_decay: 0.01; } epochs: 5; "
+    'batch_size: 8; lr_schedule: { type: "cosine"; warmup_steps: 3; }'
+)
+
+
+def test_checkpoints_every_n_best_and_last(tmp_path):
+    import shrew.io
+
     t = trainer_for(
-        "loss: mse; optimizer: { type: SGD; lr: 0.05; } epochs: 1;",
-        extra=f'@logging {{ log_dir: "{tmp_path}"; checkpoint_every: 1; }}',
+        RESUMABLE,
+        extra=f'@logging {{ log_dir: "{tmp_path}"; checkpoint_every: 2; save_best: true; '
+        "save_last: true; }",
     )
-    with pytest.raises(NotImplementedError, match="shrew.io"):
-        t.fit(*linear_data(8))
-    with pytest.raises(NotImplementedError, match="shrew.io.load_checkpoint"):
-        trainer_for("loss: mse;").fit(*linear_data(8), resume_from=tmp_path / "last.shrew")
+    result = t.fit(*linear_data(40))
+    folder = tmp_path / "checkpoints"
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == ["best.shrew", "epoch_2.shrew", "epoch_4.shrew", "last.shrew"]
+    last = shrew.io.load_checkpoint(folder / "last.shrew", model=t.executor)
+    assert last["epoch"] == 4 and last["step"] == t.global_step
+    best = shrew.io.load_checkpoint(folder / "best.shrew", model=t.executor)
+    assert best["best"] == pytest.approx(min(e.loss for e in result.epochs))
+
+
+def test_resume_from_a_checkpoint_is_bit_identical(tmp_path):
+    """3 epochs, checkpoint, then 2 more from the checkpoint in a fresh trainer == 5 epochs
+    uninterrupted (AdamW state, warm-up cosine schedule, shuffled data, RNG)."""
+    x, y = linear_data(40)
+    whole = trainer_for(RESUMABLE)
+    whole.fit(x, y)
+    first = trainer_for(RESUMABLE)  # "killed" after its third epoch's checkpoint
+    stop = LambdaCallback(
+        on_epoch_end=lambda t, epoch, logs: setattr(t, "stop_training", epoch == 2)
+    )
+    first.fit(x, y, checkpoint_dir=tmp_path, callbacks=[stop])
+    resumed = trainer_for(RESUMABLE)
+    resumed.fit(x, y, resume_from=tmp_path / "last.shrew")
+    assert resumed.global_step == whole.global_step
+    for key, value in whole.executor.state_dict().items():
+        np.testing.assert_array_equal(resumed.executor.state_dict()[key], value, err_msg=key)
 
 
 # ------------------------------------------------------------------ @visualizations

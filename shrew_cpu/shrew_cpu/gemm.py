@@ -30,8 +30,9 @@ def matmul(a, a_layout, b, b_layout, np_dtype: np.dtype) -> np.ndarray:
 def _gemm(av: np.ndarray, bv: np.ndarray, np_dtype: np.dtype) -> np.ndarray:
     if np_dtype.kind == "b":
         res = np.matmul(av.astype(np.int64), bv.astype(np.int64)) != 0
-    elif np_dtype.itemsize == 2:  # f16 / bf16
-        res = np.matmul(av.astype(_F32), bv.astype(_F32)).astype(np_dtype)
+    elif np_dtype.itemsize == 2:  # f16 / bf16; out of f16's range rounds to inf, silently
+        with np.errstate(over="ignore"):
+            res = np.matmul(av.astype(_F32), bv.astype(_F32)).astype(np_dtype)
     else:
         res = np.matmul(av, bv)
     return res

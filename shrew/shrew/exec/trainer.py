@@ -23,19 +23,17 @@ and ``@visualizations`` blocks say.
   fraction held out when ``fit`` gets no ``validation=``), ``early_stopping: { monitor:
   "val_loss", patience: 3, min_delta: 0.0, mode: "min", restore_best: true };`` (a dict
   value: commas, then ``;``);
-* ``precision``: ``fp32``; ``bf16``/``f16`` need ``shrew.amp`` (integration point
-  :meth:`Trainer._autocast`).
+* ``precision``: ``fp32``, or ``bf16``/``f16`` mixed precision through ``shrew.amp``
+  (forward and loss under ``autocast``; f16 adds a ``GradScaler``).
 
-Metrics, the run log, checkpoints and plots: ``metrics.py``, ``logger.py``, ``plots.py``;
-callbacks: ``callbacks.py``. Integration points left for modules built elsewhere, each
-raising ``NotImplementedError`` naming the module: :meth:`Trainer._autocast`
-(``shrew.amp``), :meth:`Trainer._save_checkpoint` and :meth:`Trainer._restore`
-(``shrew.io``), :meth:`Trainer._quantize` (``shrew.quantization``).
+Metrics, the run log and plots: ``metrics.py``, ``logger.py``, ``plots.py``; callbacks:
+``callbacks.py``; checkpoints and resume through ``shrew.io``; ``@inference quantization``
+through ``shrew.quantization``.
 """
 
 from __future__ import annotations
 
-import importlib
+import contextlib
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -80,7 +78,8 @@ _OPTIMIZERS = {
     "rmsprop": optim.RMSprop,
 }
 _TRAINING_EXTRAS = ("shuffle", "seed", "validation_split", "early_stopping")
-_CHECKPOINT_KEYS = ("checkpoint_every", "save_best", "save_last", "checkpoint_dir")
+_PRECISIONS = {"fp32": "fp32", "f32": "fp32", "float32": "fp32", "bf16": sc.bf16,
+               "bfloat16": sc.bf16, "f16": sc.f16, "fp16": sc.f16, "float16": sc.f16}  # fmt: skip
 
 
 @dataclass
@@ -151,8 +150,7 @@ class Trainer:
                 f"accumulation_steps the block takes {', '.join(_TRAINING_EXTRAS)}"
             )
         self.precision = str(training.precision).lower()
-        if self.precision not in ("fp32", "f32", "float32") and not fp32_fallback:
-            self._autocast()
+        self.amp_dtype, self.scaler = (None, None) if fp32_fallback else self._mixed_precision()
         self.optimizer = self._build_optimizer()
         self.scheduler = None
         self.epochs = int(training.epochs)
@@ -174,30 +172,65 @@ class Trainer:
         self.global_step = 0
         self.optimizer_steps = 0
 
-    # ------------------------------------------------------------------ integration points
+    # ------------------------------------------------------------------ runtime modules
+    def _mixed_precision(self):
+        """``precision: bf16|f16`` -> (autocast dtype, GradScaler or None), via ``shrew.amp``.
+        f16 gets dynamic loss scaling (its range is narrow); bf16 has f32's range and, as in
+        torch, needs none."""
+        dtype = _PRECISIONS.get(self.precision)
+        if dtype is None:
+            raise ExecutionError(
+                f"@training precision {self.precision!r}: expected fp32, bf16 or f16"
+            )
+        if dtype == "fp32":
+            return None, None
+        from shrew import amp
+
+        return dtype, amp.GradScaler() if dtype is sc.f16 else None
+
     def _autocast(self):
-        """``precision: bf16|f16``: autocast + GradScaler from ``shrew.amp`` (not built here)."""
-        raise NotImplementedError(
-            f"@training precision {self.precision!r}: mixed-precision training is not "
-            "implemented in this build (it needs shrew.amp: autocast, GradScaler); train in fp32 "
-            "(Trainer(..., fp32_fallback=True), CLI --fp32)"
-        )
+        """The context a forward pass and its loss run in: ``shrew.amp.autocast`` for mixed
+        precision, else nothing."""
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        from shrew import amp
+
+        return amp.autocast(self.amp_dtype)
 
     def _save_checkpoint(self, path: Path, **state) -> None:
-        """Save model, optimizer, scheduler and ``state`` (epoch, step, best metric, history)
-        with ``shrew.io.save_checkpoint`` (not built here)."""
-        raise NotImplementedError(
-            f"checkpoint {path}: saving checkpoints needs shrew.io.save_checkpoint, which is "
-            "not part of this build; remove checkpoint_every/save_best/save_last from @logging"
+        """Model, optimizer, scheduler, RNG, loss scale and ``state`` (epoch, step, loader
+        position, best metric) with ``shrew.io.save_checkpoint``: resuming from it continues
+        bit for bit like the uninterrupted run."""
+        import shrew.io
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if self.scaler is not None:
+            state["grad_scaler"] = self.scaler.state_dict()
+        shrew.io.save_checkpoint(
+            path,
+            model=self.executor,
+            optimizer=self.optimizer,
+            scheduler=self.scheduler,
+            optimizer_steps=self.optimizer_steps,
+            **state,
         )
 
-    def _restore(self, path) -> dict:
-        """Resume from a checkpoint with ``shrew.io.load_checkpoint`` (not built here);
-        returns the saved state (epoch, step, ...)."""
-        raise NotImplementedError(
-            f"resume from {path}: loading checkpoints needs shrew.io.load_checkpoint, which "
-            "is not part of this build"
+    def _restore(self, path, loader) -> tuple[int, object]:
+        """Resume from a checkpoint (``shrew.io.load_checkpoint``): restores model,
+        optimizer, scheduler, RNG, loss scale, step counters and the loader position;
+        returns (the epoch to continue with, the best monitored value so far)."""
+        import shrew.io
+
+        state = shrew.io.load_checkpoint(
+            path, model=self.executor, optimizer=self.optimizer, scheduler=self.scheduler
         )
+        if self.scaler is not None and "grad_scaler" in state:
+            self.scaler.load_state_dict(state["grad_scaler"])
+        self.global_step = int(state.get("step", 0))
+        self.optimizer_steps = int(state.get("optimizer_steps", 0))
+        if "loader" in state:
+            loader.load_state_dict(state["loader"])
+        return int(state.get("epoch", -1)) + 1, state.get("best")
 
     def _quantize(self) -> Executor:
         """The executor quantized as ``@inference quantization`` says, through
@@ -340,6 +373,7 @@ class Trainer:
         callbacks: Iterable[Callback] = (),
         output_dir=None,
         resume_from=None,
+        checkpoint_dir=None,
         print_fn: Callable[[str], None] = print,
     ) -> TrainResult:
         """Train on ``inputs`` (an array, or a dict of arrays by input name) and ``targets``.
@@ -351,16 +385,16 @@ class Trainer:
             on_epoch: called with each EpochLog (a shortcut for a callback).
             callbacks: :class:`~shrew.exec.callbacks.Callback` objects.
             output_dir: where the log, plots and report go (default ``@logging log_dir``).
-            resume_from: a checkpoint to resume from (needs ``shrew.io``).
+            resume_from: a training checkpoint to continue from (model, optimizer,
+                scheduler, RNG, loader position, step counters): the run continues bit for
+                bit as if it had not stopped.
+            checkpoint_dir: save ``last.shrew`` every epoch and ``best.shrew`` (lowest
+                ``val_loss``, else ``loss``) there, whatever ``@logging`` says.
             print_fn: console output of ``@logging``.
         """
         epochs = self.epochs if epochs is None else int(epochs)
         shuffle = self.shuffle if shuffle is None else bool(shuffle)
         seed = self.seed if seed is None else int(seed)
-        if resume_from is not None:
-            self._restore(resume_from)
-        if any(self.logging.get(k) for k in _CHECKPOINT_KEYS):
-            _require("shrew.io", "checkpoints (@logging checkpoint_every/save_best/save_last)")
         if validation is None and self.validation_split:
             (inputs, targets), validation = self._split(inputs, targets, seed)
         loader = self._loader(inputs, targets, batch_size or self.batch_size, shuffle, seed)
@@ -368,6 +402,9 @@ class Trainer:
         self.scheduler, interval, monitor = self._build_schedule(steps_per_epoch, epochs)
         accumulator = optim.GradAccumulator(self.accumulation) if self.accumulation > 1 else None
         folder = output_dir or self.logging.get("log_dir")
+        ckpt_spec = dict(self.logging)
+        if checkpoint_dir is not None:
+            ckpt_spec.update(checkpoint_dir=str(checkpoint_dir), save_last=True, save_best=True)
         logger = RunLogger(self.logging, output_dir, print_fn)
         cbs = list(callbacks)
         stop = self.training.extra.get("early_stopping")
@@ -387,17 +424,20 @@ class Trainer:
         self.stop_training = False
         self.executor.train()
         cb.on_train_begin(self)
-        best = None
+        best, start_epoch = None, 0
+        if resume_from is not None:
+            start_epoch, best = self._restore(resume_from, loader)
         try:
-            for epoch in range(epochs):
+            for epoch in range(start_epoch, epochs):
                 cb.on_epoch_begin(self, epoch)
                 for a in aggs.values():
                     a.reset()
                 start, total, count, sums = time.perf_counter(), 0.0, 0, {}
                 for batch in loader:
-                    out, y = self._forward(batch)
-                    loss = self.loss(out, y)
-                    grads = loss.backward()
+                    with self._autocast():
+                        out, y = self._forward(batch)
+                        loss = self.loss(out, y)
+                    grads = (loss if self.scaler is None else self.scaler.scale(loss)).backward()
                     loss_value = loss.item()
                     batch_values = self._batch_metrics(sums, out, y, loss_value)
                     total += loss_value
@@ -441,7 +481,7 @@ class Trainer:
                 self._last_log = log
                 values = {"loss": log.loss, "lr": log.lr, **log.metrics}
                 logger.epoch(epoch, self.global_step, values)
-                best = self._checkpoints(epoch, values, best, folder)
+                best = self._checkpoints(ckpt_spec, epoch, values, best, folder, loader)
                 cb.on_epoch_end(self, epoch, values)
                 if self.stop_training:
                     result.stopped_epoch = epoch
@@ -468,9 +508,17 @@ class Trainer:
         return result
 
     def _apply(self, grads, need_norm: bool, step_schedule: bool) -> float | None:
-        """One optimizer update from ``grads``; returns the gradient norm if tracked."""
+        """One optimizer update from ``grads``; returns the gradient norm if tracked. With
+        loss scaling the gradients are unscaled first and a step whose gradients hold
+        inf/NaN is skipped (the scale then backs off), as ``torch.amp.GradScaler`` does."""
+        if self.scaler is not None:
+            grads = self.scaler.unscale_(self.optimizer, grads)
         norm = optim.grad_norm(grads) if need_norm else None
-        self.optimizer.step(self._clip(grads))
+        if self.scaler is None:
+            self.optimizer.step(self._clip(grads))
+        else:
+            self.scaler.step(self.optimizer, self._clip(grads))
+            self.scaler.update()
         self.optimizer_steps += 1
         if self.scheduler is not None and step_schedule:
             self.scheduler.step()
@@ -494,12 +542,13 @@ class Trainer:
             self.executor.train()
         return log
 
-    def _checkpoints(self, epoch: int, values: dict, best, folder):
-        """Checkpoint every N epochs / the best / the last, as ``@logging`` says."""
-        spec = self.logging
+    def _checkpoints(self, spec: dict, epoch: int, values: dict, best, folder, loader):
+        """Checkpoint every N epochs / the best / the last, as ``spec`` (``@logging``, or
+        ``fit(checkpoint_dir=...)``) says."""
         every = int(spec.get("checkpoint_every", 0) or 0)
         ckpt_dir = Path(spec.get("checkpoint_dir") or Path(folder or ".") / "checkpoints")
-        state = dict(epoch=epoch, step=self.global_step, metrics=values)
+        state = dict(epoch=epoch, step=self.global_step, metrics=values, best=best,
+                     loader=loader.state_dict())  # fmt: skip
         if every and (epoch + 1) % every == 0:
             self._save_checkpoint(ckpt_dir / f"epoch_{epoch + 1}.shrew", **state)
         if spec.get("save_best"):
@@ -509,7 +558,8 @@ class Trainer:
             if current is not None and (best is None or (current > best if mode_max
                                                          else current < best)):  # fmt: skip
                 best = current
-                self._save_checkpoint(ckpt_dir / "best.shrew", **state, best=current)
+                state["best"] = current
+                self._save_checkpoint(ckpt_dir / "best.shrew", **state)
         if spec.get("save_last"):
             self._save_checkpoint(ckpt_dir / "last.shrew", **state)
         return best
@@ -579,15 +629,6 @@ class Trainer:
     def generate(self, prompt_tokens, max_tokens: int | None = None, **settings) -> sc.Tensor:
         """``Executor.generate`` on the inference executor (see ``shrew.exec.generate``)."""
         return self.inference().generate(prompt_tokens, max_tokens, **settings)
-
-
-def _require(module: str, feature: str) -> None:
-    try:
-        importlib.import_module(module)
-    except ImportError:
-        raise NotImplementedError(
-            f"{feature} need {module}, which is not part of this build"
-        ) from None
 
 
 def load_trainer(

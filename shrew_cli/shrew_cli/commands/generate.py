@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..common import UsageError, add_runtime_options, executor
 from ..data import decode, encode
 
 
 def cmd_generate(args, out) -> int:
     ex = executor(args)
-    if not hasattr(ex, "generate"):
-        raise NotImplementedError("generation needs Executor.generate (@inference generation)")
     if args.tokens is not None:
         try:
             prompt = [int(t) for t in args.tokens.split(",") if t.strip()]
@@ -30,7 +30,8 @@ def cmd_generate(args, out) -> int:
         }.items()
         if v is not None
     }
-    tokens = ex.generate(prompt, **overrides)
+    generated = ex.generate(np.asarray(prompt, dtype=np.int64), **overrides)
+    tokens = generated.numpy().reshape(-1)[len(prompt) :].tolist()
     if args.tokens is not None:
         out.line(" ".join(map(str, tokens)))
         out.set(prompt=prompt, tokens=list(tokens))

@@ -18,16 +18,9 @@ def cmd_train(args, out) -> int:
     module = load_module(args, 2)
     config = runtime_config(args)
     precision = "fp32" if args.fp32 else args.precision
-    if precision not in (None, "fp32"):
-        raise NotImplementedError(
-            f"--precision {precision}: mixed-precision training needs shrew.amp, which this "
-            "build does not include yet; use --precision fp32"
-        )
-    if args.checkpoint or args.resume:
-        raise NotImplementedError(
-            "--checkpoint/--resume need shrew.io training checkpoints, not built yet"
-        )
-    trainer = Trainer(Executor(module, config), fp32_fallback=precision == "fp32")
+    if precision is not None and module.training is not None:
+        module.training.precision = precision
+    trainer = Trainer(Executor(module, config))
     text = args.data == "text" or args.text is not None
     if text:
         block = _block_size(trainer, args)
@@ -46,6 +39,7 @@ def cmd_train(args, out) -> int:
     out.note(
         f"training graph {trainer.graph!r} on {len(ytr)} samples ({len(yte)} held out): "
         f"{trainer.optimizer.__class__.__name__}, loss {trainer.loss_name}, {epochs} epochs"
+        + (f", {trainer.precision} mixed precision" if trainer.amp_dtype is not None else "")
     )
     progress = out.progress(epochs, "epoch")
     logs = []
@@ -56,7 +50,15 @@ def cmd_train(args, out) -> int:
 
     start = time.perf_counter()
     trainer.fit(
-        xtr, ytr, epochs=epochs, batch_size=args.batch_size, seed=args.seed or 0, on_epoch=report
+        xtr,
+        ytr,
+        epochs=epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        on_epoch=report,
+        checkpoint_dir=args.checkpoint,
+        resume_from=args.resume,
+        print_fn=out.note,
     )
     progress.close()
     seconds = time.perf_counter() - start
@@ -76,6 +78,8 @@ def cmd_train(args, out) -> int:
     if args.save:
         _save_params(trainer.executor, args.save)
         out.line(f"saved {len(trainer.executor.named_params())} parameters to {args.save}")
+    if args.checkpoint:
+        out.line(f"checkpoints: {args.checkpoint}/last.shrew and best.shrew (--resume to continue)")
     return 0
 
 
@@ -93,11 +97,10 @@ def _block_size(trainer, args) -> int:
 
 
 def _sample(ex, graph: str, args) -> str:
-    if not hasattr(ex, "generate"):
-        raise NotImplementedError("sampling needs Executor.generate (@inference generation)")
+    """A sample from the trained model with the ``@inference generation`` settings."""
     prompt = encode(args.prompt)
-    tokens = ex.generate(prompt.tolist(), max_tokens=args.sample_tokens, seed=args.seed or 0)
-    return args.prompt + decode(tokens)
+    tokens = ex.generate(prompt, args.sample_tokens, seed=args.seed or 0, graph=graph)
+    return args.prompt + decode(tokens.numpy().reshape(-1)[len(prompt) :])
 
 
 def _save_params(ex, path: str) -> None:
