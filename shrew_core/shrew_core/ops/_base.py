@@ -40,13 +40,17 @@ def norm_dim(dim: int, ndim: int, op: str) -> int:
 
 
 def norm_dims(dim, ndim: int, op: str) -> tuple[int, ...]:
-    """``None`` -> every dim; an int or a sequence -> sorted unique non-negative dims."""
+    """``None`` or an empty sequence -> every dim (like PyTorch); an int or a sequence ->
+    sorted unique non-negative dims."""
     if dim is None:
         return tuple(range(ndim))
     if isinstance(dim, int):
         return (norm_dim(dim, ndim, op),) if ndim else ()
+    dim = tuple(dim)
+    if not dim:
+        return tuple(range(ndim))
     dims = tuple(sorted({norm_dim(d, ndim, op) for d in dim}))
-    if len(dims) != len(tuple(dim)):
+    if len(dims) != len(dim):
         raise DimError(f"{op}: dim {tuple(dim)} repeats a dimension")
     return dims if ndim else ()
 
