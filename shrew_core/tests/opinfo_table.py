@@ -24,7 +24,7 @@ import torch
 import shrew_core as sc
 import shrew_nn.functional as nnF
 
-MAX_SAMPLES = 16
+MAX_SAMPLES = 32
 MAX_NUMEL = 20_000
 
 
@@ -205,6 +205,15 @@ def _kthvalue_dim(s):
     return _arg(s, 1, "dim", -1), _arg(s, 2, "keepdim", False)
 
 
+def _sdpa(*args, **kwargs):
+    out = nnF.scaled_dot_product_attention(*args, **kwargs)
+    return out[0] if isinstance(out, tuple) else out  # shrew_nn also returns the weights
+
+
+def _loss(fn):
+    return Entry(fn, "nn (shrew_nn)", no_grad_args=("weight", "pos_weight"))
+
+
 def _method(name):
     return lambda x, *a, **k: getattr(x, name)(*a, **k)
 
@@ -255,8 +264,20 @@ def _unary(fn, **kw_):
     return Entry(fn, "elementwise", **kw_)
 
 
+NUMBER_SELF = when(
+    "the sample calls a reflected dunder with a Python number as self (torch returns "
+    "NotImplemented or raises: not an operation)",
+    lambda s, _d: not isinstance(s.input, torch.Tensor),
+)
+
+
 def _binary(fn, **kw_):
     return Entry(fn, "binary", **kw_)
+
+
+def _reflected(op, **kw_):
+    kw_["unsupported"] = (NUMBER_SELF,) + kw_.get("unsupported", ())
+    return _binary(_rdunder(op), **kw_)
 
 
 TABLE: dict[str, Entry] = {
@@ -325,13 +346,13 @@ TABLE: dict[str, Entry] = {
     "logical_xor": _binary(sc.logical_xor),
     "where": _binary(_where),
     "masked_fill": _binary(sc.masked_fill),
-    "__radd__": _binary(_rdunder(sc.add)),
-    "__rsub__": _binary(_rdunder(sc.sub)),
-    "__rmul__": _binary(_rdunder(sc.mul)),
-    "__rdiv__": _binary(_rdunder(sc.div)),
-    "__rpow__": _binary(_rdunder(sc.pow)),
-    "__rmod__": _binary(
-        _rdunder(sc.remainder),
+    "__radd__": _reflected(sc.add),
+    "__rsub__": _reflected(sc.sub),
+    "__rmul__": _reflected(sc.mul),
+    "__rdiv__": _reflected(sc.div),
+    "__rpow__": _reflected(sc.pow),
+    "__rmod__": _reflected(
+        sc.remainder,
         forward_only=(
             when(
                 "torch has no derivative of remainder(number, tensor) with respect to the tensor",
@@ -363,7 +384,7 @@ TABLE: dict[str, Entry] = {
     "any": Entry(sc.any, "reduction"),
     # ------------------------------------------------------------ linear algebra
     "matmul": Entry(sc.matmul, "linalg"),
-    "__rmatmul__": Entry(_rdunder(sc.matmul), "linalg"),
+    "__rmatmul__": Entry(_rdunder(sc.matmul), "linalg", unsupported=(NUMBER_SELF,)),
     "mm": Entry(sc.mm, "linalg"),
     "bmm": Entry(sc.bmm, "linalg"),
     "dot": Entry(sc.dot, "linalg"),
@@ -455,4 +476,30 @@ TABLE: dict[str, Entry] = {
     "nn.functional.max_pool2d": Entry(sc.max_pool2d, "nn", unsupported=(FLOAT_KERNEL,)),
     "nn.functional.avg_pool2d": Entry(sc.avg_pool2d, "nn", unsupported=(FLOAT_KERNEL,)),
     "nn.functional.adaptive_avg_pool2d": Entry(sc.adaptive_avg_pool2d, "nn"),
+    # ------------------------------------------------------------ shrew_nn.functional
+    "nn.functional.leaky_relu": Entry(nnF.leaky_relu, "nn (shrew_nn)"),
+    "nn.functional.softplus": Entry(nnF.softplus, "nn (shrew_nn)"),
+    "nn.functional.mish": Entry(nnF.mish, "nn (shrew_nn)"),
+    "nn.functional.logsigmoid": Entry(nnF.logsigmoid, "nn (shrew_nn)"),
+    "nn.functional.mse_loss": _loss(nnF.mse_loss),
+    "nn.functional.l1_loss": _loss(nnF.l1_loss),
+    "nn.functional.smooth_l1_loss": _loss(nnF.smooth_l1_loss),
+    "nn.functional.huber_loss": _loss(nnF.huber_loss),
+    "nn.functional.binary_cross_entropy": _loss(nnF.binary_cross_entropy),
+    "nn.functional.binary_cross_entropy_with_logits": _loss(
+        nnF.binary_cross_entropy_with_logits
+    ),
+    "nn.functional.nll_loss": _loss(nnF.nll_loss),
+    "nn.functional.cross_entropy": _loss(nnF.cross_entropy),
+    "nn.functional.scaled_dot_product_attention": Entry(
+        _sdpa,
+        "nn (shrew_nn)",
+        tol=4,
+        unsupported=(
+            when(
+                "dropout_p > 0 draws a random mask (Shrew's generator is not torch's)",
+                lambda s, _d: s.kwargs.get("dropout_p", 0.0) > 0,
+            ),
+        ),
+    ),
 }

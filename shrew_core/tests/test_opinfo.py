@@ -270,7 +270,14 @@ def run_sample(opinfo, entry: Entry, sample, device: str, dtype: str, rng, grad:
     """Raise Mismatch (or Shrew's own exception) when Shrew disagrees with torch."""
     want_grad = grad and dtype == "float64" and opinfo.supports_autograd and entry.grad
     conv = convert(sample, device, want_grad, entry)
-    want = _flat(_run_torch(opinfo, conv))
+    try:
+        want = _flat(_run_torch(opinfo, conv))
+    except Exception as err:  # noqa: BLE001 - a sample torch refuses: Shrew must refuse too
+        try:
+            entry.fn(*conv.shrew_args, **conv.shrew_kwargs)
+        except Exception:  # noqa: BLE001
+            return
+        raise Mismatch(f"torch raises {type(err).__name__}: {err}; Shrew returns") from None
     got = _flat(entry.fn(*conv.shrew_args, **conv.shrew_kwargs))
     if len(got) != len(want):
         raise Mismatch(f"{len(got)} outputs, torch gives {len(want)}")

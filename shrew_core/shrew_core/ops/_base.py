@@ -78,6 +78,10 @@ def operands(op: str, a, b) -> tuple[Tensor, Tensor, DType]:
     elif isinstance(b, Tensor):
         dtype = _scalar_dtype(op, b.dtype, a)
         a = scalar_tensor(a, dtype, b)
+    elif isinstance(a, (bool, int, float)) and isinstance(b, (bool, int, float)):
+        from .creation import tensor  # two numbers: a 0-d result, like torch.add(7, 9)
+
+        return operands(op, tensor(a), b)
     else:
         raise TypeError(
             f"{op}: expected at least one Tensor, got {type(a).__name__} and {type(b).__name__}"
