@@ -166,31 +166,44 @@ def masked_select(x: Tensor, mask: Tensor) -> Tensor:
 
 
 # --------------------------------------------------------------------- x[key]
-def _expand_key(x: Tensor, key) -> list:
+def _expand_key(x: Tensor, key) -> tuple[list, bool]:
+    """(the key as a list with ``...`` expanded, whether it holds an advanced index)."""
     key = list(key) if isinstance(key, tuple) else [key]
-    n_ell = sum(k is Ellipsis for k in key)
+    used, n_ell, advanced = 0, 0, False
+    for i, k in enumerate(key):
+        if k is None or isinstance(k, (slice, int, np.integer)):
+            used += k is not None and not isinstance(k, bool)
+            continue
+        if k is Ellipsis:
+            n_ell += 1
+            continue
+        k = key[i] = _as_index(k)
+        if isinstance(k, int) or _is_flag(k):
+            used += isinstance(k, int)
+        elif _is_bool_mask(k):
+            used, advanced = used + k.ndim, True
+        else:
+            used, advanced = used + 1, True
     if n_ell > 1:
         raise IndexError("an index can only have a single ellipsis ('...')")
-    key = [_as_index(k) for k in key]
-    used = sum(
-        k.ndim if _is_bool_mask(k) else 0 if (k is None or k is Ellipsis or _is_flag(k)) else 1
-        for k in key
-    )
     if used > x.ndim:
         raise IndexError(f"too many indices for tensor of rank {x.ndim}: {len(key)} given")
     if n_ell:
         i = key.index(Ellipsis)
         key[i : i + 1] = [slice(None)] * (x.ndim - used)
-    return key
+    return key, advanced
 
 
 def _as_index(k):
     """Lists and arrays of bools index like bool tensors; a 0-d integer tensor is an int
     (like PyTorch, so ``x[t] = v`` still writes through a view)."""
-    if isinstance(k, (list, np.ndarray)) and np.asarray(k).dtype == np.bool_:
-        from .creation import tensor
+    if isinstance(k, (list, np.ndarray)):
+        k = np.asarray(k)
+        if k.dtype == np.bool_:
+            from .creation import tensor
 
-        return tensor(np.asarray(k))
+            return tensor(k)
+        return k
     if isinstance(k, Tensor) and k.ndim == 0 and not k.dtype.is_float and k.dtype is not bool_:
         return int(k.item())
     return k
@@ -210,10 +223,6 @@ def _is_bool_mask(k) -> bool:
     return isinstance(k, Tensor) and k.dtype is bool_
 
 
-def _is_advanced(k) -> bool:
-    return isinstance(k, (list, Tensor, np.ndarray)) and not _is_flag(k)
-
-
 def getitem(x: Tensor, key) -> Tensor:
     """NumPy/PyTorch indexing. Ints, slices (step > 0), None and ``...`` give views; integer
     lists/tensors and bool masks are *advanced* indices: several of them broadcast together
@@ -222,8 +231,8 @@ def getitem(x: Tensor, key) -> Tensor:
     not count). A full-shape bool mask is ``masked_select``."""
     if _is_bool_mask(key) and key.shape == x.shape:
         return masked_select(x, key)
-    key = _expand_key(x, key)
-    if any(_is_advanced(k) for k in key):
+    key, advanced = _expand_key(x, key)
+    if advanced:
         return _advanced(x, key)
     out, d = x, 0
     for k in key:
@@ -266,13 +275,23 @@ def _advanced(x: Tensor, key: list) -> Tensor:
             d += k.ndim
         elif isinstance(k, (int, np.integer)):  # torch: ints select first (not NumPy's rule)
             out = sh.select(out, d, int(k))
-        elif _is_advanced(k):
+        elif isinstance(k, (list, Tensor, np.ndarray)):
             picks.append((d, _wrapped(k, out.shape[d], out.device, out)))
             d += 1
         else:
             raise IndexError(f"unsupported index {k!r} of type {type(k).__name__}")
+    if len(picks) == 1:  # one indexed dim: its index dims replace it in place
+        d, i = picks[0]
+        try:  # negative tensor indices are rare: wrap them only when the plain pick fails
+            flat = index_select(out, d, i.reshape(-1))
+        except IndexOutOfRangeError as err:
+            try:
+                flat = index_select(out, d, _wrap_negative(i, out.shape[d]).reshape(-1))
+            except IndexOutOfRangeError:
+                raise err from None
+        return sh.reshape(flat, out.shape[:d] + i.shape + out.shape[d + 1 :])
     dims = [p[0] for p in picks]
-    idx = sh.broadcast_tensors(*(p[1] for p in picks))
+    idx = sh.broadcast_tensors(*(_wrap_negative(p[1], out.shape[p[0]]) for p in picks))
     bshape = idx[0].shape
     rest = [i for i in range(out.ndim) if i not in dims]
     moved = sh.permute(out, tuple(dims) + tuple(rest))
@@ -307,14 +326,21 @@ def _check_mask(out: Tensor, d: int, mask: Tensor) -> None:
 
 
 def _wrapped(k, size: int, device, like: Tensor | None = None) -> Tensor:
-    """An i64 index with negative entries counted from the end (host data wraps on the host)."""
+    """An i64 index; host data (lists, arrays) has its negative entries wrapped here, tensors
+    are wrapped by the caller when needed (``_wrap_negative``)."""
     from .creation import tensor
 
     if isinstance(k, Tensor):
-        idx = _index_tensor("getitem", k, like)
-        return ew.where(idx < 0, idx + size, idx) if idx.numel else idx
+        return _index_tensor("getitem", k, like)
     arr = np.asarray(k, dtype=np.int64)
-    return tensor(np.where(arr < 0, arr + size, arr), device=device)
+    if arr.size and arr.min() < 0:
+        arr = np.where(arr < 0, arr + size, arr)
+    return tensor(arr, device=device)
+
+
+def _wrap_negative(idx: Tensor, size: int) -> Tensor:
+    """Negative entries counted from the end, like Python and torch."""
+    return ew.where(idx < 0, idx + size, idx) if idx.numel else idx
 
 
 def _check_in_range(idx: list[Tensor], sizes) -> None:
