@@ -189,7 +189,7 @@ def _expand_key(x: Tensor, key) -> tuple[list, bool]:
     if used > x.ndim:
         raise IndexError(f"too many indices for tensor of rank {x.ndim}: {len(key)} given")
     if n_ell:
-        i = key.index(Ellipsis)
+        i = next(j for j, k in enumerate(key) if k is Ellipsis)  # not .index(): arrays compare
         key[i : i + 1] = [slice(None)] * (x.ndim - used)
     return key, advanced
 
