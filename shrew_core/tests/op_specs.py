@@ -349,6 +349,10 @@ FIXED: list[Case] = [
          (np.arange(81.0).reshape(3, 3, 3, 3),)),  # fmt: skip
     Case("getitem_int_then_list", lambda m, x: x[0, :, [1, 2]], (_CUBE,)),
     Case("getitem_negative_list", lambda m, x: x[[-1, 0], [-2, 1]], (_CUBE,)),
+    Case("getitem_negative_tensor", lambda m, x: x[m.idx([-1, 0, -5])], (_CUBE,)),
+    Case("getitem_list_ellipsis", lambda m, x: x[[0, 3], ...], (_CUBE,)),
+    Case("sign_and_abs_grad_at_nan", lambda m, x: x.abs() * 2.0 + x.sign(),
+         (np.array([NAN, -0.0, 0.0, -2.0, 3.0]),)),  # fmt: skip
     # norms
     Case("norm_neg_inf", lambda m, x: x.norm(float("-inf")), (np.array([3.0, -0.5, 2.0]),)),
     Case("norm_zero_counts", lambda m, x: x.norm(0), (np.array([[1.0, 0.0], [-2.0, 0.0]]),)),
