@@ -80,6 +80,7 @@ class Entry:
     # For (values, indices) ops whose tie order torch leaves unspecified: sample -> (dim,
     # keepdim). The indices then need only pick torch's values from the input.
     tie_indices: Callable | None = None
+    note: str = ""  # how the Shrew callable differs in form (adapters, modules)
 
 
 def _tensors(x):
@@ -91,10 +92,6 @@ def _tensors(x):
     elif isinstance(x, dict):
         for v in x.values():
             yield from _tensors(v)
-
-
-def _has_int32(s, _d) -> bool:
-    return any(t.dtype == torch.int32 for t in _tensors((s.input, s.args, s.kwargs)))
 
 
 GLOBAL_UNSUPPORTED = (
@@ -119,14 +116,6 @@ def _var(fn):
         return fn(x, *args, **kwargs)
 
     return call
-
-
-def _norm(x, p="fro", dim=None, keepdim=False, dtype=None):
-    return sc.norm(x, p, dim, keepdim, dtype=dtype)
-
-
-def _vector_norm(x, ord=2, dim=None, keepdim=False, dtype=None):  # noqa: A002 - torch keyword
-    return sc.norm(x, ord, dim, keepdim, dtype=dtype)
 
 
 def _embedding(weight, idx, **kwargs):
@@ -219,10 +208,6 @@ def _method(name):
 
 
 # --------------------------------------------------------------------------- reasons
-NO_COMPLEX = kw("dtype", "complex dtype", torch.complex64)
-INT_DIV_FLOAT = "true division of integers gives f32 (README: dtype promotion)"
-
-
 def _has_nan(s, dtype) -> bool:
     return dtype == "float64" and any(
         t.is_floating_point() and bool(t.isnan().any()) for t in _tensors(s.input)
@@ -344,7 +329,7 @@ TABLE: dict[str, Entry] = {
     "logical_and": _binary(sc.logical_and),
     "logical_or": _binary(sc.logical_or),
     "logical_xor": _binary(sc.logical_xor),
-    "where": _binary(_where),
+    "where": _binary(_where, note="op_db calls the method form x.where(cond, other)"),
     "masked_fill": _binary(sc.masked_fill),
     "__radd__": _reflected(sc.add),
     "__rsub__": _reflected(sc.sub),
@@ -378,8 +363,8 @@ TABLE: dict[str, Entry] = {
     "std.unbiased": Entry(_var(sc.std), "reduction"),
     "logsumexp": Entry(sc.logsumexp, "reduction"),
     "cumsum": Entry(sc.cumsum, "reduction"),
-    "norm": Entry(_norm, "reduction"),
-    "linalg.vector_norm": Entry(_vector_norm, "reduction"),
+    "norm": Entry(sc.norm, "reduction", note="torch.norm's p='fro' is the 2-norm"),
+    "linalg.vector_norm": Entry(sc.norm, "reduction", rename={"ord": "p"}),
     "all": Entry(sc.all, "reduction"),
     "any": Entry(sc.any, "reduction"),
     # ------------------------------------------------------------ linear algebra
@@ -440,6 +425,7 @@ TABLE: dict[str, Entry] = {
     "nn.functional.embedding": Entry(
         _embedding,
         "indexing",
+        note="shrew_nn.functional.embedding(indices, weight); op_db passes the weight first",
         unsupported=(
             kw("max_norm", "max_norm= (in-place renormalisation) is not supported"),
             kw("scale_grad_by_freq", "scale_grad_by_freq= is not supported"),
