@@ -296,15 +296,12 @@ def _advanced(x: Tensor, key: list) -> Tensor:
     rest = [i for i in range(out.ndim) if i not in dims]
     moved = sh.permute(out, tuple(dims) + tuple(rest))
     sizes = moved.shape[: len(dims)]
-    if len(dims) == 1:
-        flat_idx = idx[0]
-    else:
-        _check_in_range(idx, sizes)
-        flat_idx, scale = None, 1
-        for i, n in zip(reversed(idx), reversed(sizes)):
-            term = i * scale if scale != 1 else i
-            flat_idx = term if flat_idx is None else flat_idx + term
-            scale *= n
+    _check_in_range(idx, sizes)
+    flat_idx, scale = None, 1  # row-major position within the indexed dims
+    for i, n in zip(reversed(idx), reversed(sizes)):
+        term = i * scale if scale != 1 else i
+        flat_idx = term if flat_idx is None else flat_idx + term
+        scale *= n
     merged = sh.reshape(moved, (-1,) + moved.shape[len(dims) :])
     picked = index_select(merged, 0, flat_idx.reshape(-1))
     result = sh.reshape(picked, bshape + moved.shape[len(dims) :])
@@ -319,7 +316,7 @@ def _advanced(x: Tensor, key: list) -> Tensor:
 def _check_mask(out: Tensor, d: int, mask: Tensor) -> None:
     want = out.shape[d : d + mask.ndim]
     if mask.shape != want:
-        raise IndexError(
+        raise IndexOutOfRangeError(
             f"getitem: bool mask of shape {fmt_shape(mask.shape)} does not match the indexed "
             f"dims {fmt_shape(want)} of a tensor of shape {fmt_shape(out.shape)}"
         )

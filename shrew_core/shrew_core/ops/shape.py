@@ -95,8 +95,8 @@ def squeeze(x: Tensor, dim=None) -> Tensor:
         dims = tuple(i for i, d in enumerate(x.shape) if d == 1)
     else:
         dims = (dim,) if isinstance(dim, int) else tuple(dim)
-        dims = tuple(d for d in (norm_dim(d, x.ndim, "squeeze") for d in dims) if x.ndim and
-                     x.shape[d] == 1)  # fmt: skip
+        dims = tuple(norm_dim(d, x.ndim, "squeeze") for d in dims)
+        dims = tuple(d for d in dims if x.ndim and x.shape[d] == 1)  # a 0-d input keeps its shape
     if not dims:
         return record("reshape", _view(x, x.layout), (x,), x.shape)
     return record("reshape", _view(x, x.layout.squeeze(dims)), (x,), x.shape)
