@@ -210,7 +210,8 @@ class Backend(ABC):
         index_layout: Layout,
     ) -> Storage:
         """torch.gather: ``out[..i..] = x[..index[..i..] at dim..]``; result has the index's
-        shape (index is i64, same rank as x). Out-of-range raises IndexOutOfRangeError."""
+        shape (index is i64, same rank as x, both at least 1-D and non-empty: core handles
+        0-d and empty operands). Out-of-range raises IndexOutOfRangeError."""
 
     @abstractmethod
     def scatter_add(
