@@ -28,8 +28,8 @@ MAX_SAMPLES = 32
 MAX_NUMEL = 20_000
 
 
-class Unsupported(Exception):
-    """Raised while converting a sample that holds something Shrew has no equivalent of."""
+class Unconvertible(Exception):
+    """A sample holds something with no Shrew equivalent that no table rule accounts for."""
 
 
 @dataclass(frozen=True)
@@ -83,18 +83,37 @@ class Entry:
     note: str = ""  # how the Shrew callable differs in form (adapters, modules)
 
 
-def _tensors(x):
-    if isinstance(x, torch.Tensor):
-        yield x
-    elif isinstance(x, (list, tuple)):
+# torch dtypes a sample may hold -> the Shrew dtype it becomes. int32/int16/int8 widen to
+# int64 (Shrew has no narrower integers; the values are unchanged).
+SHREW_DTYPE = {
+    torch.float32: "f32", torch.float64: "f64", torch.float16: "f16", torch.bfloat16: "bf16",
+    torch.int64: "i64", torch.uint8: "u8", torch.bool: "bool",
+    torch.int32: "i64", torch.int16: "i64", torch.int8: "i64",
+}  # fmt: skip
+
+
+def _leaves(x):
+    if isinstance(x, (list, tuple)):
         for v in x:
-            yield from _tensors(v)
+            yield from _leaves(v)
     elif isinstance(x, dict):
         for v in x.values():
-            yield from _tensors(v)
+            yield from _leaves(v)
+    else:
+        yield x
+
+
+def _no_shrew_dtype(s, _d) -> bool:
+    for v in _leaves((s.input, s.args, s.kwargs)):
+        if isinstance(v, complex) or (isinstance(v, torch.Tensor) and v.dtype not in SHREW_DTYPE):
+            return True
+        if isinstance(v, torch.dtype) and v not in SHREW_DTYPE:
+            return True
+    return False
 
 
 GLOBAL_UNSUPPORTED = (
+    when("complex numbers or dtypes with no Shrew equivalent", _no_shrew_dtype),
     kw("out", "out= is not supported (Shrew ops return new tensors)"),
     when(
         "memory_format= other than contiguous/preserve: Shrew tensors are row-major",
@@ -210,7 +229,8 @@ def _method(name):
 # --------------------------------------------------------------------------- reasons
 def _has_nan(s, dtype) -> bool:
     return dtype == "float64" and any(
-        t.is_floating_point() and bool(t.isnan().any()) for t in _tensors(s.input)
+        isinstance(t, torch.Tensor) and t.is_floating_point() and bool(t.isnan().any())
+        for t in _leaves(s.input)
     )
 
 
@@ -331,10 +351,10 @@ TABLE: dict[str, Entry] = {
     "logical_xor": _binary(sc.logical_xor),
     "where": _binary(_where, note="op_db calls the method form x.where(cond, other)"),
     "masked_fill": _binary(sc.masked_fill),
-    "__radd__": _reflected(sc.add),
+    "__radd__": _binary(_rdunder(sc.add)),
     "__rsub__": _reflected(sc.sub),
-    "__rmul__": _reflected(sc.mul),
-    "__rdiv__": _reflected(sc.div),
+    "__rmul__": _binary(_rdunder(sc.mul)),
+    "__rdiv__": _binary(_rdunder(sc.div)),
     "__rpow__": _reflected(sc.pow),
     "__rmod__": _reflected(
         sc.remainder,
@@ -369,7 +389,7 @@ TABLE: dict[str, Entry] = {
     "any": Entry(sc.any, "reduction"),
     # ------------------------------------------------------------ linear algebra
     "matmul": Entry(sc.matmul, "linalg"),
-    "__rmatmul__": Entry(_rdunder(sc.matmul), "linalg", unsupported=(NUMBER_SELF,)),
+    "__rmatmul__": Entry(_rdunder(sc.matmul), "linalg"),
     "mm": Entry(sc.mm, "linalg"),
     "bmm": Entry(sc.bmm, "linalg"),
     "dot": Entry(sc.dot, "linalg"),

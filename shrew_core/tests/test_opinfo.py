@@ -35,9 +35,10 @@ from opinfo_table import (
     GLOBAL_UNSUPPORTED,
     MAX_NUMEL,
     MAX_SAMPLES,
+    SHREW_DTYPE,
     TABLE,
     Entry,
-    Unsupported,
+    Unconvertible,
     first_rule,
 )
 from torch.testing._internal.common_methods_invocations import op_db
@@ -49,18 +50,6 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64, "int64": torch.int
 TOL = {"float64": (1e-7, 1e-9), "float32": (1e-5, 1e-5), "float16": (1e-3, 1e-3),
        "bfloat16": (1e-2, 1e-2)}  # fmt: skip
 GRAD_TOL = (1e-7, 1e-9)
-_TORCH_TO_SHREW = {
-    torch.float32: "f32",
-    torch.float64: "f64",
-    torch.float16: "f16",
-    torch.bfloat16: "bf16",
-    torch.int64: "i64",
-    torch.uint8: "u8",
-    torch.bool: "bool",
-    torch.int32: "i64",  # Shrew has no int32: index tensors widen (values are unchanged)
-    torch.int16: "i64",
-    torch.int8: "i64",
-}
 
 OPINFOS = {(o.name + "." + o.variant_test_name).rstrip("."): o for o in op_db}
 # torch warns about its own samples (dof <= 0, even 'same' kernels): not Shrew's business
@@ -138,9 +127,9 @@ class Converted:
 
 
 def _to_shrew_tensor(t: torch.Tensor, device: str):
-    if t.is_complex() or t.dtype not in _TORCH_TO_SHREW:
-        raise Unsupported(f"dtype {t.dtype} has no Shrew equivalent")
-    dt = _TORCH_TO_SHREW[t.dtype]
+    if t.dtype not in SHREW_DTYPE:
+        raise Unconvertible(f"dtype {t.dtype} has no Shrew equivalent")
+    dt = SHREW_DTYPE[t.dtype]
     src = t.detach().cpu().contiguous()
     if src.dtype == torch.bfloat16:
         return sc.tensor(src.float().numpy(), device=device).to(dt)
@@ -160,11 +149,11 @@ def convert(sample, device: str, grad: bool, entry: Entry) -> Converted:
                 leaves.append((tt, st))
             return tt, st
         if isinstance(x, complex):
-            raise Unsupported("complex numbers: Shrew has no complex dtypes")
+            raise Unconvertible("a complex number")
         if isinstance(x, torch.dtype):
-            if x not in _TORCH_TO_SHREW or x in (torch.int32, torch.int16, torch.int8):
-                raise Unsupported(f"dtype {x} has no Shrew equivalent")
-            return x, sc.as_dtype(_TORCH_TO_SHREW[x])
+            if x not in SHREW_DTYPE:
+                raise Unconvertible(f"dtype {x} has no Shrew equivalent")
+            return x, sc.as_dtype(SHREW_DTYPE[x])
         if isinstance(x, torch.device):
             return x, device
         if isinstance(x, torch.Size):
@@ -358,8 +347,6 @@ def _one(opinfo, entry, s, device, dtype, rng, label) -> Outcome:
     forward_only = first_rule(entry.forward_only, s, dtype)
     try:
         run_sample(opinfo, entry, s, device, dtype, rng, grad=forward_only is None)
-    except Unsupported as err:  # the conversion met something Shrew has no equivalent of
-        return Outcome("unsupported", str(err))
     except Exception as err:  # noqa: BLE001 - every failure is reported with the sample
         if documented:
             return Outcome("documented", documented.reason)
@@ -369,7 +356,7 @@ def _one(opinfo, entry, s, device, dtype, rng, label) -> Outcome:
                        f"as different ({documented.reason!r}); remove the reason")  # fmt: skip
     if forward_only:
         return Outcome("forward only", forward_only.reason)
-    return Outcome("passed")
+    return Outcome("passed", documented.reason if documented else "")
 
 
 def _describe(s) -> str:
@@ -400,6 +387,10 @@ def test_opinfo_samples(name, device):
         "\n".join(failed[:15])
     )
     assert ran, f"{name}: no sample ran ({Counter(o.status for o in outcomes)})"
+    entry, used = TABLE[name], {o.reason for o in outcomes}
+    stale = [r.reason for r in entry.unsupported + entry.documented + entry.forward_only
+             if r.reason not in used]  # fmt: skip
+    assert not stale, f"{name}: rules that match no sample (remove them): {stale}"
 
 
 # --------------------------------------------------------------------------- the report
