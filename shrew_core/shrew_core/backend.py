@@ -104,7 +104,8 @@ class Backend(ABC):
     # ------------------------------------------------------------------ elementwise
     @abstractmethod
     def unary(self, op: str, x: Storage, layout: Layout, dtype: DType) -> Storage:
-        """``op`` in UNARY_OPS. ``round`` is half-to-even; ``gelu`` is the erf form."""
+        """``op`` in UNARY_OPS. ``round`` is half-to-even; ``gelu`` is the erf form;
+        ``sign`` of NaN is 0 (like torch)."""
 
     @abstractmethod
     def affine(self, x: Storage, layout: Layout, dtype: DType, mul: float, add: float) -> Storage:
@@ -116,7 +117,8 @@ class Backend(ABC):
     ) -> Storage:
         """``op`` in BINARY_OPS; both layouts have the result's shape. Integer ``div`` is
         never requested (core promotes true division to float); integer division by
-        zero in floor_divide/remainder must raise ZeroDivisionError, not crash."""
+        zero in floor_divide/remainder must raise ZeroDivisionError, not crash. Integer
+        ``pow`` with a negative exponent gives 1 for base 1, ±1 for base -1, else 0 (torch)."""
 
     @abstractmethod
     def compare(
@@ -208,7 +210,8 @@ class Backend(ABC):
         index_layout: Layout,
     ) -> Storage:
         """torch.gather: ``out[..i..] = x[..index[..i..] at dim..]``; result has the index's
-        shape (index is i64, same rank as x). Out-of-range raises IndexOutOfRangeError."""
+        shape (index is i64, same rank as x, both at least 1-D and non-empty: core handles
+        0-d and empty operands). Out-of-range raises IndexOutOfRangeError."""
 
     @abstractmethod
     def scatter_add(

@@ -42,6 +42,8 @@ def _acc(t):
 def softmax(b, x, layout, dtype, dim):
     with no_grad():
         t = _acc(_t(b, x, layout, dtype))
+        if t.numel == 0:
+            return _s(t.to(dtype))
         e = (t - t.amax(dim, keepdim=True)).exp()
         return _s((e / e.sum(dim, keepdim=True)).to(dtype))
 
@@ -49,6 +51,8 @@ def softmax(b, x, layout, dtype, dim):
 def log_softmax(b, x, layout, dtype, dim):
     with no_grad():
         t = _acc(_t(b, x, layout, dtype))
+        if t.numel == 0:
+            return _s(t.to(dtype))
         shifted = t - t.amax(dim, keepdim=True)
         return _s((shifted - shifted.exp().sum(dim, keepdim=True).log()).to(dtype))
 

@@ -96,7 +96,20 @@ def _cos(node, g):
 
 @rule("relu")
 def _relu(node, g):
-    return (ops.where(_in(node) > 0, g, 0.0),)
+    return (ops.where(node.saved <= 0, 0.0, g),)  # from the result: NaN passes, like torch
+
+
+@rule("hardtanh")
+def _hardtanh(node, g):
+    x = _in(node)
+    lo, hi = node.saved
+    return (ops.where((x <= lo) | (x >= hi), 0.0, g),)
+
+
+@rule("elu")
+def _elu(node, g):
+    x = _in(node)
+    return (ops.where(x <= 0, g * x.exp() * node.saved, g),)
 
 
 @rule("erf")
@@ -133,6 +146,19 @@ def _clamp(node, g):
     if hi is not None:
         keep = (x <= hi) if keep is None else keep & (x <= hi)
     return (ops.where(keep, g, 0.0),)
+
+
+@rule("clamp_tensor")
+def _clamp_tensor(node, g):
+    x = node.inputs[0]
+    lo, hi = node.saved
+    keep = (x >= lo) if hi is None else (x <= hi) if lo is None else (x >= lo) & (x <= hi)
+    g_lo = g_hi = None
+    if node.needs[1]:
+        g_lo = ops.where((x < lo) if hi is None else (x < lo) & (lo < hi), g, 0.0)
+    if node.needs[2]:
+        g_hi = ops.where((x > hi) if lo is None else (x > hi) | (hi < lo), g, 0.0)
+    return ops.where(keep, g, 0.0), g_lo, g_hi
 
 
 @rule("cast", "to_device", "clone")
@@ -180,11 +206,11 @@ def _pow(node, g):
 
 @rule("maximum", "minimum")
 def _max_min(node, g):
+    """Ties split the gradient; where either side is NaN both receive it (like torch)."""
     a, b = node.inputs
-    win = (a > b) if node.op == "maximum" else (a < b)
-    tie = (a == b).to(g.dtype) * 0.5
-    wa = win.to(g.dtype) + tie
-    return g * wa, g * (1.0 - wa)
+    shared = ops.where(a == b, g * 0.5, g)
+    a_loses, b_loses = (a < b, a > b) if node.op == "maximum" else (a > b, a < b)
+    return ops.where(a_loses, 0.0, shared), ops.where(b_loses, 0.0, shared)
 
 
 @rule("remainder")
@@ -193,7 +219,7 @@ def _remainder(node, g):
     return g, (-g * ops.floor_divide(a, b) if node.needs[1] else None)
 
 
-@rule("floor_divide")
+@rule("floor_divide", "div_trunc")
 def _floor_divide(node, g):
     a, b = node.inputs
     return ops.zeros_like(a), ops.zeros_like(b)
@@ -244,6 +270,30 @@ def _prod(node, g):
         zeros == 0, full / safe_x, ops.where((zeros == 1) & is_zero, prod_nonzero, 0.0)
     )
     return (g * grad,)
+
+
+@rule("norm")
+def _norm(node, g):
+    """torch's vector-norm backward: 0 where the norm is 0, ties of ±inf share equally."""
+    x = _in(node)
+    p, dims, keepdim, out = node.saved
+    if not keepdim:
+        kept = tuple(1 if i in dims else d for i, d in enumerate(x.shape))
+        g, out = g.reshape(kept), out.reshape(kept)
+    if p == 0:
+        return (ops.zeros_like(x),)
+    if p == 1:
+        return (x.sign() * g,)
+    if p == 2:
+        return (g * ops.where(out == 0, 0.0, x / out),)
+    a = x.abs()
+    if math.isinf(p):
+        mask = ((a == out) | (a != a)).to(x.dtype)  # the extreme entries, or NaN
+        return (x.sign() * (g / mask.sum(dims, keepdim=True)) * mask,)
+    if p < 1:
+        return (x.sign() * ops.where(x == 0, 0.0, a ** (p - 1)) * g * out ** (1 - p),)
+    scale = ops.where(out == 0, 0.0, g / out ** (p - 1))
+    return ((x.sign() * a ** (p - 1) if p < 2 else x * a ** (p - 2)) * scale,)
 
 
 @rule("cumsum")

@@ -259,6 +259,151 @@ OPS: list[Op] = [
         variants=False,
     ),
     Op("to_f64", lambda m, x: x.to(m.f64) * 2, ((3, 4),), dtypes=("float32",)),
+    # ---- issue 17: keywords and modes PyTorch users pass
+    Op("sum_dtype", lambda m, x: x.sum(1, dtype=m.f64), ((3, 4),)),
+    Op("mean_dtype", lambda m, x: x.mean(0, dtype=m.f64), ((3, 4),)),
+    Op("cumsum_dtype", lambda m, x: x.cumsum(0, dtype=m.f64), ((3, 4),)),
+    Op("prod_dtype", lambda m, x: x.prod(1, dtype=m.f64), ((3, 4),), "nonzero"),
+    Op("softmax_dtype", lambda m, x: m.F.softmax(x, -1, dtype=m.f64), ((3, 4),)),
+    Op("log_softmax_dtype", lambda m, x: m.F.log_softmax(x, 0, dtype=m.f64), ((3, 4),)),
+    Op("sum_dim_empty_tuple", lambda m, x: x.sum(dim=()), ((3, 4),)),
+    Op("mean_dim_empty_tuple", lambda m, x: x.mean(dim=()), ((3, 4),)),
+    Op("amax_dim_empty_tuple", lambda m, x: x.amax(dim=()), ((3, 4),), "distinct"),
+    Op("norm_p3", lambda m, x: x.norm(3, 1), ((3, 4),), ref=lambda m, x: x.norm(p=3, dim=1)),
+    Op("norm_fro", lambda m, x: x.norm("fro"), ((3, 4),)),
+    Op("norm_inf", lambda m, x: x.norm(float("inf"), 0), ((3, 4),), "distinct",
+       ref=lambda m, x: x.norm(p=float("inf"), dim=0)),  # fmt: skip
+    Op("norm_neg_inf", lambda m, x: x.norm(float("-inf")), ((3, 4),), "distinct",
+       ref=lambda m, x: m.lib.linalg.vector_norm(x, ord=float("-inf"))),  # fmt: skip
+    Op("norm_p0", lambda m, x: x.norm(0, 1), ((3, 4),), ref=lambda m, x: x.norm(p=0, dim=1)),
+    Op(
+        "index_add_alpha",
+        lambda m, x, s: x.index_add(0, m.idx([2, 0, 2]), s, alpha=-1.5),
+        ((3, 4), (3, 4)),
+    ),
+    Op("pad_reflect", lambda m, x: m.F.pad(x, (1, 2, 2, 1), mode="reflect"), ((2, 3, 4, 5),)),
+    Op("pad_replicate", lambda m, x: m.F.pad(x, (2, -1, 0, 3), mode="replicate"), ((1, 3, 4),)),
+    Op("pad_circular", lambda m, x: m.F.pad(x, (1, 3, -1, 2), mode="circular"), ((2, 3, 4, 5),)),
+    Op("pad_torch_positional", lambda m, x: m.F.pad(x, (1, 1), "constant", 0.5), ((3, 4),)),
+    Op(
+        "avg_pool2d_divisor_override",
+        lambda m, x: m.F.avg_pool2d(x, 3, stride=2, padding=1, divisor_override=5),
+        ((1, 2, 5, 6),),
+        dtypes=FULL,
+        variants=False,
+    ),
+    Op(
+        "avg_pool2d_pad_1tuple",
+        lambda m, x: m.F.avg_pool2d(x, 3, 1, (1,)),
+        ((1, 2, 4, 5),),
+        dtypes=FULL,
+        variants=False,
+    ),
+    Op(
+        "adaptive_avg_pool2d_none",
+        lambda m, x: m.F.adaptive_avg_pool2d(x, (None, 3)),
+        ((1, 2, 5, 7),),
+        dtypes=FULL,
+        variants=False,
+    ),
+    Op(
+        "conv2d_same_even_kernel",
+        lambda m, x, w: m.F.conv2d(x, w, padding="same", dilation=(1, 3)),
+        ((1, 2, 5, 6), (3, 2, 2, 4)),
+        dtypes=FULL,
+        variants=False,
+        tol=4,
+    ),
+    Op("elu", lambda m, x: m.F.elu(x, alpha=0.7), ((3, 4),), "nonzero", elementwise=True),
+    Op("hardtanh", lambda m, x: m.F.hardtanh(x, -0.5, 0.5), ((3, 4),), fd=False,
+       elementwise=True),  # fmt: skip
+    Op("clamp_tensor_bounds", lambda m, x, lo, hi: x.clamp(lo, hi), ((3, 4), (3, 4), (4,)),
+       fd=False),  # fmt: skip
+]
+
+
+@dataclass
+class Case:
+    """An op on fixed inputs (ties, NaN, 0-d, empty): forward and float64 gradients vs torch.
+    Float inputs take the case's dtype; integer arrays stay int64."""
+
+    name: str
+    fn: Callable
+    inputs: tuple = ()
+    ref: Callable | None = None
+    grad: bool = True
+    dtypes: tuple = FULL
+
+
+NAN = float("nan")
+_CUBE = np.arange(125.0).reshape(5, 5, 5)
+
+FIXED: list[Case] = [
+    # advanced indexing: several lists pair up (NumPy/torch), masks over leading dims
+    Case("getitem_three_lists", lambda m, x: x[[0, 2, 3], [1, 3, 3], [0, 0, 2]], (_CUBE,)),
+    Case("getitem_two_lists", lambda m, x: x[[0, 3], [1, 2]], (_CUBE,)),
+    Case("getitem_lists_and_slice", lambda m, x: x[1:4, [0, 2], [4, 1]], (_CUBE,)),
+    Case("getitem_bool_leading", lambda m, x: x[m.mask([True, False, True, False, True])],
+         (_CUBE,)),  # fmt: skip
+    Case("getitem_separated_lists", lambda m, x: x[:, [0, 1], :, [0, 1]],
+         (np.arange(81.0).reshape(3, 3, 3, 3),)),  # fmt: skip
+    Case("getitem_int_then_list", lambda m, x: x[0, :, [1, 2]], (_CUBE,)),
+    Case("getitem_negative_list", lambda m, x: x[[-1, 0], [-2, 1]], (_CUBE,)),
+    Case("getitem_negative_tensor", lambda m, x: x[m.idx([-1, 0, -5])], (_CUBE,)),
+    Case("getitem_list_ellipsis", lambda m, x: x[[0, 3], ...], (_CUBE,)),
+    Case("sign_and_abs_grad_at_nan", lambda m, x: x.abs() * 2.0 + x.sign(),
+         (np.array([NAN, -0.0, 0.0, -2.0, 3.0]),)),  # fmt: skip
+    # norms
+    Case("norm_neg_inf", lambda m, x: x.norm(float("-inf")), (np.array([3.0, -0.5, 2.0]),)),
+    Case("norm_zero_counts", lambda m, x: x.norm(0), (np.array([[1.0, 0.0], [-2.0, 0.0]]),)),
+    Case("norm_at_zero_vector", lambda m, x: x.norm(), (np.zeros(3),)),
+    Case("norm_p3_at_zero", lambda m, x: x.norm(3), (np.zeros(3),)),
+    # integer division rounding toward zero stays exact integer arithmetic
+    Case("div_trunc_int_exact", lambda m, a, b: m.lib.div(a, b, rounding_mode="trunc"),
+         (np.array([2**40 + 1, -7, 7, 0]), np.array([1, 2, -2, 3])), grad=False),  # fmt: skip
+    Case("div_trunc_infinite_quotient", lambda m, a, b: m.lib.div(a, b, rounding_mode="trunc"),
+         (np.array([1.0, -1.0, 3.0]), np.array([0.0, 0.0, 2.0]))),  # fmt: skip
+    # gradients at boundaries, ties and NaN
+    Case("hardtanh_at_bounds", lambda m, x: m.F.hardtanh(x), (np.array([-1.0, 1.0, 0.5, -3.0]),)),
+    Case("clamp_min_tensor_tie", lambda m, x, lo: x.clamp(min=lo),
+         (np.array([0.5, 1.0, -1.0]), np.array([0.5, 0.0, 0.0]))),  # fmt: skip
+    Case("clamp_max_tensor_tie", lambda m, x, hi: x.clamp(max=hi),
+         (np.array([0.5, 1.0, -1.0]), np.array([0.5, 0.0, 0.0]))),  # fmt: skip
+    Case("clamp_tensor_min_above_max", lambda m, x, lo, hi: x.clamp(lo, hi),
+         (np.array([0.0, 2.0, -2.0]), np.array([1.0, 1.0, 1.0]), np.array([-1.0, -1.0, -1.0]))),
+    Case("maximum_nan_and_ties", lambda m, a, b: m.lib.maximum(a, b),
+         (np.array([NAN, 1.0, 2.0, 3.0]), np.array([1.0, NAN, 2.0, 1.0]))),  # fmt: skip
+    Case("minimum_nan_and_ties", lambda m, a, b: m.lib.minimum(a, b),
+         (np.array([NAN, 1.0, 2.0, 3.0]), np.array([1.0, NAN, 2.0, 1.0]))),  # fmt: skip
+    Case("relu_nan", lambda m, x: x.relu(), (np.array([NAN, -1.0, 0.0, 2.0]),)),
+    Case("elu_nan", lambda m, x: m.F.elu(x), (np.array([NAN, -1.0, 0.5]),)),
+    # 0-d inputs
+    Case("index_select_0d", lambda m, x: x.index_select(0, m.idx([0])), (np.array(2.5),)),
+    Case("kthvalue_0d", lambda m, x: x.kthvalue(1), (np.array(2.5),)),
+    Case("squeeze_0d_dim", lambda m, x: x.squeeze(0), (np.array(2.5),)),
+    Case("squeeze_0d_dims", lambda m, x: x.squeeze((0,)), (np.array(2.5),)),
+    Case("gather_0d", lambda m, x: x.gather(0, m.idx(0)), (np.array(2.5),)),
+    Case("gather_0d_1d_index", lambda m, x: x.gather(0, m.idx([0, 0])), (np.array(2.5),)),
+    Case("scatter_add_0d", lambda m, x, s: x.scatter_add(0, m.idx(0), s),
+         (np.array(2.5), np.array(-1.0))),  # fmt: skip
+    Case("index_add_0d", lambda m, x, s: x.index_add(0, m.idx([0]), s, alpha=2),
+         (np.array(2.5), np.array(-1.0))),  # fmt: skip
+    # empty tensors
+    Case("softmax_empty", lambda m, x: m.F.softmax(x, -1), (np.zeros((5, 0, 0)),)),
+    Case("log_softmax_empty", lambda m, x: m.F.log_softmax(x, 1), (np.zeros((5, 0, 0)),)),
+    Case("logsumexp_empty", lambda m, x: x.logsumexp(0), (np.zeros(0),)),
+    Case("cat_legacy_empty", lambda m, a, b: m.lib.cat([a, b]), (np.zeros(0), np.ones((2, 2)))),
+    Case("gather_empty_index", lambda m, x: x.gather(0, m.idx(np.zeros((2, 0), np.int64))),
+         (np.arange(5.0),)),  # fmt: skip
+    # constructors
+    Case("arange_int_dtype_truncates", lambda m: m.lib.arange(0.0, -8.000001, -4.0, dtype=m.i64)),
+    Case("linspace_int_dtype", lambda m: m.lib.linspace(-2.0, 50, 7, dtype=m.i64)),
+    Case("linspace_tensor_ends", lambda m, a, b: m.lib.linspace(a, b, 5),
+         (np.array(-1.5), np.array(2.0)), grad=False),  # fmt: skip
+    Case("nonzero_as_tuple", lambda m, x: x.nonzero(as_tuple=True),
+         (np.array([[0.0, 1.0], [2.0, 0.0]]),), grad=False),  # fmt: skip
+    Case("nonzero_as_tuple_0d", lambda m, x: x.nonzero(as_tuple=True), (np.array(3.0),),
+         grad=False),  # fmt: skip
 ]
 
 

@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as torch_F
-from op_specs import OPS, make_values
+from op_specs import FIXED, OPS, make_values
 
 import shrew_core as sc
 from conftest import GRAD_TOL, TOL, TORCH_DTYPE, assert_close
+
+pytestmark = pytest.mark.filterwarnings("ignore:Using padding=.same.:UserWarning")
 
 VARIANTS = ("contiguous", "transposed", "narrowed", "offset", "expanded", "scalar", "empty")
 
@@ -24,10 +26,15 @@ class Side:
         self.lib = torch if is_torch else sc
         self.F = torch_F if is_torch else sc
         self.f64 = torch.float64 if is_torch else sc.f64
+        self.i64 = torch.int64 if is_torch else sc.i64
         self.device = device
 
     def idx(self, values):
         arr = np.asarray(values, dtype=np.int64)
+        return torch.from_numpy(arr) if self.is_torch else sc.tensor(arr, device=self.device)
+
+    def mask(self, values):
+        arr = np.asarray(values, dtype=np.bool_)
         return torch.from_numpy(arr) if self.is_torch else sc.tensor(arr, device=self.device)
 
     def tensor(self, arr: np.ndarray, dtype: str):
@@ -193,3 +200,50 @@ def test_op_gradient_matches_finite_differences(op, device):
         np.testing.assert_allclose(
             analytic, numeric, rtol=1e-5, atol=1e-6, err_msg=f"{op.name}: d/d input {i}"
         )
+
+
+FIXED_CASES = [
+    pytest.param(c, dtype, id=f"{c.name}-{dtype}") for c in FIXED for dtype in c.dtypes
+]
+
+
+@pytest.mark.parametrize("case,dtype", FIXED_CASES)
+def test_fixed_case_matches_torch(case, dtype, device):
+    """Fixed inputs (ties, NaN, 0-d, empty): outputs, then float64 gradients, NaN included."""
+    sides = {False: Side(False, device), True: Side(True)}
+    leaves, outs = {}, {}
+    for is_torch, side in sides.items():
+        tensors = []
+        for arr in case.inputs:
+            arr = np.asarray(arr)
+            is_int = arr.dtype.kind in "iu"
+            t = side.idx(arr) if is_int else side.tensor(arr.astype(np.float64), dtype)
+            if case.grad and dtype == "float64" and arr.dtype.kind == "f":
+                t.requires_grad_()
+            tensors.append(t)
+        sc.set_default_device(device if not is_torch else "cpu")
+        try:
+            fn = case.ref if (is_torch and case.ref is not None) else case.fn
+            outs[is_torch] = _outputs(fn(side, *tensors))
+        finally:
+            sc.set_default_device("cpu")
+        leaves[is_torch] = tensors
+    got, want = outs[False], outs[True]
+    assert len(got) == len(want), f"{case.name}: {len(got)} outputs, torch gives {len(want)}"
+    for i, (g, w) in enumerate(zip(got, want)):
+        assert_close(g, w, dtype, TOL, f"{case.name} output {i}")
+        want_dtype = str(w.dtype).removeprefix("torch.")
+        assert g.dtype.name == want_dtype, f"{case.name}: dtype {g.dtype} != torch's {want_dtype}"
+    if not (case.grad and dtype == "float64" and want[0].requires_grad):
+        return
+    weight = np.random.default_rng(0).uniform(-1.0, 1.0, tuple(want[0].shape))
+    g_ours = _grads(sides[False], leaves[False], got[0], weight, dtype)
+    g_torch = _grads(sides[True], leaves[True], want[0], weight, dtype)
+    for i, (a, b) in enumerate(zip(g_ours, g_torch)):
+        if not leaves[True][i].requires_grad:
+            continue
+        if b is None:
+            b = torch.zeros(leaves[True][i].shape, dtype=torch.float64)
+        if a is None:
+            a = sc.zeros(*leaves[False][i].shape, dtype="f64", device=device)
+        assert_close(a, b, dtype, {dtype: GRAD_TOL[dtype]}, f"{case.name} grad of input {i}")

@@ -103,11 +103,20 @@ def binary(op: str, a, la, b, lb, np_dtype) -> np.ndarray:
         if op in ("floor_divide", "remainder") and n and not np.all(bv):
             raise ZeroDivisionError(f"{op}: integer division by zero")
         if op == "pow" and np_dtype.kind == "i" and n and np.any(bv < 0):
-            raise ShrewError("pow: integers to negative integer powers are not allowed")
+            return int_pow(av, bv).reshape(-1)
     out = np.empty(la.shape, np_dtype)
     with np.errstate(all="ignore"):
         K.NUMPY_BINARY[op](av, bv, out=out)
     return out.reshape(-1)
+
+
+def int_pow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Integer ``a ** b`` where some ``b < 0``, like torch: 1 for a == 1, ±1 for a == -1,
+    0 otherwise."""
+    out = np.power(a, np.maximum(b, 0))
+    neg = b < 0
+    tiny = np.where(a == 1, 1, np.where(a == -1, np.where(b % 2 == 0, 1, -1), 0))
+    return np.where(neg, tiny, out).astype(out.dtype)
 
 
 def numba_binary(code: int, a, la, b, lb, np_dtype) -> np.ndarray:

@@ -75,7 +75,8 @@ def softmax_backward(y, grad, shape, np_dtype, dim, log):
     ya = np.ascontiguousarray(np.moveaxis(yv, d, -1), dtype=calc)
     ga = np.ascontiguousarray(np.moveaxis(gv, d, -1), dtype=calc)
     mshape = ya.shape
-    y2, g2 = ya.reshape(-1, mshape[-1]), ga.reshape(-1, mshape[-1])
+    cols = mshape[-1] if ya.size else 1  # an empty input is 0 rows (reshape(-1, 0) is ambiguous)
+    y2, g2 = ya.reshape(-1, cols), ga.reshape(-1, cols)
     out = np.empty_like(y2)
     if y2.size:
         nch = _nch(y2.shape[0], y2.size)

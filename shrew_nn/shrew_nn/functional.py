@@ -132,6 +132,12 @@ def embedding(indices: Tensor, weight: Tensor, padding_idx: int | None = None) -
         raise sc.DTypeError(f"embedding: indices must be integers, got {indices.dtype}")
     if weight.ndim != 2:
         raise sc.ShapeError(f"embedding: weight must be [num, dim], got {weight.shape}")
+    if padding_idx is not None:  # negative counts from the end, like torch
+        if not -weight.shape[0] <= padding_idx < weight.shape[0]:
+            raise sc.IndexOutOfRangeError(
+                f"embedding: padding_idx {padding_idx} is out of range for {weight.shape[0]} rows"
+            )
+        padding_idx %= weight.shape[0]
     if padding_idx is None or not weight.requires_grad or not sc.is_grad_enabled():
         return sc.embedding(weight, indices)
     return _PaddedEmbedding.apply(weight, indices, padding_idx)
@@ -176,7 +182,7 @@ def group_norm(x: Tensor, num_groups: int, weight: Tensor | None = None,
     n, c = x.shape[:2]
     if c % num_groups:
         raise sc.ShapeError(f"group_norm: {c} channels are not divisible by {num_groups} groups")
-    g = x.reshape(n, num_groups, -1)
+    g = x.reshape(n, num_groups, x.numel // max(n * num_groups, 1))  # explicit: n may be 0
     y = sc.layer_norm(g, (g.shape[-1],), None, None, eps).reshape(x.shape)
     view = (1, c) + (1,) * (x.ndim - 2)
     if weight is not None:
@@ -194,15 +200,20 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
     """Batch normalisation over ``[N, C, *]``: batch statistics when ``training`` (updating
     the running buffers in place, under no_grad), running statistics otherwise.
 
-    ``momentum=None`` keeps a cumulative average (uses ``num_batches_tracked``)."""
+    ``momentum=None`` keeps a cumulative average (uses ``num_batches_tracked``). An empty
+    input gives an empty result (torch accepts a 1-D ``(0,)`` input too)."""
+    if x.ndim == 1 and x.numel == 0:
+        return x * 1.0 if x.dtype.is_float else x
     if x.ndim < 2:
         raise sc.ShapeError(f"batch_norm: expected input [N, C, *], got {x.shape}")
     c = x.shape[1]
     view = (1, c) + (1,) * (x.ndim - 2)
+    if x.numel == 0:  # nothing to normalise; torch leaves the running statistics alone
+        return x * 1.0
     if training or running_mean is None:
         dims = (0,) + tuple(range(2, x.ndim))
         count = x.numel // c
-        if count <= 1:
+        if count == 1:
             raise ValueError(
                 f"batch_norm: expected more than 1 value per channel when training, got input "
                 f"of shape {x.shape}"

@@ -40,13 +40,17 @@ def norm_dim(dim: int, ndim: int, op: str) -> int:
 
 
 def norm_dims(dim, ndim: int, op: str) -> tuple[int, ...]:
-    """``None`` -> every dim; an int or a sequence -> sorted unique non-negative dims."""
+    """``None`` or an empty sequence -> every dim (like PyTorch); an int or a sequence ->
+    sorted unique non-negative dims."""
     if dim is None:
         return tuple(range(ndim))
     if isinstance(dim, int):
         return (norm_dim(dim, ndim, op),) if ndim else ()
+    dim = tuple(dim)
+    if not dim:
+        return tuple(range(ndim))
     dims = tuple(sorted({norm_dim(d, ndim, op) for d in dim}))
-    if len(dims) != len(tuple(dim)):
+    if len(dims) != len(dim):
         raise DimError(f"{op}: dim {tuple(dim)} repeats a dimension")
     return dims if ndim else ()
 
@@ -74,6 +78,10 @@ def operands(op: str, a, b) -> tuple[Tensor, Tensor, DType]:
     elif isinstance(b, Tensor):
         dtype = _scalar_dtype(op, b.dtype, a)
         a = scalar_tensor(a, dtype, b)
+    elif isinstance(a, (bool, int, float)) and isinstance(b, (bool, int, float)):
+        from .creation import tensor  # two numbers: a 0-d result, like torch.add(7, 9)
+
+        return operands(op, tensor(a), b)
     else:
         raise TypeError(
             f"{op}: expected at least one Tensor, got {type(a).__name__} and {type(b).__name__}"

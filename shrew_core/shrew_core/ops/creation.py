@@ -242,13 +242,19 @@ def randn_like(x: Tensor, dtype=None) -> Tensor:
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """``[start, end)`` by ``step``; integer args give i64, float args the default float."""
+    """``[start, end)`` by ``step``; integer args give i64, float args the default float. Like
+    torch, an integer ``dtype`` truncates float arguments toward zero first."""
     if end is None:
         start, end = 0, start
     if step == 0:
         raise ValueError("arange: step must be non-zero")
     is_int = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
     dtype = as_dtype(dtype) if dtype is not None else (i64 if is_int else _defaults["dtype"])
+    if not dtype.is_float and not is_int:
+        start, end, step = int(start), int(end), int(step)
+        if step == 0:
+            raise ValueError("arange: step truncates to zero for an integer dtype")
+        is_int = True
     n = max(0, math.ceil((end - start) / step))
     vals = start + np.arange(n, dtype=np.float64 if not is_int else np.int64) * step
     return _finish(from_numpy(vals.astype(dtype.np_dtype), device), requires_grad)
@@ -259,18 +265,42 @@ def arange_step(start, end, step, dtype=None, device=None) -> Tensor:
 
 
 def linspace(
-    start: float, end: float, steps: int, dtype=None, device=None, requires_grad: bool = False
+    start, end, steps: int, dtype=None, device=None, requires_grad: bool = False
 ) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end`` (each a number or a 0-d
+    tensor), computed like torch: from both ends towards the middle. An integer ``dtype``
+    truncates ``start``/``end`` first and each value toward zero."""
+    start, end = (_scalar_arg(v, "linspace") for v in (start, end))
     if steps < 0:
         raise ValueError(f"linspace: steps must be non-negative, got {steps}")
-    dtype = _float(dtype, "linspace")
-    vals = np.linspace(start, end, steps, dtype=np.float64).astype(dtype.np_dtype)
-    return _finish(from_numpy(vals, device), requires_grad)
-
-
-def eye(n: int, m: int | None = None, dtype=None, device=None) -> Tensor:
     dtype = as_dtype(dtype) if dtype is not None else _defaults["dtype"]
-    return from_numpy(np.eye(n, m, dtype=dtype.np_dtype), device)
+    if dtype is bool_:
+        raise DTypeError("linspace: bool is not a supported dtype")
+    if not dtype.is_float:
+        start, end = int(start), int(end)
+    i = np.arange(steps, dtype=np.float64)
+    if steps == 1:
+        vals = np.full(1, start, np.float64)
+    else:
+        step = (end - start) / (steps - 1)
+        vals = np.where(i < steps // 2, start + step * i, end - step * (steps - 1 - i))
+    vals = np.trunc(vals) if not dtype.is_float else vals
+    return _finish(from_numpy(vals.astype(dtype.np_dtype), device), requires_grad)
+
+
+def _scalar_arg(v, op: str):
+    if isinstance(v, Tensor):
+        if v.numel != 1:
+            raise ShapeError(f"{op}: expected a number or a one-element tensor, got {v.shape}")
+        return v.item()
+    return v
+
+
+def eye(
+    n: int, m: int | None = None, dtype=None, device=None, requires_grad: bool = False
+) -> Tensor:
+    dtype = as_dtype(dtype) if dtype is not None else _defaults["dtype"]
+    return _finish(from_numpy(np.eye(n, m, dtype=dtype.np_dtype), device), requires_grad)
 
 
 def _tri(kind: str, x, m, diagonal, dtype, device) -> Tensor:

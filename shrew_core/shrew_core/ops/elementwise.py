@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..autograd import record
+from ..autograd import no_grad, record
 from ..dtypes import DType, as_dtype, bool_, f32
 from ..errors import DTypeError
 from ..tensor import Tensor
@@ -137,12 +137,28 @@ def div(a, b, rounding_mode: str | None = None) -> Tensor:
     if rounding_mode == "floor":
         return binary("floor_divide", a, b)
     if rounding_mode == "trunc":
-        q = binary("div", a, b)
-        return cast(unary("sign", q) * unary("floor", unary("abs", q)), q.dtype)
+        return _div_trunc(a, b)
     raise ValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', got {rounding_mode!r}")
 
 
+def _div_trunc(a, b) -> Tensor:
+    """Quotient rounded toward zero: exact in integer arithmetic for integer operands (like
+    torch, the result stays integer); for floats its gradient is zero everywhere."""
+    a, b, dtype = operands("div", a, b)
+    if not dtype.is_float:
+        q, r = binary("floor_divide", a, b), binary("remainder", a, b)
+        return where((r != 0) & ((a < 0) != (b < 0)), q + 1, q)
+    with no_grad():
+        q = binary("div", a, b)
+        out = unary("sign", q) * unary("floor", unary("abs", q))
+    return record("div_trunc", out, (a, b))
+
+
 def pow(a, b) -> Tensor:  # noqa: A001
+    """``a ** b``. Like torch, an integer tensor to a negative Python-int power is an error
+    (a negative integer *tensor* exponent gives 0 unless the base is ±1)."""
+    if isinstance(b, int) and b < 0 and isinstance(a, Tensor) and not a.dtype.is_float:
+        raise ValueError(f"pow: integers to negative integer powers are not allowed (got {b})")
     return binary("pow", a, b)
 
 
@@ -293,8 +309,7 @@ def clamp(x: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 - PyTorch keyw
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
-        out = x if min is None else maximum(x, min)
-        return out if max is None else minimum(out, max)
+        return _clamp_tensor(x, min, max)
     dtype = x.dtype
     for bound in (min, max):
         if bound is not None:
@@ -319,4 +334,37 @@ def clamp(x: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 - PyTorch keyw
     return out
 
 
+def _clamp_tensor(x: Tensor, lo, hi) -> Tensor:
+    """clamp with tensor bounds (broadcast, promoted): ``min(max(x, lo), hi)``. Gradients as
+    torch: x where ``lo <= x <= hi``, lo where ``x < lo < hi``, hi where ``x > hi`` or
+    ``hi < lo`` (so ties go to x and no gradient is split)."""
+    with no_grad():
+        out = x if lo is None else maximum(x, lo)
+        out = out if hi is None else minimum(out, hi)
+    if out.dtype.is_float:
+        inputs = tuple(v if isinstance(v, Tensor) else None for v in (x, lo, hi))
+        record("clamp_tensor", out, inputs, (lo, hi))
+    return out
+
+
 clip = clamp
+
+
+def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    """``clamp(x, min_val, max_val)`` whose gradient is 0 at the bounds themselves and passes
+    through NaN, like torch.nn.functional.hardtanh. Integer inputs stay integer (the bounds
+    are truncated toward zero)."""
+    if not x.dtype.is_float:
+        return clamp(x, int(min_val), int(max_val))
+    with no_grad():
+        out = clamp(x, min_val, max_val)
+    return record("hardtanh", out, (x,), (min_val, max_val))
+
+
+def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+    """``x`` where ``x > 0``, else ``alpha * (exp(x) - 1)``; the gradient passes through NaN
+    like torch.nn.functional.elu."""
+    require_float("elu", x)
+    with no_grad():
+        out = where(x > 0, x, unary("expm1", clamp(x, max=0.0)) * alpha)
+    return record("elu", out, (x,), alpha)

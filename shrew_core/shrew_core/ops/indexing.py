@@ -7,7 +7,7 @@ import numpy as np
 
 from ..autograd import record
 from ..dtypes import bool_, i64
-from ..errors import AutogradError, DTypeError, ShapeError, fmt_shape
+from ..errors import AutogradError, DTypeError, IndexOutOfRangeError, ShapeError, fmt_shape
 from ..layout import Layout
 from ..tensor import Tensor
 from . import elementwise as ew
@@ -33,8 +33,10 @@ def index_select(x: Tensor, dim: int, index) -> Tensor:
     if index.ndim > 1:
         raise ShapeError(f"index_select: index must be 1-D, got shape {fmt_shape(index.shape)}")
     index = index.reshape(-1)
-    if x.ndim == 0:
-        x = x.reshape(1)
+    if x.ndim == 0:  # like torch: a 0-d input gives a 0-d result
+        if index.numel != 1:
+            raise ShapeError(f"index_select: a 0-d input takes one index, got {index.numel}")
+        return index_select(x.reshape(1), 0, index).reshape(())
     storage = x._backend.index_select(
         x._storage, x.layout, x.dtype, d, index._storage, index.layout
     )
@@ -50,11 +52,15 @@ def embedding(weight: Tensor, indices) -> Tensor:
     return rows.reshape(indices.shape + weight.shape[1:])
 
 
-def index_add(x: Tensor, dim: int, index, source: Tensor) -> Tensor:
-    """``x`` with ``source`` slices added at ``index`` along ``dim`` (out of place)."""
+def index_add(x: Tensor, dim: int, index, source: Tensor, alpha=1) -> Tensor:
+    """``x`` with ``alpha * source`` slices added at ``index`` along ``dim`` (out of place)."""
     d = norm_dim(dim, x.ndim, "index_add")
     index = _index_tensor("index_add", index, x).reshape(-1)
     source = ew.cast(source, x.dtype)
+    if alpha != 1:
+        source = source * alpha
+    if x.ndim == 0:  # a 0-d input is one slot
+        return index_add(x.reshape(1), 0, index, source.reshape(-1)).reshape(())
     expect = x.shape[:d] + (index.shape[0],) + x.shape[d + 1 :]
     if source.shape != expect:
         raise ShapeError(
@@ -87,9 +93,14 @@ def _check_gather(op: str, x: Tensor, d: int, index: Tensor) -> None:
 
 
 def gather(x: Tensor, dim: int, index) -> Tensor:
-    """torch.gather: ``out[i][j] = x[index[i][j]][j]`` for dim 0 (and so on)."""
+    """torch.gather: ``out[i][j] = x[index[i][j]][j]`` for dim 0 (and so on). Like torch, 0-d
+    and 1-D operands mix, and an empty index gives an empty result of its shape."""
     d = norm_dim(dim, x.ndim, "gather")
     index = _index_tensor("gather", index, x)
+    if index.numel == 0:
+        return sh.reshape(sh.narrow(x.reshape(-1), 0, 0, 0), index.shape)
+    if x.ndim <= 1 and index.ndim <= 1 and (x.ndim == 0 or index.ndim == 0):
+        return gather(x.reshape(-1), 0, index.reshape(-1)).reshape(index.shape)
     _check_gather("gather", x, d, index)
     storage = x._backend.gather(x._storage, x.layout, x.dtype, d, index._storage, index.layout)
     out = wrap(storage, index.shape, x.dtype, x._backend)
@@ -101,6 +112,8 @@ def scatter_add(x: Tensor, dim: int, index, src: Tensor) -> Tensor:
     d = norm_dim(dim, x.ndim, "scatter_add")
     index = _index_tensor("scatter_add", index, x)
     src = ew.cast(src, x.dtype)
+    if x.ndim == 0:  # a 0-d input is one slot (index and src are 0-d or 1-D)
+        return scatter_add(x.reshape(1), 0, index.reshape(-1), src.reshape(-1)).reshape(())
     _check_gather("scatter_add", x, d, index)
     if src.ndim != index.ndim or any(a < b for a, b in zip(src.shape, index.shape)):
         raise ShapeError(
@@ -133,11 +146,15 @@ def one_hot(x: Tensor, num_classes: int = -1) -> Tensor:
     return ew.cast(ew.eq(x.unsqueeze(-1), classes), i64)
 
 
-def nonzero(x: Tensor) -> Tensor:
-    """Indices of non-zero elements, shape [count, ndim] (computed on the host)."""
+def nonzero(x: Tensor, *, as_tuple: bool = False):
+    """Indices of non-zero elements, shape [count, ndim] (computed on the host); with
+    ``as_tuple=True`` one 1-D index tensor per dim (one for a 0-d input), like torch."""
     from .creation import from_numpy
 
     idx = np.argwhere(np.asarray(x.numpy()) != 0).astype(np.int64)
+    if as_tuple:
+        cols = idx.T if x.ndim else np.zeros((1, idx.shape[0]), np.int64)
+        return tuple(from_numpy(np.ascontiguousarray(c), device=x.device) for c in cols)
     return from_numpy(np.ascontiguousarray(idx), device=x.device)
 
 
@@ -149,19 +166,57 @@ def masked_select(x: Tensor, mask: Tensor) -> Tensor:
 
 
 # --------------------------------------------------------------------- x[key]
-def _expand_key(x: Tensor, key) -> list:
+def _expand_key(x: Tensor, key) -> tuple[list, bool]:
+    """(the key as a list with ``...`` expanded, whether it holds an advanced index)."""
     key = list(key) if isinstance(key, tuple) else [key]
-    n_ell = sum(k is Ellipsis for k in key)
+    used, n_ell, advanced = 0, 0, False
+    for i, k in enumerate(key):
+        if k is None or isinstance(k, (slice, int, np.integer)):
+            used += k is not None and not isinstance(k, bool)
+            continue
+        if k is Ellipsis:
+            n_ell += 1
+            continue
+        k = key[i] = _as_index(k)
+        if isinstance(k, int) or _is_flag(k):
+            used += isinstance(k, int)
+        elif _is_bool_mask(k):
+            used, advanced = used + k.ndim, True
+        else:
+            used, advanced = used + 1, True
     if n_ell > 1:
         raise IndexError("an index can only have a single ellipsis ('...')")
-    used = sum(1 for k in key if k is not None and k is not Ellipsis and not _is_bool_mask(k))
-    used += sum(k.ndim for k in key if _is_bool_mask(k))
     if used > x.ndim:
         raise IndexError(f"too many indices for tensor of rank {x.ndim}: {len(key)} given")
     if n_ell:
-        i = key.index(Ellipsis)
+        i = next(j for j, k in enumerate(key) if k is Ellipsis)  # not .index(): arrays compare
         key[i : i + 1] = [slice(None)] * (x.ndim - used)
-    return key
+    return key, advanced
+
+
+def _as_index(k):
+    """Lists and arrays of bools index like bool tensors; a 0-d integer tensor is an int
+    (like PyTorch, so ``x[t] = v`` still writes through a view)."""
+    if isinstance(k, (list, np.ndarray)):
+        k = np.asarray(k)
+        if k.dtype == np.bool_:
+            from .creation import tensor
+
+            return tensor(k)
+        return k
+    if isinstance(k, Tensor) and k.ndim == 0 and not k.dtype.is_float and k.dtype is not bool_:
+        return int(k.item())
+    return k
+
+
+def _is_flag(k) -> bool:
+    """``True``/``False`` (or a 0-d bool tensor): a new dim of size 1 or 0."""
+    return isinstance(k, bool) or (_is_bool_mask(k) and k.ndim == 0)
+
+
+def _flag(out: Tensor, d: int, k) -> Tensor:
+    out = sh.unsqueeze(out, d)
+    return out if bool(k) else sh.narrow(out, d, 0, 0)
 
 
 def _is_bool_mask(k) -> bool:
@@ -169,12 +224,18 @@ def _is_bool_mask(k) -> bool:
 
 
 def getitem(x: Tensor, key) -> Tensor:
-    """Basic indexing (ints, slices with step > 0, None, ...) as views; an integer tensor or
-    list indexes one dim (index_select); a bool tensor selects elements (masked_select)."""
+    """NumPy/PyTorch indexing. Ints, slices (step > 0), None and ``...`` give views; integer
+    lists/tensors and bool masks are *advanced* indices: several of them broadcast together
+    and pick elements pointwise, and their dims go where the first one stood when they are
+    adjacent, else first (NumPy's rule; like torch, ints are applied first as views and do
+    not count). A full-shape bool mask is ``masked_select``."""
     if _is_bool_mask(key) and key.shape == x.shape:
         return masked_select(x, key)
+    key, advanced = _expand_key(x, key)
+    if advanced:
+        return _advanced(x, key)
     out, d = x, 0
-    for k in _expand_key(x, key):
+    for k in key:
         if k is None:
             out = sh.unsqueeze(out, d)
             d += 1
@@ -182,19 +243,109 @@ def getitem(x: Tensor, key) -> Tensor:
             if k != slice(None):
                 out = sh.slice_dim(out, d, k.start, k.stop, k.step)
             d += 1
-        elif isinstance(k, (int, np.integer)) and not isinstance(k, bool):
+        elif _is_flag(k):
+            out = _flag(out, d, k)
+            d += 1
+        elif isinstance(k, (int, np.integer)):
             out = sh.select(out, d, int(k))
-        elif isinstance(k, (list, Tensor, np.ndarray)):
-            idx = _index_tensor("getitem", k, x)
-            if idx.ndim == 0:
-                out = sh.select(out, d, int(idx.item()))
-                continue
-            flat = index_select(out, d, idx.reshape(-1))
-            out = sh.reshape(flat, out.shape[:d] + idx.shape + out.shape[d + 1 :])
-            d += idx.ndim
         else:
             raise IndexError(f"unsupported index {k!r} of type {type(k).__name__}")
     return out
+
+
+def _advanced(x: Tensor, key: list) -> Tensor:
+    """Basic parts as views first, then one gather over the advanced dims."""
+    out, d = x, 0
+    picks: list[tuple[int, Tensor]] = []  # (dim of ``out``, i64 index) per indexed dim
+    for k in key:
+        if k is None:
+            out = sh.unsqueeze(out, d)
+            d += 1
+        elif isinstance(k, slice):
+            if k != slice(None):
+                out = sh.slice_dim(out, d, k.start, k.stop, k.step)
+            d += 1
+        elif _is_flag(k):
+            out = _flag(out, d, k)
+            d += 1
+        elif _is_bool_mask(k):  # a mask over k.ndim dims: its nonzero positions, per dim
+            _check_mask(out, d, k)
+            cols = nonzero(k)
+            picks += [(d + j, cols[:, j]) for j in range(k.ndim)]
+            d += k.ndim
+        elif isinstance(k, (int, np.integer)):  # torch: ints select first (not NumPy's rule)
+            out = sh.select(out, d, int(k))
+        elif isinstance(k, (list, Tensor, np.ndarray)):
+            picks.append((d, _wrapped(k, out.shape[d], out.device, out)))
+            d += 1
+        else:
+            raise IndexError(f"unsupported index {k!r} of type {type(k).__name__}")
+    if len(picks) == 1:  # one indexed dim: its index dims replace it in place
+        d, i = picks[0]
+        try:  # negative tensor indices are rare: wrap them only when the plain pick fails
+            flat = index_select(out, d, i.reshape(-1))
+        except IndexOutOfRangeError as err:
+            try:
+                flat = index_select(out, d, _wrap_negative(i, out.shape[d]).reshape(-1))
+            except IndexOutOfRangeError:
+                raise err from None
+        return sh.reshape(flat, out.shape[:d] + i.shape + out.shape[d + 1 :])
+    dims = [p[0] for p in picks]
+    idx = sh.broadcast_tensors(*(_wrap_negative(p[1], out.shape[p[0]]) for p in picks))
+    bshape = idx[0].shape
+    rest = [i for i in range(out.ndim) if i not in dims]
+    moved = sh.permute(out, tuple(dims) + tuple(rest))
+    sizes = moved.shape[: len(dims)]
+    _check_in_range(idx, sizes)
+    flat_idx, scale = None, 1  # row-major position within the indexed dims
+    for i, n in zip(reversed(idx), reversed(sizes)):
+        term = i * scale if scale != 1 else i
+        flat_idx = term if flat_idx is None else flat_idx + term
+        scale *= n
+    merged = sh.reshape(moved, (-1,) + moved.shape[len(dims) :])
+    picked = index_select(merged, 0, flat_idx.reshape(-1))
+    result = sh.reshape(picked, bshape + moved.shape[len(dims) :])
+    adjacent = dims == list(range(dims[0], dims[0] + len(dims)))
+    if adjacent and dims[0] > 0 and bshape:  # the picked dims go back where they stood
+        nb, first = len(bshape), dims[0]
+        order = [*range(nb, nb + first), *range(nb), *range(nb + first, result.ndim)]
+        result = sh.permute(result, tuple(order))
+    return result
+
+
+def _check_mask(out: Tensor, d: int, mask: Tensor) -> None:
+    want = out.shape[d : d + mask.ndim]
+    if mask.shape != want:
+        raise IndexOutOfRangeError(
+            f"getitem: bool mask of shape {fmt_shape(mask.shape)} does not match the indexed "
+            f"dims {fmt_shape(want)} of a tensor of shape {fmt_shape(out.shape)}"
+        )
+
+
+def _wrapped(k, size: int, device, like: Tensor | None = None) -> Tensor:
+    """An i64 index; host data (lists, arrays) has its negative entries wrapped here, tensors
+    are wrapped by the caller when needed (``_wrap_negative``)."""
+    from .creation import tensor
+
+    if isinstance(k, Tensor):
+        return _index_tensor("getitem", k, like)
+    arr = np.asarray(k, dtype=np.int64)
+    if arr.size and arr.min() < 0:
+        arr = np.where(arr < 0, arr + size, arr)
+    return tensor(arr, device=device)
+
+
+def _wrap_negative(idx: Tensor, size: int) -> Tensor:
+    """Negative entries counted from the end, like Python and torch."""
+    return ew.where(idx < 0, idx + size, idx) if idx.numel else idx
+
+
+def _check_in_range(idx: list[Tensor], sizes) -> None:
+    for i, n in zip(idx, sizes):
+        if i.numel and bool(((i < 0) | (i >= n)).any().item()):
+            raise IndexOutOfRangeError(
+                f"getitem: an index is out of range for a dim of size {n} (valid: {-n}..{n - 1})"
+            )
 
 
 def _check_inplace(op: str, x: Tensor) -> None:

@@ -3,6 +3,8 @@ softmax/log_softmax, layer_norm/rms_norm, cross_entropy, conv1d/conv2d, pooling,
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import autocast as _ac
 from ..autograd import record
 from ..dtypes import i64
@@ -14,15 +16,21 @@ from ._base import dense, norm_dim, require_float, wrap
 
 
 def _pair(v, name: str) -> tuple[int, int]:
+    """An int, a 1-tuple or a pair -> a pair (like torch's ``_pair``)."""
     if isinstance(v, int):
         return (v, v)
     v = tuple(int(x) for x in v)
+    if len(v) == 1:
+        return (v[0], v[0])
     if len(v) != 2:
         raise ValueError(f"{name}: expected an int or a pair, got {v}")
     return v
 
 
-def softmax(x: Tensor, dim: int = -1) -> Tensor:
+def softmax(x: Tensor, dim: int = -1, dtype=None) -> Tensor:
+    """Softmax along ``dim``; ``dtype`` casts the input first (like torch)."""
+    if dtype is not None:
+        x = ew.cast(x, dtype)
     require_float("softmax", x)
     x = _ac.to_f32(x)
     d = norm_dim(dim, x.ndim, "softmax")
@@ -32,7 +40,10 @@ def softmax(x: Tensor, dim: int = -1) -> Tensor:
     return record("softmax", out, (x,), (d, out.detach()))
 
 
-def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
+def log_softmax(x: Tensor, dim: int = -1, dtype=None) -> Tensor:
+    """Log-softmax along ``dim``; ``dtype`` casts the input first (like torch)."""
+    if dtype is not None:
+        x = ew.cast(x, dtype)
     require_float("log_softmax", x)
     x = _ac.to_f32(x)
     d = norm_dim(dim, x.ndim, "log_softmax")
@@ -88,12 +99,19 @@ def layer_norm(
     return record("layer_norm", out, (x, w, b), (k, mean, rstd))
 
 
+_MACHINE_EPS = {"float64": 2.220446049250313e-16, "float32": 1.1920928955078125e-07,
+                "float16": 0.0009765625, "bfloat16": 0.0078125}  # fmt: skip
+
+
 def rms_norm(
-    x: Tensor, normalized_shape, weight: Tensor | None = None, eps: float = 1e-5
+    x: Tensor, normalized_shape, weight: Tensor | None = None, eps: float | None = None
 ) -> Tensor:
-    """``x / sqrt(mean(x^2) + eps) * weight`` over the trailing dims."""
+    """``x / sqrt(mean(x^2) + eps) * weight`` over the trailing dims; ``eps=None`` is the
+    dtype's machine epsilon, like torch."""
     require_float("rms_norm", x)
     x = _ac.to_f32(x)
+    if eps is None:
+        eps = _MACHINE_EPS[x.dtype.name]
     k = _trailing("rms_norm", x, normalized_shape)
     w = _param("rms_norm", weight, x, x.shape[x.ndim - k :], "weight")
     y, rstd = x._backend.rms_norm(
@@ -160,7 +178,10 @@ def conv2d(
     o, cg, kh, kw = weight.shape
     stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
     if isinstance(padding, str):
-        padding = _same_padding(padding, (kh, kw), dilation, stride)
+        padding, extra = _same_padding(padding, (kh, kw), dilation, stride)
+        if extra != (0, 0):  # an even effective kernel: the odd cell goes right/bottom
+            x = sh.pad(x, (0, extra[1], 0, extra[0]))
+            n, c, h, w = x.shape
     padding = _pair(padding, "padding")
     if groups < 1 or c % groups or o % groups or cg != c // groups:
         raise ShapeError(
@@ -194,22 +215,15 @@ def conv2d(
 
 
 def _same_padding(mode: str, kernel, dilation, stride):
+    """(symmetric padding, extra cells on the right/bottom) for ``"same"``/``"valid"``."""
     if mode == "valid":
-        return (0, 0)
+        return (0, 0), (0, 0)
     if mode != "same":
         raise ValueError(f"conv: padding must be an int, a pair, 'same' or 'valid', got {mode!r}")
     if stride != (1, 1):
         raise ValueError("conv: padding='same' is not supported for strided convolutions")
-    pads = []
-    for k, d in zip(kernel, dilation):
-        total = d * (k - 1)
-        if total % 2:
-            raise NotImplementedError(
-                "conv: padding='same' with an even effective kernel needs asymmetric padding, "
-                "which is not implemented; pad explicitly with pad()"
-            )
-        pads.append(total // 2)
-    return tuple(pads)
+    totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+    return tuple(t // 2 for t in totals), tuple(t % 2 for t in totals)
 
 
 def conv1d(
@@ -236,8 +250,6 @@ def conv1d(
 
     pad = as_int(padding)
     pad2 = pad if isinstance(pad, str) else (0, pad)
-    if isinstance(pad, str) and pad == "same":
-        pad2 = (0, _same_padding("same", (weight.shape[2],), (as_int(dilation),), (1, 1))[0])
     out = conv2d(
         sh.unsqueeze(x, 2),
         sh.unsqueeze(weight, 2),
@@ -310,27 +322,47 @@ def avg_pool2d(
     padding=0,
     ceil_mode: bool = False,
     count_include_pad: bool = True,
+    divisor_override: int | None = None,
 ) -> Tensor:
-    """torch.nn.functional.avg_pool2d; stride defaults to the kernel size."""
+    """torch.nn.functional.avg_pool2d; stride defaults to the kernel size. With
+    ``divisor_override`` each window's sum is divided by it instead of the cell count."""
     x, unbatched = _pool_input("avg_pool2d", x)
     k = _pair(kernel_size, "kernel_size")
-    s = k if stride is None else _pair(stride, "stride")
+    s = k if stride is None or stride == () else _pair(stride, "stride")
     p = _pair(padding, "padding")
     n, c, h, w = x.shape
     oh, ow = _pool_out("avg_pool2d", h, w, k, s, p, (1, 1), ceil_mode)
-    storage = x._backend.avg_pool2d(
-        x._storage, x.layout, x.dtype, k, s, p, ceil_mode, count_include_pad
-    )
+    cip = count_include_pad and divisor_override is None
+    storage = x._backend.avg_pool2d(x._storage, x.layout, x.dtype, k, s, p, ceil_mode, cip)
     out = wrap(storage, (n, c, oh, ow), x.dtype, x._backend)
-    out = record("avg_pool2d", out, (x,), (x.shape, k, s, p, ceil_mode, count_include_pad))
+    out = record("avg_pool2d", out, (x,), (x.shape, k, s, p, ceil_mode, cip))
+    if divisor_override is not None:  # mean over the real cells -> their sum / divisor
+        if divisor_override == 0:
+            raise ValueError("avg_pool2d: divisor_override must be non-zero")
+        counts = _window_cells(h, k[0], s[0], p[0], oh)[:, None] * _window_cells(
+            w, k[1], s[1], p[1], ow
+        )[None, :]
+        from .creation import tensor
+
+        out = out * tensor(counts / divisor_override, dtype=x.dtype, device=x.device)
     return sh.squeeze(out, 0) if unbatched else out
+
+
+def _window_cells(size: int, k: int, s: int, p: int, out: int) -> np.ndarray:
+    """How many input cells (not padding) each pooling window covers along one dim."""
+    start = np.arange(out) * s - p
+    return np.minimum(start + k, size) - np.maximum(start, 0)
 
 
 def adaptive_avg_pool2d(x: Tensor, output_size) -> Tensor:
     x, unbatched = _pool_input("adaptive_avg_pool2d", x)
     n, c, h, w = x.shape
-    size = _pair(output_size, "output_size")
-    size = (h if size[0] is None else size[0], w if size[1] is None else size[1])
+    size = (output_size,) * 2 if isinstance(output_size, int) else tuple(output_size)
+    if len(size) == 1:
+        size = size * 2
+    if len(size) != 2:
+        raise ValueError(f"adaptive_avg_pool2d: expected an int or a pair, got {output_size}")
+    size = (h if size[0] is None else int(size[0]), w if size[1] is None else int(size[1]))
     if size[0] <= 0 or size[1] <= 0:
         raise ValueError(f"adaptive_avg_pool2d: output_size must be positive, got {size}")
     storage = x._backend.adaptive_avg_pool2d(x._storage, x.layout, x.dtype, size)

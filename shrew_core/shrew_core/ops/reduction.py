@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from .. import autocast as _ac
-from ..autograd import record
+from ..autograd import no_grad, record
 from ..dtypes import as_dtype, i64
 from ..errors import DTypeError, ShapeError, fmt_shape
 from ..tensor import Tensor, ValuesIndices
@@ -69,7 +69,10 @@ def _count(x: Tensor, dims) -> int:
     return math.prod(x.shape[d] for d in norm_dims(dims, x.ndim, "mean"))
 
 
-def mean(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+def mean(x: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
+    """Mean over ``dim``; integer inputs need a float ``dtype`` (the input is cast first)."""
+    if dtype is not None:
+        x = ew.cast(x, as_dtype(dtype))
     if not x.dtype.is_float:
         raise DTypeError(f"mean: expected a floating-point tensor, got {x.dtype}; cast first")
     n = _count(x, dim)
@@ -81,8 +84,11 @@ def mean_all(x: Tensor) -> Tensor:
     return mean(x)
 
 
-def prod(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
-    if not x.dtype.is_float:
+def prod(x: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
+    """Product; bool and integer inputs multiply in int64, ``dtype`` casts the input first."""
+    if dtype is not None:
+        x = ew.cast(x, as_dtype(dtype))
+    elif not x.dtype.is_float:
         x = ew.cast(x, i64)
     return _reduce("prod", x, dim, keepdim)
 
@@ -180,32 +186,56 @@ def std(
 def logsumexp(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     """``log(sum(exp(x)))`` computed stably around the (detached) maximum."""
     x = ew.cast(x, as_dtype("f32")) if not x.dtype.is_float else _ac.to_f32(x)
-    m = amax(x.detach(), dim, keepdim=True)
-    m = ew.where(m.abs() == float("inf"), 0.0, m)
-    out = (x - m).exp().sum(dim, keepdim=True).log() + m
     dims = norm_dims(dim, x.ndim, "logsumexp")
+    if 0 in [x.shape[d] for d in dims]:  # an empty sum: log(0) = -inf, like torch
+        out = x.exp().sum(dims, keepdim=True).log()
+        return out if keepdim else out.squeeze(dims)
+    m = amax(x.detach(), dims, keepdim=True)
+    m = ew.where(m.abs() == float("inf"), 0.0, m)
+    out = (x - m).exp().sum(dims, keepdim=True).log() + m
     return out if keepdim else out.squeeze(dims)
 
 
-def cumsum(x: Tensor, dim: int) -> Tensor:
+def cumsum(x: Tensor, dim: int, dtype=None) -> Tensor:
+    """Inclusive prefix sum along ``dim``; integers sum in int64, ``dtype`` casts first."""
     d = norm_dim(dim, x.ndim, "cumsum")
-    x = ew.cast(x, i64) if not x.dtype.is_float else _ac.to_f32(x)
+    if dtype is not None:
+        x = ew.cast(x, as_dtype(dtype))
+    else:
+        x = ew.cast(x, i64) if not x.dtype.is_float else _ac.to_f32(x)
     if x.ndim == 0:
         return _identity(x)
     out = wrap(x._backend.cumsum(x._storage, x.layout, x.dtype, d), x.shape, x.dtype, x._backend)
     return record("cumsum", out, (x,), d) if x.dtype.is_float else out
 
 
-def norm(x: Tensor, p: float = 2.0, dim=None, keepdim: bool = False) -> Tensor:
-    """Vector p-norm over ``dim`` (all elements by default); ``p`` may be ``inf``."""
-    a = x.abs()
-    if p == float("inf"):
-        return amax(a, dim, keepdim)
-    if p == 1:
-        return sum(a, dim, keepdim)
-    if p == 2:
-        return sum(a * a, dim, keepdim).sqrt()
-    return sum(a**p, dim, keepdim) ** (1.0 / p)
+def norm(x: Tensor, p=2.0, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
+    """Vector p-norm over ``dim`` (all elements by default), like ``torch.linalg.vector_norm``:
+    ``p`` may be ``inf`` (max |x|), ``-inf`` (min |x|), 0 (the count of non-zeros), any
+    other number, or ``"fro"`` (= 2). Gradients follow torch, including 0 at a zero norm."""
+    if p == "fro":
+        p = 2.0
+    if isinstance(p, str):
+        raise NotImplementedError(f"norm: p={p!r} (matrix norms other than 'fro')")
+    p = float(p)
+    if dtype is not None:
+        x = ew.cast(x, as_dtype(dtype))
+    if not x.dtype.is_float:
+        raise DTypeError(f"norm: expected a floating-point tensor, got {x.dtype}; pass dtype=")
+    dims = norm_dims(dim, x.ndim, "norm")
+    with no_grad():
+        a = x.abs()
+        if math.isinf(p):
+            out = (amax if p > 0 else amin)(a, dims, keepdim)
+        elif p == 0:
+            out = ew.cast(a != 0, x.dtype).sum(dims, keepdim)
+        elif p == 1:
+            out = sum(a, dims, keepdim)
+        elif p == 2:
+            out = sum(a * a, dims, keepdim).sqrt()
+        else:
+            out = sum(a**p, dims, keepdim) ** (1.0 / p)
+    return record("norm", out, (x,), (p, dims, keepdim, out.detach()))
 
 
 def all(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001

@@ -95,7 +95,8 @@ def squeeze(x: Tensor, dim=None) -> Tensor:
         dims = tuple(i for i, d in enumerate(x.shape) if d == 1)
     else:
         dims = (dim,) if isinstance(dim, int) else tuple(dim)
-        dims = tuple(d for d in (norm_dim(d, x.ndim, "squeeze") for d in dims) if x.shape[d] == 1)
+        dims = tuple(norm_dim(d, x.ndim, "squeeze") for d in dims)
+        dims = tuple(d for d in dims if x.ndim and x.shape[d] == 1)  # a 0-d input keeps its shape
     if not dims:
         return record("reshape", _view(x, x.layout), (x,), x.shape)
     return record("reshape", _view(x, x.layout.squeeze(dims)), (x,), x.shape)
@@ -241,6 +242,10 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
         raise ShapeError("cat: expected a non-empty list of tensors")
     if any(not isinstance(t, Tensor) for t in tensors):
         raise TypeError("cat: expected a sequence of Tensors")
+    legacy = [t for t in tensors if t.shape == (0,)]
+    if legacy and len(legacy) < len(tensors):  # like torch: 1-D empty tensors are skipped
+        dtype = _cat_dtype(tensors)
+        return ew.cast(cat([t for t in tensors if t.shape != (0,)], dim), dtype)
     first = tensors[0]
     d = norm_dim(dim, first.ndim, "cat")
     for i, t in enumerate(tensors):
@@ -336,12 +341,19 @@ def _pad_pairs(x: Tensor, pad) -> list[tuple[int, int]]:
     return [(0, 0)] * (x.ndim - len(pairs)) + pairs
 
 
-def pad(x: Tensor, pad, value: float = 0.0, mode: str = "constant") -> Tensor:
-    """Constant padding. ``pad`` is torch's flat ``(last_before, last_after, ...)`` or the
-    seed's ``[[before, after], ...]`` for the last dims; negative values crop."""
-    if mode != "constant":
-        raise NotImplementedError(f"pad: mode {mode!r} (only 'constant' is implemented)")
+def pad(x: Tensor, pad, value: float | None = 0.0, mode: str = "constant") -> Tensor:
+    """torch.nn.functional.pad. ``pad`` is torch's flat ``(last_before, last_after, ...)`` or
+    the seed's ``[[before, after], ...]`` for the last dims; negative values crop. ``mode``
+    is ``"constant"`` (fill with ``value``, None = 0), ``"reflect"`` (mirror without the
+    edge), ``"replicate"`` (repeat the edge) or ``"circular"`` (wrap around). Torch's
+    positional order ``pad(x, pad, mode, value)`` works too."""
+    if isinstance(value, str):  # pad(x, pad, "reflect") / pad(x, pad, "constant", 1.5)
+        mode, value = value, (None if mode == "constant" else mode)
+    if value is None:
+        value = 0.0
     pairs = _pad_pairs(x, pad)
+    if mode in ("reflect", "replicate"):  # these index the uncropped input, like torch
+        return _pad_indexed(x, pairs, mode)
     for d, (lo, hi) in enumerate(pairs):  # negative padding crops first
         if lo < 0 or hi < 0:
             c_lo, c_hi = max(0, -lo), max(0, -hi)
@@ -351,6 +363,8 @@ def pad(x: Tensor, pad, value: float = 0.0, mode: str = "constant") -> Tensor:
                 )
             x = narrow(x, d, c_lo, x.shape[d] - c_lo - c_hi)
     pairs = [(max(0, lo), max(0, hi)) for lo, hi in pairs]
+    if mode != "constant":
+        return _pad_indexed(x, pairs, mode)
     shape = tuple(s + lo + hi for s, (lo, hi) in zip(x.shape, pairs))
     b = x._backend
     storage = b.full(shape, value, x.dtype)
@@ -360,6 +374,41 @@ def pad(x: Tensor, pad, value: float = 0.0, mode: str = "constant") -> Tensor:
     if x.numel:
         b.copy_into(storage, inner, x._storage, x.layout, x.dtype)
     return record("pad", wrap(storage, shape, x.dtype, b), (x,), tuple(lo for lo, _ in pairs))
+
+
+def _pad_indexed(x: Tensor, pairs, mode: str) -> Tensor:
+    """reflect / replicate / circular padding as one index_select per padded dim, so the
+    gradient accumulates into the source positions like torch (output position ``j`` of a
+    dim reads source ``j - before``, mirrored, clamped or wrapped into range)."""
+    import numpy as np
+
+    from .creation import tensor
+    from .indexing import index_select
+
+    if mode not in ("reflect", "replicate", "circular"):
+        raise ValueError(
+            f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', got {mode!r}"
+        )
+    for d, (lo, hi) in enumerate(pairs):
+        if lo == 0 and hi == 0:
+            continue
+        n = x.shape[d]
+        limit = {"reflect": n - 1, "circular": n}.get(mode, None if n else -1)
+        if (limit is not None and max(lo, hi) > limit) or n + lo + hi < 0:
+            raise ShapeError(
+                f"pad: {mode} padding ({lo}, {hi}) is too large for dim {d} of size {n} "
+                f"(shape {fmt_shape(x.shape)})"
+            )
+        i = np.arange(n + lo + hi, dtype=np.int64) - lo
+        if mode == "reflect":
+            i = np.abs(i)
+            i = np.where(i >= n, 2 * (n - 1) - i, i)
+        elif mode == "replicate":
+            i = np.clip(i, 0, n - 1)
+        else:
+            i = np.mod(i, n)
+        x = index_select(x, d, tensor(i, device=x.device))
+    return x
 
 
 def flip(x: Tensor, dims) -> Tensor:

@@ -44,8 +44,11 @@ def topk(
 def kthvalue(x: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> ValuesIndices:
     """The k-th smallest entry (1-based) along ``dim``."""
     d = norm_dim(dim, x.ndim, "kthvalue")
-    if not 1 <= k <= x.shape[d]:
-        raise ShapeError(f"kthvalue: k={k} is out of range for dim {d} of size {x.shape[d]}")
+    size = x.shape[d] if x.ndim else 1
+    if not 1 <= k <= size:
+        raise ShapeError(f"kthvalue: k={k} is out of range for dim {d} of size {size}")
+    if x.ndim == 0:
+        return sort(x)
     values, indices = sort(x, d)
     v, i = sh.narrow(values, d, k - 1, 1), sh.narrow(indices, d, k - 1, 1)
     return ValuesIndices(v, i) if keepdim else ValuesIndices(sh.squeeze(v, d), sh.squeeze(i, d))
