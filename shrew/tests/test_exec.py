@@ -153,9 +153,12 @@ def test_trainer_reads_the_example_training_block():
     assert trainer.executor.config.seed == 42  # from @config
 
 
-def test_mixed_precision_is_named_not_silently_ignored():
-    with pytest.raises(NotImplementedError, match="precision 'bf16'"):
-        load_trainer(EXAMPLES / "tiny_gpt.sw", RuntimeConfig(dims={"SeqLen": 4}))
+def test_mixed_precision_from_the_training_block():
+    trainer = load_trainer(EXAMPLES / "tiny_gpt.sw", RuntimeConfig(dims={"SeqLen": 4}))
+    assert trainer.amp_dtype is sc.bf16 and trainer.scaler is None  # bf16 needs no scaling
+    fp32 = load_trainer(EXAMPLES / "tiny_gpt.sw", RuntimeConfig(dims={"SeqLen": 4}),
+                        fp32_fallback=True)  # fmt: skip
+    assert fp32.amp_dtype is None
 
 
 def test_every_example_program_loads(device):

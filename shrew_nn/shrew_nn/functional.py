@@ -70,9 +70,7 @@ def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
     return sc.where(x > 0, x, x * negative_slope)
 
 
-def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
-    """``x`` where positive, ``alpha * (exp(x) - 1)`` elsewhere."""
-    return sc.where(x > 0, x, sc.expm1(sc.clamp(x, max=0.0)) * alpha)
+elu = sc.elu  # one implementation, in shrew_core (torch's gradients at 0 and NaN)
 
 
 class _LogSigmoid(sc.Function):
@@ -109,11 +107,7 @@ def mish(x: Tensor) -> Tensor:
     return x * sc.tanh(softplus(x))
 
 
-def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
-    """``x`` clamped to ``[min_val, max_val]``; like PyTorch the gradient is 1 strictly
-    inside the interval and 0 on and beyond its ends."""
-    inside = (x > min_val) & (x < max_val)
-    return sc.where(inside, x, sc.clamp(x.detach(), min_val, max_val))
+hardtanh = sc.hardtanh  # in shrew_core: gradient 1 strictly inside, 0 on and beyond the ends
 
 
 # ---------------------------------------------------------------------------- regularisation
@@ -209,8 +203,8 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
     c = x.shape[1]
     view = (1, c) + (1,) * (x.ndim - 2)
     if x.numel == 0:  # nothing to normalise; torch leaves the running statistics alone
-        return x * 1.0
-    if training or running_mean is None:
+        y = x * 1.0  # (weight and bias still join the graph: their gradients are zeros)
+    elif training or running_mean is None:
         dims = (0,) + tuple(range(2, x.ndim))
         count = x.numel // c
         if count == 1:

@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import shrew_nn as nn
 
+from .errors import OnnxUnsupportedError
 from .export_module import ModuleExporter, Value, register_converter
 
 _OP = {"LSTM": "LSTM", "GRU": "GRU", "RNN_TANH": "RNN", "RNN_RELU": "RNN"}
 _ORDER = {"LSTM": (0, 3, 1, 2), "GRU": (1, 0, 2)}  # ONNX gate k = torch gate _ORDER[k]
+
+
+_KINDS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 
 def _reorder(E: ModuleExporter, name: str, mode: str, hidden: int) -> str:
@@ -70,9 +74,13 @@ def _recurrent(E: ModuleExporter, m, input: Value, hx=None):
             x = E.op("Transpose", x, perm=[1, 0, 2])
         h0 = None if h0 is None else h0.name
         c0 = None if c0 is None else c0.name
+    if getattr(m, "proj_size", 0):
+        raise OnnxUnsupportedError(f"{E.where()}: LSTM proj_size={m.proj_size} has no ONNX "
+                                   "equivalent (the ONNX LSTM op has no projection)")  # fmt: skip
     hs, cs = [], []
     for layer in range(L):
-        W, R, B = _weights(E, mode, H, [m._weights(layer, d) for d in range(dirs)])
+        params = [m._weights(layer, d) for d in range(dirs)]
+        W, R, B = _weights(E, mode, H, [tuple(p[k] for k in _KINDS) for p in params])
 
         span = (E.ints([layer * dirs]), E.ints([(layer + 1) * dirs]), E.ints([0]))
         init = [None if s is None else E.op("Slice", s, *span) for s in (h0, c0)]
