@@ -95,6 +95,15 @@ def load_params(ex, path: str) -> None:
         shrew.io.load(p, into=ex)
 
 
+def context_length(module, dims: dict) -> int | None:
+    """The longest sequence a language model takes: ``@config`` ``block_size`` /
+    ``max_seq_len`` / ``seq_len``, else ``--dim SeqLen=N``; None if neither says."""
+    for key in ("block_size", "max_seq_len", "seq_len"):
+        if isinstance(module.config.get(key), int):
+            return module.config[key]
+    return dims.get("SeqLen")
+
+
 def graph_name(ex, args) -> str:
     names = ex.graph_names()
     wanted = getattr(args, "graph", None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..common import UsageError, add_runtime_options, executor
+from ..common import UsageError, add_runtime_options, context_length, executor
 from ..data import decode, encode
 
 
@@ -27,6 +27,7 @@ def cmd_generate(args, out) -> int:
             "top_k": args.top_k,
             "top_p": args.top_p,
             "seed": args.seed,
+            "max_context": context_length(ex.module, ex.config.dims),
         }.items()
         if v is not None
     }

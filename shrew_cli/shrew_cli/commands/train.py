@@ -6,10 +6,18 @@ import time
 
 import numpy as np
 
-from ..common import UsageError, add_dim_option, add_runtime_options, load_module, runtime_config
+from ..common import (
+    UsageError,
+    add_dim_option,
+    add_runtime_options,
+    context_length,
+    load_module,
+    runtime_config,
+)
 from ..data import decode, encode, load_arrays, split, take, text_corpus, text_windows
 
 PRECISIONS = ("fp32", "bf16", "f16")
+EVAL_SAMPLES = 2000
 
 
 def cmd_train(args, out) -> int:
@@ -62,7 +70,9 @@ def cmd_train(args, out) -> int:
     )
     progress.close()
     seconds = time.perf_counter() - start
-    metrics = {"train": trainer.evaluate(xtr, ytr)}
+    # the training split's metrics on at most EVAL_SAMPLES samples (a text corpus has many)
+    sub = np.random.default_rng(0).permutation(len(ytr))[:EVAL_SAMPLES]
+    metrics = {"train": trainer.evaluate(take(xtr, sub), ytr[sub])}
     if len(yte):
         metrics["test"] = trainer.evaluate(xte, yte)
     out.table(
@@ -84,13 +94,9 @@ def cmd_train(args, out) -> int:
 
 
 def _block_size(trainer, args) -> int:
-    cfg = trainer.executor.module.config
-    for key in ("block_size", "max_seq_len", "seq_len"):
-        if isinstance(cfg.get(key), int):
-            return cfg[key]
-    seq = runtime_config(args).dims.get("SeqLen")
-    if seq:
-        return seq
+    block = context_length(trainer.executor.module, runtime_config(args).dims)
+    if block:
+        return block
     raise UsageError(
         "text training needs a context length: @config { block_size: N; } or --dim SeqLen=N"
     )
@@ -99,7 +105,10 @@ def _block_size(trainer, args) -> int:
 def _sample(ex, graph: str, args) -> str:
     """A sample from the trained model with the ``@inference generation`` settings."""
     prompt = encode(args.prompt)
-    tokens = ex.generate(prompt, args.sample_tokens, seed=args.seed or 0, graph=graph)
+    block = context_length(ex.module, ex.config.dims)
+    tokens = ex.generate(
+        prompt, args.sample_tokens, seed=args.seed or 0, graph=graph, max_context=block
+    )
     return args.prompt + decode(tokens.numpy().reshape(-1)[len(prompt) :])
 
 
