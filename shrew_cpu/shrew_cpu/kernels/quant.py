@@ -1,0 +1,161 @@
+"""Low-bit weight kernels: GEMV straight from int8 / packed int4 weights, and block
+dequantisation for the dequantise-then-BLAS path of larger batches.
+
+Weights follow ``Backend.quantized_linear``: N rows of K integers in one flat byte array
+(int8: one per byte; int4: two per byte, low nibble first, stored as q + 8), f32 scales and
+zero points of shape [N, G] (G groups of K // G columns per row).
+
+The GEMV kernels (``prange`` over output rows) never build float weights. For row n and
+group g they accumulate ``a = Σ x[m, k]·u[n, k]`` over the group's columns, where ``u`` is
+the stored code (int8 value, or the int4 nibble 0..15), and add
+``scale[n, g]·(a - (offset + zp[n, g])·xsum[m, g])`` with ``offset`` 0 for int8 and 8 for
+int4 and ``xsum`` the per-group sums of x (computed once per call by the caller). The int4
+kernel reads each byte once and multiplies its two nibbles by the even and odd columns of x
+(``x_even``/``x_odd``, de-interleaved by the caller), so every load is unit-stride and the
+loop vectorises. Accumulation is f32 with reassociation (SIMD partial sums); a group of
+at most K values is summed in f32, the groups are added in f64.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+_FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
+def _dot4_q8(x, q0, q1, q2, q3):
+    """Σ_j x[j]·q_r[j] for four int8 rows at once (x is loaded once for the four; the
+    loop vectorises to sign-extend, convert, FMA)."""
+    a0 = a1 = a2 = a3 = np.float32(0.0)
+    for j in range(x.size):
+        e = x[j]
+        a0 += e * np.float32(np.int32(q0[j]))
+        a1 += e * np.float32(np.int32(q1[j]))
+        a2 += e * np.float32(np.int32(q2[j]))
+        a3 += e * np.float32(np.int32(q3[j]))
+    return a0, a1, a2, a3
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
+def _nib(b, x_even, x_odd):
+    return x_even * np.float32(np.int32(b & 15)) + x_odd * np.float32(np.int32(b >> 4))
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
+def _dot4_q4(x_even, x_odd, q0, q1, q2, q3):
+    """Σ_j x_even[j]·(q_r[j] & 15) + x_odd[j]·(q_r[j] >> 4) for four packed rows."""
+    a0 = a1 = a2 = a3 = np.float32(0.0)
+    for j in range(x_even.size):
+        e = x_even[j]
+        o = x_odd[j]
+        a0 += _nib(np.int32(q0[j]), e, o)
+        a1 += _nib(np.int32(q1[j]), e, o)
+        a2 += _nib(np.int32(q2[j]), e, o)
+        a3 += _nib(np.int32(q3[j]), e, o)
+    return a0, a1, a2, a3
+
+
+@njit(cache=True, error_model="numpy")
+def _rows4(q, n, n_rows, width):
+    """Rows n..n+3 of ``width`` bytes each; past the last row, the last row again (the
+    extra results are computed and dropped)."""
+    r0 = q[n * width : (n + 1) * width]
+    i1, i2, i3 = min(n + 1, n_rows - 1), min(n + 2, n_rows - 1), min(n + 3, n_rows - 1)
+    return (r0, q[i1 * width : (i1 + 1) * width], q[i2 * width : (i2 + 1) * width],
+            q[i3 * width : (i3 + 1) * width])  # fmt: skip
+
+
+@njit(cache=True, error_model="numpy")
+def _finish(acc, n, g, m, n_rows, scales, zps, xsum, offset, total):
+    """total[r] += scale·(acc[r] - (offset + zp)·xsum) for the block's rows r < n_rows - n."""
+    has_zp = zps.shape[0] == n_rows
+    for r in range(min(4, n_rows - n)):
+        zp = offset + (zps[n + r, g] if has_zp else np.float32(0.0))
+        total[r] += scales[n + r, g] * (acc[r] - zp * xsum[m, g])
+
+
+@njit(cache=True, parallel=True, error_model="numpy", fastmath=_FASTMATH)
+def gemv_q8(x, q, scales, zps, xsum, out):
+    """out[m, n] = Σ_k x[m, k]·W[n, k] for int8 ``q``; x [M, K] f32; out [M, N] f32.
+    Threads take blocks of four output rows."""
+    m_rows, k = x.shape
+    n_rows, groups = scales.shape
+    gs = k // groups
+    for blk in prange((n_rows + 3) // 4):
+        n = 4 * blk
+        q0, q1, q2, q3 = _rows4(q, n, n_rows, k)
+        total = np.zeros(4)
+        for m in range(m_rows):
+            xm = x[m]
+            total[:] = 0.0
+            for g in range(groups):
+                a, b = g * gs, (g + 1) * gs
+                acc = _dot4_q8(xm[a:b], q0[a:b], q1[a:b], q2[a:b], q3[a:b])
+                _finish(acc, n, g, m, n_rows, scales, zps, xsum, np.float32(0.0), total)
+            for r in range(min(4, n_rows - n)):
+                out[m, n + r] = total[r]
+
+
+@njit(cache=True, parallel=True, error_model="numpy", fastmath=_FASTMATH)
+def gemv_q4(x_even, x_odd, q, scales, zps, xsum, out):
+    """The int4 GEMV for even K: ``x_even``/``x_odd`` [M, K/2] are x's even/odd columns;
+    row n's bytes start at byte n*K/2."""
+    m_rows, half = x_even.shape
+    n_rows, groups = scales.shape
+    hg = half // groups  # bytes per group
+    for blk in prange((n_rows + 3) // 4):
+        n = 4 * blk
+        q0, q1, q2, q3 = _rows4(q, n, n_rows, half)
+        total = np.zeros(4)
+        for m in range(m_rows):
+            xe = x_even[m]
+            xo = x_odd[m]
+            total[:] = 0.0
+            for g in range(groups):
+                a, b = g * hg, (g + 1) * hg
+                acc = _dot4_q4(xe[a:b], xo[a:b], q0[a:b], q1[a:b], q2[a:b], q3[a:b])
+                _finish(acc, n, g, m, n_rows, scales, zps, xsum, np.float32(8.0), total)
+            for r in range(min(4, n_rows - n)):
+                out[m, n + r] = total[r]
+
+
+@njit(cache=True, parallel=True, error_model="numpy", fastmath={"contract"})
+def dequant_q8(q, scales, zps, row0, out):
+    """out[r, :] = float weight row ``row0 + r`` (int8 codes); out [R, K] f32."""
+    rows, k = out.shape
+    groups = scales.shape[1]
+    gs = k // groups
+    has_zp = zps.shape[0] == scales.shape[0]
+    for r in prange(rows):
+        n = row0 + r
+        base = n * k
+        o = out[r]
+        for g in range(groups):
+            s = scales[n, g]
+            zp = zps[n, g] if has_zp else np.float32(0.0)
+            lo = g * gs
+            for j in range(lo, lo + gs):
+                o[j] = (np.float32(q[base + j]) - zp) * s
+
+
+@njit(cache=True, parallel=True, error_model="numpy", fastmath={"contract"})
+def dequant_q4(q, scales, zps, row0, out):
+    """The int4 version for even K (row n's bytes start at n*K/2); out [R, K] f32."""
+    rows, k = out.shape
+    groups = scales.shape[1]
+    hg = k // 2 // groups
+    has_zp = zps.shape[0] == scales.shape[0]
+    for r in prange(rows):
+        n = row0 + r
+        base = n * (k // 2)
+        o = out[r]
+        for g in range(groups):
+            s = scales[n, g]
+            zp = np.float32(8.0) + (zps[n, g] if has_zp else np.float32(0.0))
+            lo = g * hg
+            for j in range(lo, lo + hg):
+                b = np.int32(q[base + j])
+                o[2 * j] = (np.float32(b & 15) - zp) * s
+                o[2 * j + 1] = (np.float32(b >> 4) - zp) * s
