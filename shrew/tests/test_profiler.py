@@ -61,6 +61,15 @@ def test_fused_default_calls_nest_inside_their_op():
     s = soft[0]
     assert all(s.start_us <= e.start_us and e.start_us + e.duration_us
                <= s.start_us + s.duration_us + 1e-3 for e in inner)  # fmt: skip
+    rows = prof.key_averages()
+    assert rows["softmax"].total_us == pytest.approx(s.duration_us)
+    assert 0 <= rows["softmax"].self_us < rows["softmax"].total_us
+    # self times partition the outer call: they add up to its duration
+    assert sum(r.self_us for r in rows) == pytest.approx(s.duration_us, rel=1e-6, abs=1e-3)
+    assert str(rows).splitlines()[0].split()[:3] == ["Name", "Count", "Total"]
+    assert rows.table(sort_by="self_cpu_time_total", row_limit=2).count("\n") == 4
+    with pytest.raises(ValueError, match="cannot sort by"):
+        rows.table(sort_by="flops")
 
 
 def test_record_shapes():
@@ -178,20 +187,20 @@ def test_threads():
 # ------------------------------------------------------------------ memory
 def test_peak_memory_and_frees():
     with profile(profile_memory=True) as prof:
-        big = sc.zeros(256, 1024)  # 1 MiB
+        big = sc.zeros(128, 1024)  # 512 KiB (below the parallel-kernel threshold)
         small = sc.ones(10)
         after_alloc = prof.current_memory
-        y = big * 2.0  # another 1 MiB (+ the scalar operand)
+        y = big * 2.0  # as much again (+ the scalar operand)
         del y
         gc.collect()
         after_free = prof.current_memory
-    mib = 256 * 1024 * 4
-    assert after_alloc == mib + 40
+    size = 128 * 1024 * 4
+    assert after_alloc == size + 40
     assert after_free == after_alloc  # the product and the scalar operand were freed
-    assert prof.peak_memory == 2 * mib + 40 + 4  # big, small, the scalar 2.0, the product
+    assert prof.peak_memory == 2 * size + 40 + 4  # big, small, the scalar 2.0, the product
     assert [(e.name, e.bytes_allocated) for e in prof.events()] == [
-        ("full", mib), ("full", 40), ("full", 4), ("mul", mib)]  # fmt: skip
-    assert prof.total_allocated == 2 * mib + 44
+        ("full", size), ("full", 40), ("full", 4), ("mul", size)]  # fmt: skip
+    assert prof.total_allocated == 2 * size + 44
     del big, small
 
 

@@ -58,7 +58,8 @@ class ProfilerEvent:
 
 @dataclass(frozen=True, slots=True)
 class KeyAverage:
-    """Aggregate of the events sharing one name."""
+    """Aggregate of the events sharing one name: ``total_us`` includes the backend calls
+    made inside each event (a fused default's primitives), ``self_us`` excludes them."""
 
     name: str
     count: int
@@ -66,6 +67,7 @@ class KeyAverage:
     avg_us: float
     min_us: float
     max_us: float
+    self_us: float
     bytes_allocated: int
 
 
@@ -73,7 +75,7 @@ class KeyAverages:
     """``profile.key_averages()``: one row per event name, sorted by total time (descending).
 
     ``rows`` is a list of ``KeyAverage`` (name, count, total_us, avg_us, min_us, max_us,
-    bytes_allocated); ``str()`` / ``table()`` render it.
+    self_us, bytes_allocated); ``str()`` / ``table()`` render it.
     """
 
     def __init__(self, rows: list[KeyAverage]):
@@ -92,13 +94,22 @@ class KeyAverages:
         raise KeyError(f"no event named {name!r}; names: {', '.join(r.name for r in self.rows)}")
 
     def table(self, sort_by: str = "total_us", row_limit: int = -1) -> str:
-        rows = sorted(self.rows, key=lambda r: getattr(r, sort_by), reverse=True)
+        """The rows as text, sorted by a KeyAverage field (torch's ``"cpu_time_total"`` /
+        ``"self_cpu_time_total"`` / ``"cpu_time"`` / ``"count"`` also work); ``%`` is
+        each name's share of the summed self time."""
+        key = _TORCH_SORT_KEYS.get(sort_by, sort_by)
+        if key not in KeyAverage.__slots__:
+            raise ValueError(f"table: cannot sort by {sort_by!r}; use one of "
+                             f"{', '.join(KeyAverage.__slots__[1:])}")  # fmt: skip
+        rows = sorted(self.rows, key=lambda r: getattr(r, key), reverse=True)
         rows = rows if row_limit < 0 else rows[:row_limit]
-        total = sum(r.total_us for r in self.rows) or 1.0
-        head = ("Name", "Count", "Total (us)", "Avg (us)", "Min (us)", "Max (us)", "%", "Alloc")
+        total = sum(r.self_us for r in self.rows) or 1.0
+        head = ("Name", "Count", "Total (us)", "Self (us)", "Avg (us)", "Min (us)", "Max (us)",
+                "Self %", "Alloc")  # fmt: skip
         body = [
-            (r.name, str(r.count), f"{r.total_us:.1f}", f"{r.avg_us:.2f}", f"{r.min_us:.2f}",
-             f"{r.max_us:.2f}", f"{100 * r.total_us / total:.1f}", _fmt_bytes(r.bytes_allocated))
+            (r.name, str(r.count), f"{r.total_us:.1f}", f"{r.self_us:.1f}", f"{r.avg_us:.2f}",
+             f"{r.min_us:.2f}", f"{r.max_us:.2f}", f"{100 * r.self_us / total:.1f}",
+             _fmt_bytes(r.bytes_allocated))
             for r in rows
         ]  # fmt: skip
         widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h)
@@ -112,6 +123,29 @@ class KeyAverages:
         return "\n".join([fmt(head), line, *(fmt(b) for b in body), line])
 
     __str__ = table
+
+
+_TORCH_SORT_KEYS = {"cpu_time_total": "total_us", "self_cpu_time_total": "self_us",
+                    "cpu_time": "avg_us"}  # fmt: skip
+
+
+def _self_times(events: list[ProfilerEvent]) -> list[float]:
+    """Each event's duration minus that of the events directly nested in it (same thread,
+    inside its time range)."""
+    self_us = [e.duration_us for e in events]
+    order = sorted(range(len(events)), key=lambda i: (events[i].thread_id, events[i].start_us,
+                                                      -events[i].duration_us))  # fmt: skip
+    stack: list[int] = []
+    for i in order:
+        e = events[i]
+        while stack and (events[stack[-1]].thread_id != e.thread_id or
+                         events[stack[-1]].start_us + events[stack[-1]].duration_us
+                         <= e.start_us):  # fmt: skip
+            stack.pop()
+        if stack:
+            self_us[stack[-1]] -= e.duration_us
+        stack.append(i)
+    return [max(0.0, t) for t in self_us]
 
 
 def _fmt_bytes(n: int) -> str:
@@ -193,15 +227,17 @@ class profile:  # noqa: N801 - torch's spelling
         return sorted(self._events, key=lambda e: e.start_us)
 
     def key_averages(self) -> KeyAverages:
-        groups: dict[str, list[ProfilerEvent]] = {}
-        for e in self._events:
-            groups.setdefault(e.name, []).append(e)
+        events = list(self._events)
+        groups: dict[str, list[tuple[ProfilerEvent, float]]] = {}
+        for e, self_us in zip(events, _self_times(events)):
+            groups.setdefault(e.name, []).append((e, self_us))
         rows = []
         for name, evs in groups.items():
-            durs = [e.duration_us for e in evs]
+            durs = [e.duration_us for e, _ in evs]
             total = sum(durs)
             rows.append(KeyAverage(name, len(evs), total, total / len(evs), min(durs), max(durs),
-                                   sum(e.bytes_allocated for e in evs)))  # fmt: skip
+                                   sum(s for _, s in evs),
+                                   sum(e.bytes_allocated for e, _ in evs)))  # fmt: skip
         rows.sort(key=lambda r: r.total_us, reverse=True)
         return KeyAverages(rows)
 
