@@ -104,8 +104,8 @@ def _wrapper(backend: Backend, method: str, naming: str | None):
 
 
 def _patch(backend: Backend) -> None:
-    if id(backend) in _patched:
-        return
+    if id(backend) in _patched or not hasattr(backend, "__dict__"):
+        return  # already observed, or a __slots__ backend that cannot be (never observed)
     for method, naming in _METHODS.items():
         if callable(getattr(backend, method, None)):
             setattr(backend, method, _wrapper(backend, method, naming))
