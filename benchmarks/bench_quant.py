@@ -1,7 +1,8 @@
 """Low-bit linear layers: shrew QuantizedLinear (int8 per channel, int4 per group of 128)
 against the f32 Linear (BLAS) and torch's dynamic int8 Linear, 4096x4096, in one process.
 
-Run: ``python benchmarks/bench_quant.py [--size 4096] [--rounds 30] [--batches 1,4,64]``.
+Run: ``python benchmarks/bench_quant.py [--size 4096] [--rounds 30] [--batches 1,4,64]
+[--threads N]``.
 Each case is timed in interleaved rounds (every implementation in turn, so a busy machine
 slows all alike) after warm-up calls (which also compile the Numba kernels); the table
 shows the best and the median milliseconds per forward and the best-time ratio to shrew's
@@ -14,14 +15,29 @@ Under pytest-benchmark: ``pytest benchmarks/bench_quant.py`` times the same bodi
 from __future__ import annotations
 
 import os
+import sys
+
+
+def _threads_from_argv() -> int | None:
+    """``--threads N`` must act before NumPy / Numba / torch start their thread pools."""
+    for i, a in enumerate(sys.argv):
+        if a == "--threads" and i + 1 < len(sys.argv):
+            return int(sys.argv[i + 1])
+        if a.startswith("--threads="):
+            return int(a.split("=", 1)[1])
+    return None
+
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see bench_cpu_ops.py
+if _threads_from_argv():
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                "NUMBA_NUM_THREADS"):  # fmt: skip
+        os.environ[var] = str(_threads_from_argv())
 
 import argparse  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 
-import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
@@ -80,7 +96,11 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=4096)
     ap.add_argument("--rounds", type=int, default=30)
     ap.add_argument("--batches", default="1,4,64")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="threads for BLAS, Numba and torch (default: all cores)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.backends.quantized.engine = "x86" if "x86" in \
         torch.backends.quantized.supported_engines else torch.backends.quantized.engine  # fmt: skip
     print(f"{args.size}x{args.size} linear, torch {torch.__version__} "

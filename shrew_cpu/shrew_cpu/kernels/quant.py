@@ -121,7 +121,24 @@ def gemv_q4(x_even, x_odd, q, scales, zps, xsum, out):
                 out[m, n + r] = total[r]
 
 
-@njit(cache=True, parallel=True, error_model="numpy", fastmath={"contract"})
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _dequant_q8_run(src, s, zp, out):
+    """out[j] = (src[j] - zp)·s for an int8 run (a loop of its own vectorises; inside the
+    prange body the same loop stayed scalar, 8x slower)."""
+    for j in range(out.size):
+        out[j] = (np.float32(np.int32(src[j])) - zp) * s
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _dequant_q4_run(src, s, zp, lo_out, hi_out):
+    """lo_out[j], hi_out[j] = (low / high nibble of src[j] - zp)·s (zp includes the +8)."""
+    for j in range(src.size):
+        b = np.int32(src[j])
+        lo_out[j] = (np.float32(b & 15) - zp) * s
+        hi_out[j] = (np.float32(b >> 4) - zp) * s
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
 def dequant_q8(q, scales, zps, row0, out):
     """out[r, :] = float weight row ``row0 + r`` (int8 codes); out [R, K] f32."""
     rows, k = out.shape
@@ -130,32 +147,30 @@ def dequant_q8(q, scales, zps, row0, out):
     has_zp = zps.shape[0] == scales.shape[0]
     for r in prange(rows):
         n = row0 + r
-        base = n * k
+        src = q[n * k : (n + 1) * k]
         o = out[r]
         for g in range(groups):
-            s = scales[n, g]
+            a, b = g * gs, (g + 1) * gs
             zp = zps[n, g] if has_zp else np.float32(0.0)
-            lo = g * gs
-            for j in range(lo, lo + gs):
-                o[j] = (np.float32(q[base + j]) - zp) * s
+            _dequant_q8_run(src[a:b], scales[n, g], zp, o[a:b])
 
 
-@njit(cache=True, parallel=True, error_model="numpy", fastmath={"contract"})
+@njit(cache=True, parallel=True, error_model="numpy")
 def dequant_q4(q, scales, zps, row0, out):
-    """The int4 version for even K (row n's bytes start at n*K/2); out [R, K] f32."""
+    """The int4 version for even K (row n's bytes start at n*K/2), with the columns
+    de-interleaved: out[r, j] = W[n, 2j] and out[r, K/2 + j] = W[n, 2j + 1], so both
+    stores are unit-stride; the caller permutes x's columns the same way."""
     rows, k = out.shape
+    half = k // 2
     groups = scales.shape[1]
-    hg = k // 2 // groups
+    hg = half // groups
     has_zp = zps.shape[0] == scales.shape[0]
     for r in prange(rows):
         n = row0 + r
-        base = n * (k // 2)
-        o = out[r]
+        src = q[n * half : (n + 1) * half]
+        lo_out = out[r, :half]
+        hi_out = out[r, half:]
         for g in range(groups):
-            s = scales[n, g]
+            a, b = g * hg, (g + 1) * hg
             zp = np.float32(8.0) + (zps[n, g] if has_zp else np.float32(0.0))
-            lo = g * hg
-            for j in range(lo, lo + hg):
-                b = np.int32(q[base + j])
-                o[2 * j] = (np.float32(b & 15) - zp) * s
-                o[2 * j + 1] = (np.float32(b >> 4) - zp) * s
+            _dequant_q4_run(src[a:b], scales[n, g], zp, lo_out[a:b], hi_out[a:b])
