@@ -34,7 +34,7 @@ _patched: set[int] = set()  # ids of backend instances currently carrying wrappe
 _patched_refs: list[Backend] = []
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class BackendCall:
     """One finished backend call.
 

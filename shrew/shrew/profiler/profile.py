@@ -177,7 +177,8 @@ class profile:  # noqa: N801 - torch's spelling
         self.record_shapes = record_shapes
         self.profile_memory = profile_memory
         self.enabled = enabled
-        self._events: list[ProfilerEvent] = []
+        self._raw: list[tuple] = []
+        self._built: list[ProfilerEvent] = []
         self._memory = AllocationCounter()
         self._t0 = 0
         self._running = False
@@ -210,18 +211,26 @@ class profile:  # noqa: N801 - torch's spelling
     def on_backend_call(self, call: BackendCall) -> None:
         shapes = _shapes(call.args) if self.record_shapes else ()
         nbytes = self._memory.track_call(call) if self.profile_memory else 0
-        self._events.append(ProfilerEvent(
-            call.name, (call.start_ns - self._t0) / 1000.0, (call.end_ns - call.start_ns) / 1000.0,
-            call.thread_id, shapes, nbytes, "backend", call.method,
-        ))  # fmt: skip
+        # raw tuples while recording (cheap); ProfilerEvents are built when asked for
+        self._raw.append((call.name, call.start_ns, call.end_ns, call.thread_id, shapes, nbytes,
+                          "backend", call.method))  # fmt: skip
 
     def _record_user(self, name: str, start_ns: int, end_ns: int) -> None:
-        self._events.append(ProfilerEvent(
-            name, (start_ns - self._t0) / 1000.0, (end_ns - start_ns) / 1000.0,
-            threading.get_ident(), (), 0, "user", "",
-        ))  # fmt: skip
+        self._raw.append((name, start_ns, end_ns, threading.get_ident(), (), 0, "user", ""))
 
     # ------------------------------------------------------------------ results
+    @property
+    def _events(self) -> list[ProfilerEvent]:
+        if len(self._built) < len(self._raw):
+            t0 = self._t0
+            self._built.extend(
+                ProfilerEvent(name, (start - t0) / 1000.0, (end - start) / 1000.0, tid, shapes,
+                              nbytes, cat, method)
+                for name, start, end, tid, shapes, nbytes, cat, method
+                in self._raw[len(self._built):]
+            )  # fmt: skip
+        return self._built
+
     def events(self) -> list[ProfilerEvent]:
         """Every event, in start order."""
         return sorted(self._events, key=lambda e: e.start_us)
