@@ -1,16 +1,17 @@
 """Cost of the profiler's dispatch hook (``shrew_core.hooks``) on a tiny-op step.
 
-Run: ``python benchmarks/bench_profiler.py [--procs 6] [--iters 20000]``.
+Run: ``python benchmarks/bench_profiler.py [--rounds 40] [--iters 2000]``.
 
-The step is five ops on 4x4 tensors (add, mul, relu, sum, matmul): per-op overhead
-dominates it. Three figures, each the best of several measurements:
+The step is seven backend calls on 4x4 tensors (add, mul, relu, sum, matmul, sum, add):
+per-op overhead dominates it. To compare "no profiler active" with "never profiled" in
+one process, interleaved (so a busy machine slows both alike), the script registers two
+identical subclasses of the cpu backend as devices ``cpu-a`` and ``cpu-b``: ``cpu-a``'s
+class goes through a ``profile()`` block first (its methods wrapped, then restored),
+``cpu-b``'s never does. Figures are the median and the best of the rounds:
 
-* ``baseline``: a fresh process that never imports ``shrew.profiler``;
-* ``after a profile``: a fresh process that first runs the step inside ``profile()`` (the
-  hook installed, then removed), then times it with no profiler active: target <= 1.02x;
+* ``never profiled`` (cpu-b) and ``after a profile`` (cpu-a): target <= 1.02x;
 * ``inside profile()``: the step while a profile records it (µs per backend call shown).
 
-The baseline and after-profile processes alternate, so a busy machine slows both alike.
 Under pytest-benchmark: ``pytest benchmarks/bench_profiler.py`` times the step outside
 and inside a profile.
 """
@@ -18,15 +19,27 @@ and inside a profile.
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
+import statistics
 import time
 
 import shrew_core as sc
+from shrew.profiler import profile
+from shrew_core import registry
+from shrew_cpu import CpuBackend
+
+CALLS_PER_STEP = 7  # add, mul, relu, sum, matmul, sum, add
 
 
-def make_step():
-    a, b = sc.randn(4, 4), sc.randn(4, 4)
+class _CpuA(CpuBackend):
+    name = "cpu-a"
+
+
+class _CpuB(CpuBackend):
+    name = "cpu-b"
+
+
+def make_step(device: str = "cpu"):
+    a, b = sc.randn(4, 4).to(device), sc.randn(4, 4).to(device)
 
     def step():
         return ((a + b) * a).relu().sum() + (a @ b).sum()
@@ -34,65 +47,49 @@ def make_step():
     return step
 
 
-CALLS_PER_STEP = 7  # add, mul, relu, sum, matmul, sum, add
-
-
-def time_step(step, iters: int, repeats: int = 5) -> float:
-    """Best µs per step over ``repeats`` loops of ``iters`` steps."""
-    for _ in range(200):
+def time_step(step, iters: int) -> float:
+    """µs per step over a loop of ``iters`` steps."""
+    t0 = time.perf_counter()
+    for _ in range(iters):
         step()
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(iters):
-            step()
-        best = min(best, (time.perf_counter() - t0) / iters)
-    return best * 1e6
-
-
-def child(mode: str, iters: int) -> None:
-    step = make_step()
-    if mode == "after":
-        from shrew.profiler import profile
-
-        with profile():
-            for _ in range(100):
-                step()
-    print(time_step(step, iters))
-
-
-def _spawn(mode: str, iters: int) -> float:
-    out = subprocess.run([sys.executable, __file__, "--child", mode, "--iters", str(iters)],
-                         check=True, capture_output=True, text=True, timeout=600)  # fmt: skip
-    return float(out.stdout.strip().splitlines()[-1])
+    return (time.perf_counter() - t0) / iters * 1e6
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--procs", type=int, default=6, help="processes per mode (alternating)")
-    ap.add_argument("--iters", type=int, default=20000)
-    ap.add_argument("--child", choices=["baseline", "after"], help=argparse.SUPPRESS)
+    ap.add_argument("--rounds", type=int, default=40)
+    ap.add_argument("--iters", type=int, default=2000)
     args = ap.parse_args()
-    if args.child:
-        child(args.child, args.iters)
-        return
-    results: dict[str, list[float]] = {"baseline": [], "after": []}
-    for i in range(args.procs):
-        for mode in ("baseline", "after") if i % 2 == 0 else ("after", "baseline"):
-            results[mode].append(_spawn(mode, args.iters))
-    base, after = min(results["baseline"]), min(results["after"])
-
-    from shrew.profiler import profile
-
-    step = make_step()
-    with profile():
-        inside = time_step(step, max(1, args.iters // 10))
-    print(f"tiny-op step ({CALLS_PER_STEP} backend calls), best of {args.procs} processes each")
-    print(f"  baseline (never profiled)     {base:8.2f} us/step")
-    print(f"  after a profile, none active  {after:8.2f} us/step  {after / base:6.3f}x "
-          f"(target <= 1.02x)")  # fmt: skip
-    print(f"  inside profile()              {inside:8.2f} us/step  {inside / base:6.3f}x "
-          f"(+{(inside - base) / CALLS_PER_STEP:.2f} us per backend call)")
+    registry.register_backend("cpu-a", _CpuA)
+    registry.register_backend("cpu-b", _CpuB)
+    after = make_step("cpu-a")
+    with profile():  # wraps the methods of _CpuA (and of the plain cpu backend, unused here)
+        for _ in range(200):
+            after()
+    never = make_step("cpu-b")  # its class is created after the profile: never wrapped
+    assert "unary" not in vars(_CpuA) and "unary" not in vars(_CpuB)
+    inside_step = make_step("cpu-a")
+    times: dict[str, list[float]] = {"never": [], "after": [], "inside": []}
+    for fn in (after, never, inside_step):
+        for _ in range(200):
+            fn()
+    for r in range(args.rounds):
+        order = [("never", never), ("after", after)]
+        for name, fn in order if r % 2 == 0 else reversed(order):
+            times[name].append(time_step(fn, args.iters))
+        with profile():
+            times["inside"].append(time_step(inside_step, max(1, args.iters // 4)))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    best = {k: min(v) for k, v in times.items()}
+    print(f"tiny-op step ({CALLS_PER_STEP} backend calls), {args.rounds} interleaved rounds of "
+          f"{args.iters} steps: median / best us per step")  # fmt: skip
+    print(f"  never profiled             {med['never']:8.2f} {best['never']:8.2f}")
+    print(f"  after a profile, inactive  {med['after']:8.2f} {best['after']:8.2f}   "
+          f"{med['after'] / med['never']:.3f}x median, {best['after'] / best['never']:.3f}x "
+          "best (target <= 1.02x)")  # fmt: skip
+    print(f"  inside profile()           {med['inside']:8.2f} {best['inside']:8.2f}   "
+          f"{med['inside'] / med['never']:.3f}x median "
+          f"(+{(med['inside'] - med['never']) / CALLS_PER_STEP:.2f} us per backend call)")
 
 
 # ------------------------------------------------------------------ pytest-benchmark
@@ -101,8 +98,6 @@ def test_step_no_profiler(benchmark):
 
 
 def test_step_inside_profile(benchmark):
-    from shrew.profiler import profile
-
     step = make_step()
     with profile():
         benchmark(step)

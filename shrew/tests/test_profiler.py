@@ -139,14 +139,40 @@ def test_chrome_trace_format(tmp_path):
 
 
 def test_hook_only_while_profiling():
+    """The backend classes carry the timing wrappers only inside a profile, and get their
+    exact attributes back afterwards (instances are never touched)."""
     backend = get_backend("cpu")
+    cls = type(backend)
+    before = dict(vars(cls))
     x = sc.randn(4)
-    assert "unary" not in vars(backend) and not hooks.is_observed()
-    with profile():
-        assert getattr(vars(backend).get("unary"), "__shrew_observed__", False)
-        x.relu()
-    assert "unary" not in vars(backend) and "matmul" not in vars(backend)
     assert not hooks.is_observed()
+    with profile():
+        assert getattr(vars(cls)["unary"], "__shrew_observed__", False)
+        assert getattr(vars(cls)["masked_softmax"], "__shrew_observed__", False)  # inherited
+        x.relu()
+    assert dict(vars(cls)) == before
+    assert "masked_softmax" not in vars(cls) and "unary" not in backend.__dict__
+    assert not hooks.is_observed()
+
+
+def test_backend_created_while_profiling():
+    """A backend class first instantiated inside a profile is observed too."""
+    from shrew_core import registry
+    from shrew_reference_backend import ReferenceBackend
+
+    class Fresh(ReferenceBackend):
+        name = "fresh-test"
+
+    registry.register_backend("fresh-test", Fresh)
+    try:
+        with profile() as prof:
+            sc.ones(3, device="fresh-test").exp()
+        assert _names(prof) == ["full", "exp"]
+        assert "exp" not in vars(Fresh) and "unary" not in vars(Fresh)
+    finally:
+        registry._classes.pop("fresh-test", None)
+        for dev in [d for d in registry._instances if d.type == "fresh-test"]:
+            del registry._instances[dev]
 
 
 def test_nested_profiles():

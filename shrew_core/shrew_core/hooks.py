@@ -1,14 +1,16 @@
 """The dispatch hook: observing every call into a backend (what ``shrew.profiler`` uses).
 
-Ops reach a backend as ``tensor._backend.<method>(...)``, looked up on the instance at call
-time. While at least one observer is registered (``add_backend_observer``), every live
-backend instance — and every one ``get_backend`` creates meanwhile — has each Backend
-protocol method shadowed by an instance attribute that times the call and reports it to
-the observers. When the last observer is removed the attributes are deleted again, so with
-no observer the dispatch path is byte-for-byte the unobserved one: the hook costs nothing
-when inactive (``benchmarks/bench_profiler.py`` measures it).
+Ops reach a backend as ``tensor._backend.<method>(...)``, looked up at call time. While at
+least one observer is registered (``add_backend_observer``), the class of every live
+backend instance — and of every one ``get_backend`` creates meanwhile — has each Backend
+protocol method replaced by a wrapper that times the call and reports it to the observers.
+When the last observer is removed the class attributes are restored exactly, so with no
+observer the dispatch path is the unobserved one: the hook costs nothing when inactive
+(``benchmarks/bench_profiler.py`` measures it). The classes are patched rather than the
+instances because writing instance attributes would materialise each instance's
+``__dict__`` for good, which slows every later attribute lookup on it a little.
 
-Rules for call sites that want to be observed: look the method up on the backend instance
+Rules for call sites that want to be observed: look the method up on the backend
 when calling it (``t._backend.matmul(...)``); a bound method cached before an observer was
 added bypasses the hook.
 
@@ -30,8 +32,6 @@ from .backend import Backend
 
 _lock = threading.RLock()
 _observers: tuple = ()  # replaced (never mutated) so wrappers can read it without the lock
-_patched: set[int] = set()  # ids of backend instances currently carrying wrappers
-_patched_refs: list[Backend] = []
 
 
 @dataclass(slots=True)
@@ -79,12 +79,23 @@ def _protocol_methods() -> dict[str, str | None]:
 _METHODS = _protocol_methods()
 
 
-def _wrapper(backend: Backend, method: str, naming: str | None):
-    fn = getattr(backend, method)  # the class's bound method
+_MISSING = object()
+_patched: dict[type, dict[str, object]] = {}  # class -> its own attributes before patching
 
-    def observed(*args, **kwargs):
+
+def _original(cls: type, method: str):
+    """The function ``cls`` resolves ``method`` to, seen through any wrapper."""
+    for klass in cls.__mro__:
+        if method in vars(klass):
+            fn = vars(klass)[method]
+            return fn.__wrapped__ if getattr(fn, "__shrew_observed__", False) else fn
+    return None
+
+
+def _wrapper(fn, method: str, naming: str | None):
+    def observed(self, *args, **kwargs):
         start = perf_counter_ns()
-        result = fn(*args, **kwargs)
+        result = fn(self, *args, **kwargs)
         end = perf_counter_ns()
         if naming is None:
             name = method
@@ -92,7 +103,7 @@ def _wrapper(backend: Backend, method: str, naming: str | None):
             op = args[0] if args else kwargs.get("op", method)
             name = f"{op}_backward" if naming == "op_backward" else str(op)
         call = BackendCall(
-            name, method, backend, start, end, threading.get_ident(), args, kwargs, result
+            name, method, self, start, end, threading.get_ident(), args, kwargs, result
         )
         for obs in _observers:
             obs.on_backend_call(call)
@@ -100,24 +111,30 @@ def _wrapper(backend: Backend, method: str, naming: str | None):
 
     observed.__shrew_observed__ = True
     observed.__wrapped__ = fn
+    observed.__name__ = method
     return observed
 
 
-def _patch(backend: Backend) -> None:
-    if id(backend) in _patched or not hasattr(backend, "__dict__"):
-        return  # already observed, or a __slots__ backend that cannot be (never observed)
+def _patch(cls: type) -> None:
+    if cls in _patched:
+        return
+    saved: dict[str, object] = {}
     for method, naming in _METHODS.items():
-        if callable(getattr(backend, method, None)):
-            setattr(backend, method, _wrapper(backend, method, naming))
-    _patched.add(id(backend))
-    _patched_refs.append(backend)
+        fn = _original(cls, method)
+        if inspect.isfunction(fn):
+            saved[method] = vars(cls).get(method, _MISSING)
+            setattr(cls, method, _wrapper(fn, method, naming))
+    _patched[cls] = saved
 
 
-def _unpatch(backend: Backend) -> None:
-    for method in _METHODS:
-        if getattr(vars(backend).get(method), "__shrew_observed__", False):
-            delattr(backend, method)
-    _patched.discard(id(backend))
+def _unpatch_all() -> None:
+    for cls, saved in _patched.items():
+        for method, old in saved.items():
+            if old is _MISSING:
+                delattr(cls, method)
+            else:
+                setattr(cls, method, old)
+    _patched.clear()
 
 
 def _live_backends() -> list[Backend]:
@@ -135,7 +152,7 @@ def add_backend_observer(observer) -> None:
         _observers = _observers + (observer,)
         if len(_observers) == 1:
             for backend in _live_backends():
-                _patch(backend)
+                _patch(type(backend))
 
 
 def remove_backend_observer(observer) -> None:
@@ -144,10 +161,7 @@ def remove_backend_observer(observer) -> None:
     with _lock:
         _observers = tuple(o for o in _observers if o is not observer)
         if not _observers:
-            for backend in _patched_refs:
-                _unpatch(backend)
-            _patched_refs.clear()
-            _patched.clear()
+            _unpatch_all()
 
 
 def backend_created(backend: Backend) -> None:
@@ -155,7 +169,7 @@ def backend_created(backend: Backend) -> None:
     if _observers:
         with _lock:
             if _observers:
-                _patch(backend)
+                _patch(type(backend))
 
 
 def is_observed() -> bool:
