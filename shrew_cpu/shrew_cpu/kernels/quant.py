@@ -5,7 +5,8 @@ Weights follow ``Backend.quantized_linear``: N rows of K integers in one flat by
 (int8: one per byte; int4: two per byte, low nibble first, stored as q + 8), f32 scales and
 zero points of shape [N, G] (G groups of K // G columns per row).
 
-The GEMV kernels (``prange`` over output rows) never build float weights. For row n and
+The GEMV kernels (``prange`` over blocks of four output rows, which share each load of x)
+never build float weights. For row n and
 group g they accumulate ``a = Σ x[m, k]·u[n, k]`` over the group's columns, where ``u`` is
 the stored code (int8 value, or the int4 nibble 0..15), and add
 ``scale[n, g]·(a - (offset + zp[n, g])·xsum[m, g])`` with ``offset`` 0 for int8 and 8 for
@@ -14,6 +15,10 @@ kernel reads each byte once and multiplies its two nibbles by the even and odd c
 (``x_even``/``x_odd``, de-interleaved by the caller), so every load is unit-stride and the
 loop vectorises. Accumulation is f32 with reassociation (SIMD partial sums); a group of
 at most K values is summed in f32, the groups are added in f64.
+
+Every inner loop lives in a function of its own (``_dot4_*``, ``_dequant_*_run``) taking
+slices: written inline in the ``prange`` body the same loops stayed scalar (8x slower for
+the dequantisation).
 """
 
 from __future__ import annotations
@@ -57,68 +62,84 @@ def _dot4_q4(x_even, x_odd, q0, q1, q2, q3):
     return a0, a1, a2, a3
 
 
-@njit(cache=True, error_model="numpy")
-def _rows4(q, n, n_rows, width):
-    """Rows n..n+3 of ``width`` bytes each; past the last row, the last row again (the
-    extra results are computed and dropped)."""
-    r0 = q[n * width : (n + 1) * width]
-    i1, i2, i3 = min(n + 1, n_rows - 1), min(n + 2, n_rows - 1), min(n + 3, n_rows - 1)
-    return (r0, q[i1 * width : (i1 + 1) * width], q[i2 * width : (i2 + 1) * width],
-            q[i3 * width : (i3 + 1) * width])  # fmt: skip
-
-
-@njit(cache=True, error_model="numpy")
-def _finish(acc, n, g, m, n_rows, scales, zps, xsum, offset, total):
-    """total[r] += scale·(acc[r] - (offset + zp)·xsum) for the block's rows r < n_rows - n."""
-    has_zp = zps.shape[0] == n_rows
-    for r in range(min(4, n_rows - n)):
-        zp = offset + (zps[n + r, g] if has_zp else np.float32(0.0))
-        total[r] += scales[n + r, g] * (acc[r] - zp * xsum[m, g])
-
-
 @njit(cache=True, parallel=True, error_model="numpy", fastmath=_FASTMATH)
 def gemv_q8(x, q, scales, zps, xsum, out):
     """out[m, n] = Σ_k x[m, k]·W[n, k] for int8 ``q``; x [M, K] f32; out [M, N] f32.
-    Threads take blocks of four output rows."""
+    Threads take blocks of four output rows (past the last row, the block repeats the last
+    row and drops those results)."""
     m_rows, k = x.shape
     n_rows, groups = scales.shape
     gs = k // groups
+    has_zp = zps.shape[0] == n_rows
+    last = n_rows - 1
     for blk in prange((n_rows + 3) // 4):
-        n = 4 * blk
-        q0, q1, q2, q3 = _rows4(q, n, n_rows, k)
-        total = np.zeros(4)
+        n0 = 4 * blk
+        n1, n2, n3 = min(n0 + 1, last), min(n0 + 2, last), min(n0 + 3, last)
+        q0, q1 = q[n0 * k : (n0 + 1) * k], q[n1 * k : (n1 + 1) * k]
+        q2, q3 = q[n2 * k : (n2 + 1) * k], q[n3 * k : (n3 + 1) * k]
         for m in range(m_rows):
             xm = x[m]
-            total[:] = 0.0
+            t0 = t1 = t2 = t3 = 0.0
             for g in range(groups):
                 a, b = g * gs, (g + 1) * gs
-                acc = _dot4_q8(xm[a:b], q0[a:b], q1[a:b], q2[a:b], q3[a:b])
-                _finish(acc, n, g, m, n_rows, scales, zps, xsum, np.float32(0.0), total)
-            for r in range(min(4, n_rows - n)):
-                out[m, n + r] = total[r]
+                a0, a1, a2, a3 = _dot4_q8(xm[a:b], q0[a:b], q1[a:b], q2[a:b], q3[a:b])
+                if has_zp:
+                    xs = xsum[m, g]
+                    a0, a1 = a0 - zps[n0, g] * xs, a1 - zps[n1, g] * xs
+                    a2, a3 = a2 - zps[n2, g] * xs, a3 - zps[n3, g] * xs
+                t0 += scales[n0, g] * a0
+                t1 += scales[n1, g] * a1
+                t2 += scales[n2, g] * a2
+                t3 += scales[n3, g] * a3
+            _store4(out[m], n0, last, t0, t1, t2, t3)
 
 
 @njit(cache=True, parallel=True, error_model="numpy", fastmath=_FASTMATH)
 def gemv_q4(x_even, x_odd, q, scales, zps, xsum, out):
     """The int4 GEMV for even K: ``x_even``/``x_odd`` [M, K/2] are x's even/odd columns;
-    row n's bytes start at byte n*K/2."""
+    row n's bytes start at byte n*K/2. Codes are stored as q + 8: the 8 joins the zero
+    point in the per-group correction."""
     m_rows, half = x_even.shape
     n_rows, groups = scales.shape
     hg = half // groups  # bytes per group
+    has_zp = zps.shape[0] == n_rows
+    last = n_rows - 1
+    eight = np.float32(8.0)
     for blk in prange((n_rows + 3) // 4):
-        n = 4 * blk
-        q0, q1, q2, q3 = _rows4(q, n, n_rows, half)
-        total = np.zeros(4)
+        n0 = 4 * blk
+        n1, n2, n3 = min(n0 + 1, last), min(n0 + 2, last), min(n0 + 3, last)
+        q0, q1 = q[n0 * half : (n0 + 1) * half], q[n1 * half : (n1 + 1) * half]
+        q2, q3 = q[n2 * half : (n2 + 1) * half], q[n3 * half : (n3 + 1) * half]
         for m in range(m_rows):
             xe = x_even[m]
             xo = x_odd[m]
-            total[:] = 0.0
+            t0 = t1 = t2 = t3 = 0.0
             for g in range(groups):
                 a, b = g * hg, (g + 1) * hg
-                acc = _dot4_q4(xe[a:b], xo[a:b], q0[a:b], q1[a:b], q2[a:b], q3[a:b])
-                _finish(acc, n, g, m, n_rows, scales, zps, xsum, np.float32(8.0), total)
-            for r in range(min(4, n_rows - n)):
-                out[m, n + r] = total[r]
+                a0, a1, a2, a3 = _dot4_q4(xe[a:b], xo[a:b], q0[a:b], q1[a:b], q2[a:b], q3[a:b])
+                xs = xsum[m, g]
+                z0 = z1 = z2 = z3 = eight
+                if has_zp:
+                    z0, z1 = z0 + zps[n0, g], z1 + zps[n1, g]
+                    z2, z3 = z2 + zps[n2, g], z3 + zps[n3, g]
+                a0, a1, a2, a3 = a0 - z0 * xs, a1 - z1 * xs, a2 - z2 * xs, a3 - z3 * xs
+                t0 += scales[n0, g] * a0
+                t1 += scales[n1, g] * a1
+                t2 += scales[n2, g] * a2
+                t3 += scales[n3, g] * a3
+            _store4(out[m], n0, last, t0, t1, t2, t3)
+
+
+@njit(cache=True, error_model="numpy")
+def _store4(row, n0, last, t0, t1, t2, t3):
+    """row[n0 .. n0+3] = t0..t3, the entries past ``last`` dropped."""
+    row[n0] = t0
+    if n0 + 1 <= last:
+        row[n0 + 1] = t1
+    if n0 + 2 <= last:
+        row[n0 + 2] = t2
+    if n0 + 3 <= last:
+        row[n0 + 3] = t3
 
 
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
