@@ -32,8 +32,8 @@ class _TorchSplit(torch.nn.Module):
 class _Net(nn.Module):
     def __init__(self):
         super().__init__()
-        self.features = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                                      nn.Flatten(), nn.Linear(64, 12))  # fmt: skip
+        self.features = nn.Sequential(nn.MaxPool2d(2), nn.ReLU(), nn.Flatten(),
+                                      nn.Linear(64, 12))  # fmt: skip
         self.split = _Split()
         self.head = nn.Linear(6, 2)
 
@@ -46,8 +46,7 @@ class _TorchNet(torch.nn.Module):
     def __init__(self):
         super().__init__()
         self.features = torch.nn.Sequential(
-            torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-            torch.nn.Flatten(), torch.nn.Linear(64, 12),
+            torch.nn.MaxPool2d(2), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(64, 12),
         )  # fmt: skip
         self.split = _TorchSplit()
         self.head = torch.nn.Linear(6, 2)
@@ -75,11 +74,11 @@ def test_summary_shapes_match_torch_hooks():
 
     for name, mod in torch_net.named_modules():
         mod.register_forward_hook(hook(name))
-    torch_net(torch.randn(2, 1, 8, 8))
+    torch_net(torch.randn(2, 4, 8, 8))
 
     model = _Net()
     training = [m.training for m in model.modules()]
-    summary = ModelSummary.from_module(model, input_shape=(2, 1, 8, 8))
+    summary = ModelSummary.from_module(model, input_shape=(2, 4, 8, 8))
     ours = {r.name: r.output_shape for r in summary.layers}
     assert ours == seen
     assert seen["split"] == ((2, 2), ((2, 4), (2, 6)))
@@ -98,9 +97,9 @@ def test_summary_shapes_match_torch_hooks():
     assert sum(counts.values()) == total and summary.estimated_bytes == 4 * total
     assert summary.num_tensors == len(list(torch_net.parameters()))
     assert [(n, s) for n, s, _ in summary.param_details][:2] == \
-        [("features.0.weight", (4, 1, 3, 3)), ("features.0.bias", (4,))]  # fmt: skip
+        [("features.3.weight", (12, 64)), ("features.3.bias", (12,))]  # fmt: skip
     text = str(summary)
-    assert "features.0 (Conv2d)" in text and "[2, 4, 8, 8]" in text and f"{total:,}" in text
+    assert "features.0 (MaxPool2d)" in text and "[2, 4, 4, 4]" in text and f"{total:,}" in text
 
 
 def test_summary_without_input_and_real_dtypes():

@@ -240,6 +240,10 @@ def test_quantized_linear_values(device, name, batch):
     lin = nn.Linear(64, 24, device=device)
     q = QuantizedLinear.from_linear(lin, CONFIGS[name])
     assert list(q.parameters()) == []
+    direct = quantize(lin.weight, CONFIGS[name])  # qweight (read back from the buffers)
+    assert_array_equal(q.qweight.int_values(), direct.int_values())
+    assert_array_equal(q.qweight.scales, direct.scales)
+    assert_array_equal(q.qweight.zero_points, direct.zero_points)
     x = sc.randn(batch, 64, device=device)
     w = _exact_weight(q.qweight)
     ref = x.numpy() @ w.T + lin.bias.detach().numpy()
@@ -359,3 +363,18 @@ def test_named_parameters_and_stats():
     after = quantization_stats(quantize_model(model, QuantConfig.int8_per_channel()))
     assert after == stats
     assert stats.compression_ratio == pytest.approx(stats.original_bytes / stats.quantized_bytes)
+
+
+def test_load_state_dict_updates_the_weight():
+    """The buffers are the one source of truth: loading another layer's state changes the
+    kernel's weight and ``qweight`` alike."""
+    cfg = QuantConfig.int4_per_group(32).asymmetric()
+    a = QuantizedLinear.from_linear(nn.Linear(64, 8), cfg)
+    b = QuantizedLinear.from_linear(nn.Linear(64, 8), cfg)
+    x = sc.randn(3, 64)
+    a.load_state_dict(b.state_dict())
+    assert_allclose(a(x).numpy(), b(x).numpy(), rtol=0, atol=0)
+    assert_array_equal(a.qweight.int_values(), b.qweight.int_values())
+    assert_array_equal(a.qweight.scales, b.qweight.scales)
+    assert_array_equal(a.qweight.zero_points, b.qweight.zero_points)
+    assert a.qweight.size_bytes == b.qweight.size_bytes == 256 + 16 * 5

@@ -75,7 +75,7 @@ class QuantizedLinear(nn.Module):
         if bias is not None and bias.shape != (n,):
             raise ShapeError(f"QuantizedLinear: bias shape {bias.shape} != ({n},)")
         self.out_features, self.in_features = n, k
-        self.qweight = qweight
+        self._config, self._weight_dtype = qweight.config, qweight.dtype
         groups = qweight.scales.shape[-1] if qweight.config.granularity == "per_group" else 1
         self.groups = groups
         dev = qweight.device
@@ -101,7 +101,31 @@ class QuantizedLinear(nn.Module):
 
     @property
     def config(self) -> QuantConfig:
-        return self.qweight.config
+        return self._config
+
+    @property
+    def qweight(self) -> QuantizedTensor:
+        """The weight as a QuantizedTensor, read from the buffers (so it follows
+        ``load_state_dict`` and ``to(device)``)."""
+        n, groups = self.out_features, self.groups
+        data = self.weight_data.to("cpu").numpy()
+        data = data.view(np.int8) if self.config.bits == 8 else data
+
+        def params(t: Tensor | None, dtype) -> np.ndarray:
+            a = np.zeros((n, groups)) if t is None else t.to("cpu").numpy().reshape(n, groups)
+            g = self.config.granularity
+            a = a if g == "per_group" else a[:, 0] if g == "per_channel" else a[0, 0]
+            return np.asarray(a, dtype)
+
+        return QuantizedTensor(
+            data=data,
+            scales=params(self.weight_scales, np.float32),
+            zero_points=params(self.weight_zero_points, np.int8),
+            shape=(n, self.in_features),
+            dtype=self._weight_dtype,
+            config=self.config,
+            device=self.weight_data.device,
+        )
 
     def dequantize_weight(self, dtype=None) -> Tensor:
         """The float ``[out, in]`` weight (materialised: for inspection and the backward)."""
@@ -112,7 +136,7 @@ class QuantizedLinear(nn.Module):
             None if zps is None else self._f32(zps)._storage, self.config.bits,
             self.out_features, self.in_features, self.groups, sc.f32,
         )  # fmt: skip
-        return w.reshape(self.out_features, self.in_features).to(dtype or self.qweight.dtype)
+        return w.reshape(self.out_features, self.in_features).to(dtype or self._weight_dtype)
 
     @staticmethod
     def _f32(t: Tensor) -> Tensor:
@@ -167,7 +191,8 @@ class QuantizedLinear(nn.Module):
     @property
     def memory_savings_bytes(self) -> int:
         """Bytes saved against the float weight of the original dtype."""
-        return self.qweight.numel * self.qweight.dtype.itemsize - self.qweight.size_bytes
+        q = self.qweight
+        return q.numel * q.dtype.itemsize - q.size_bytes
 
     def extra_repr(self) -> str:
         c = self.config
