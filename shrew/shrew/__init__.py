@@ -11,6 +11,8 @@ The facade's runtime, one module per concept:
 - ``shrew.io`` saves and loads checkpoints (``.shrew``, safetensors, training checkpoints).
 - ``shrew.onnx`` exports Modules and .sw programs to ONNX and imports ONNX files (the
   ``shrew[onnx]`` extra; loaded on first use).
+- ``shrew.quantization`` quantizes weights to packed int8/int4 with low-bit kernels.
+- ``shrew.profiler`` records every backend call (op tables, Chrome traces, memory).
 - ``shrew.distributed`` trains over MPI processes (``shrew[mpi]``) or in-process ranks.
 - ``shrew.amp`` is mixed precision: autocast, GradScaler, MixedPrecisionTrainer.
 """
@@ -29,6 +31,8 @@ from . import (
     exec,  # noqa: A004 - the seed's module name
     io,  # noqa: A004 - shrew.io, as torch/numpy name their I/O
     onnx,  # lazy: needs the onnx package (shrew[onnx]) only when used
+    profiler,
+    quantization,
 )
 
 __version__ = "0.1.0"

@@ -748,3 +748,34 @@ class Backend(ABC):
         (With ``scale=1`` this is the gradient with respect to the additive mask, before
         summing over the mask's broadcast dims.)"""
         return _fd.masked_softmax_backward(self, y, grad, shape, dtype, dim, scale)
+
+    # ============================================== low-bit weights (shrew.quantization)
+    def quantized_linear(
+        self,
+        x: Storage,
+        x_layout: Layout,
+        dtype: DType,
+        weight: Storage,
+        scales: Storage,
+        zero_points: Storage | None,
+        *,
+        bits: int,
+        out_features: int,
+        in_features: int,
+        groups: int,
+    ) -> Storage:
+        """``x @ Wᵀ`` for a weight W [N, K] (N = ``out_features``, K = ``in_features``) given
+        as integers, computed without a float copy of W where the backend can.
+
+        ``x`` is [M, K] seen through ``x_layout`` (any strides) in a float ``dtype``; the
+        result is contiguous [M, N] in ``dtype``, accumulated in f32 (f64 for f64).
+        ``weight`` is u8 storage of the N*K integers in row-major order: ``bits=8`` one
+        two's-complement int8 per byte; ``bits=4`` two per byte (element i in byte i // 2,
+        the low nibble for even i) stored as ``q + 8`` in 0..15, ceil(N*K / 2) bytes.
+        ``scales`` is contiguous f32 [N, groups] and ``zero_points`` f32 [N, groups] or
+        None (all zero); group g of row n covers columns [g*K/groups, (g+1)*K/groups) and
+        ``W[n, k] = (q[n, k] - zero_points[n, g]) * scales[n, g]``."""
+        return _fd.quantized_linear(
+            self, x, x_layout, dtype, weight, scales, zero_points, bits, out_features,
+            in_features, groups,
+        )  # fmt: skip

@@ -525,3 +525,32 @@ def masked_softmax_backward(b, y, grad, shape, dtype, dim, scale):
         if scale != 1.0:
             out = out * scale
         return _s(out.to(dtype))
+
+
+def dequantize_weight(b, weight, scales, zero_points, bits, n, k, groups, dtype):
+    """The float [N, K] weight of ``Backend.quantized_linear``'s integer operands, by tensor
+    ops (u8 bytes -> signed integers -> (q - zp) * scale)."""
+    from .dtypes import u8
+    from .ops.shape import stack
+
+    with no_grad():
+        numel = n * k
+        raw = _t(b, weight, (numel if bits == 8 else (numel + 1) // 2,), u8).to(dtype)
+        if bits == 8:
+            q = raw.where(raw < 128, raw - 256)
+        else:
+            hi = (raw / 16).floor()
+            lo = raw - hi * 16
+            q = (stack([lo, hi], 1).reshape(-1) - 8)[:numel]
+        q = q.reshape(n, groups, k // groups if groups else 0)
+        if zero_points is not None:
+            q = q - _t(b, zero_points, (n, groups, 1), f32).to(dtype)
+        return q * _t(b, scales, (n, groups, 1), f32).to(dtype)
+
+
+def quantized_linear(b, x, x_layout, dtype, weight, scales, zero_points, bits, n, k, groups):
+    with no_grad():
+        calc = dtype if dtype.itemsize >= 4 else f32
+        w = dequantize_weight(b, weight, scales, zero_points, bits, n, k, groups, calc)
+        xt = _t(b, x, x_layout, dtype).to(calc)
+        return _s((xt @ w.reshape(n, k).t()).to(dtype))

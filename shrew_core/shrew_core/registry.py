@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 from importlib.metadata import entry_points
 
+from . import hooks
 from .backend import Backend
 from .device import Device, as_device
 from .errors import BackendError
@@ -106,4 +107,5 @@ def get_backend(device: Device | str) -> Backend:
             if backend is None:
                 backend = get_backend_class(dev.type)(dev)
                 _instances[dev] = backend
+                hooks.backend_created(backend)
     return backend

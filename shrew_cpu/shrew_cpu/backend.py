@@ -1,6 +1,7 @@
 """CpuBackend: the ``cpu`` backend. Thin: each method unpacks dtypes and dispatches to
 the host module of its op family (elementwise, reduce, gemm, index, conv, pool, norm,
-optim, random), which picks NumPy or a Numba kernel by size and dtype.
+optim, random), which picks NumPy or a Numba kernel by size and dtype. The recurrent-cell
+and low-bit linear kernels come from the ``RnnKernels`` and ``QuantKernels`` mixins.
 
 Storage is a 1-D C-contiguous ``numpy.ndarray`` of ``dtype.np_dtype``.
 """
@@ -15,11 +16,12 @@ from shrew_core.layout import Layout
 from . import conv, gemm, index, norm, optim, pool, random
 from . import elementwise as ew
 from . import reduce as red
+from .quant import QuantKernels
 from .rnn import RnnKernels
 from .strided import view
 
 
-class CpuBackend(RnnKernels, Backend):
+class CpuBackend(QuantKernels, RnnKernels, Backend):
     """Numba/NumPy kernels over host memory. One instance per CPU device."""
 
     name = "cpu"

@@ -137,19 +137,31 @@ def _coalesce(ctx, node, a):
 
 
 # ---------------------------------------------------------------- linear algebra
+def _quantized(ctx, node):
+    """The QuantizedLinear that shrew.quantization.quantize_executor installed for this
+    node's weight (used in eval mode only), or None."""
+    table = getattr(ctx.ex, "quantized_weights", None)
+    return table.get((ctx.graph, node.id)) if table and not ctx.training else None
+
+
 @impl("matmul")
 def _matmul(ctx, node, a):
-    return a[0] @ a[1]
+    q = _quantized(ctx, node)
+    return a[0] @ a[1] if q is None else q(a[0])
 
 
 @impl("linear")
 def _linear(ctx, node, a):
+    q = _quantized(ctx, node)
+    if q is not None:
+        return q(a[0]) if len(a) < 3 or a[2] is None else q(a[0]) + a[2]
     return sc.linear(a[0], a[1], a[2] if len(a) > 2 else None)
 
 
 @impl("matmul_add")
 def _matmul_add(ctx, node, a):
-    return a[0] @ a[1] + a[2]
+    q = _quantized(ctx, node)
+    return (a[0] @ a[1] if q is None else q(a[0])) + a[2]
 
 
 # ---------------------------------------------------------------- neural network
