@@ -235,3 +235,58 @@ def test_launch_runs_the_script_on_n_ranks(tmp_path):
     assert result.returncode == 0, result.stderr
     # mpiexec forwards both ranks' stdout into one stream; lines may interleave
     assert sorted(re.findall(r"rank \d of \d", result.stdout)) == ["rank 0 of 2", "rank 1 of 2"]
+
+
+def test_quantize_reports_sizes_and_held_out_accuracy(capsys, tmp_path):
+    import json
+
+    params = tmp_path / "wine.shrew"
+    assert run(capsys, "train", EXAMPLES / "wine.sw", "--data", "wine", "--epochs", "20",
+               "--save", params)[0] == 0  # fmt: skip
+    code, out, err = run(capsys, "quantize", EXAMPLES / "wine.sw", "--params", params,
+                         "--data", "wine", "--json")  # fmt: skip
+    assert code == 0, err
+    doc = json.loads(out)
+    assert [t["name"] for t in doc["tensors"]] == ["forward/w1", "forward/w2", "forward/w3"]
+    assert doc["original_bytes"] == 4 * (64 * 13 + 32 * 64 + 3 * 32)
+    assert doc["quantized_bytes"] < doc["original_bytes"] / 3
+    float_acc, int8_acc = (
+        doc["metrics"]["float"]["accuracy"],
+        doc["metrics"]["quantized"]["accuracy"],
+    )
+    assert float_acc > 0.85 and abs(float_acc - int8_acc) <= 0.03
+
+
+def test_profile_prints_the_op_table_and_writes_a_chrome_trace(capsys, tmp_path):
+    import json
+
+    trace = tmp_path / "trace.json"
+    code, out, err = run(capsys, "profile", EXAMPLES / "mnist_mlp.sw", "--dim", "Batch=8",
+                         "--trace", trace, "--iters", "2")  # fmt: skip
+    assert code == 0, err
+    assert "matmul" in out and "peak memory" in out
+    events = json.loads(trace.read_text())["traceEvents"]
+    assert any(e.get("name") == "matmul" and e.get("ph") == "X" and e["dur"] >= 0 for e in events)
+
+
+def test_char_gpt_trains_on_text_checkpoints_resumes_and_generates(capsys, tmp_path):
+    import json
+
+    ckpt = tmp_path / "ckpt"
+    common = ["--data", "text", "--samples", "24", "--batch-size", "12", "--seed", "0"]
+    code, out, err = run(capsys, "train", EXAMPLES / "char_gpt.sw", *common, "--checkpoint",
+                         ckpt, "--sample-tokens", "20", "--json")  # fmt: skip
+    assert code == 0, err
+    doc = json.loads(out)
+    assert len(doc["sample"]) == len("\n") + 20 and doc["metrics"]["test"]["loss"] < 5.0
+    assert (ckpt / "last.shrew").exists() and (ckpt / "best.shrew").exists()
+    resume = ["--epochs", "2", "--resume", ckpt / "last.shrew", "--sample-tokens", "0"]
+    code, out, err = run(capsys, "train", EXAMPLES / "char_gpt.sw", *common, *resume, "--json")
+    assert code == 0, err
+    assert [e["epoch"] for e in json.loads(out)["epochs"]] == [1]  # continued, not restarted
+    code, out, err = run(capsys, "generate", EXAMPLES / "char_gpt.sw", "--params",
+                         ckpt / "last.shrew", "--prompt", "def ", "--max-tokens", "80",
+                         "--seed", "1", "--json")  # fmt: skip
+    assert code == 0, err
+    text = json.loads(out)["text"]
+    assert text.startswith("def ") and len(text) == 4 + 80  # past the 64-character context

@@ -233,12 +233,12 @@ class Trainer:
         return int(state.get("epoch", -1)) + 1, state.get("best")
 
     def _quantize(self) -> Executor:
-        """The executor quantized as ``@inference quantization`` says, through
-        ``shrew.quantization`` (not built here)."""
-        raise NotImplementedError(
-            f"@inference quantization {self.executor.module.inference.quantization}: needs "
-            "shrew.quantization, which is not part of this build"
-        )
+        """The executor with its linear weights quantized as ``@inference quantization``
+        says (``shrew.quantization.quantize_executor``; re-done on every call, so it follows
+        the latest weights). Quantized weights serve eval-mode runs only."""
+        from shrew.quantization import quantize_executor
+
+        return quantize_executor(self.executor)
 
     # ------------------------------------------------------------------ optimizer, schedule
     def _build_optimizer(self):

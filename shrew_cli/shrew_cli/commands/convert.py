@@ -60,6 +60,8 @@ def cmd_import(args, out) -> int:
 
 
 def cmd_quantize(args, out) -> int:
+    import numpy as np
+
     import shrew.quantization as q
 
     ex = executor(args)
@@ -69,27 +71,56 @@ def cmd_quantize(args, out) -> int:
         granularity=args.granularity,
         group_size=args.group_size,
     )
-    report = q.quantize_executor(ex, config)
-    rows = [[r.name, "x".join(map(str, r.shape)), r.original_bytes, r.quantized_bytes,
-             r.max_abs_error] for r in report.tensors]  # fmt: skip
+    before = _held_out_metrics(ex, args) if args.data else None
+    q.quantize_executor(ex, config)
+    weights, rows, seen = ex.named_params(), [], set()
+    for (gname, nid), layer in ex.quantized_weights.items():
+        node = ex.module.graphs[gname].nodes[nid]
+        pname = ex.module.graphs[gname].nodes[node.inputs[1]].name
+        if (gname, pname) in seen:
+            continue
+        seen.add((gname, pname))
+        w = weights[f"{gname}/{pname}"].numpy()
+        w = w if node.op == "linear" else w.T
+        deq = layer.dequantize_weight().numpy()
+        rows.append([f"{gname}/{pname}", "x".join(map(str, w.shape)), w.nbytes,
+                     layer.qweight.size_bytes, float(np.abs(deq - w).max())])  # fmt: skip
+    if not rows:
+        raise UsageError(f"{args.file}: no linear/matmul weight params to quantize")
     out.table(["parameter", "shape", "bytes", "quantized bytes", "max |error|"], rows)
+    original, quantized = sum(r[2] for r in rows), sum(r[3] for r in rows)
     out.line(
-        f"{len(rows)} parameter(s) quantized to int{args.bits} {args.granularity}: "
-        f"{report.original_bytes:,} -> {report.quantized_bytes:,} bytes "
-        f"({report.original_bytes / max(report.quantized_bytes, 1):.2f}x smaller)"
+        f"{len(rows)} weight(s) quantized to int{args.bits} {args.granularity}: "
+        f"{original:,} -> {quantized:,} bytes ({original / quantized:.2f}x smaller)"
     )
-    if args.output:
-        q.save_quantized(ex, args.output)
-        out.line(f"wrote the quantized parameters to {args.output}")
+    after = _held_out_metrics(ex, args) if args.data else None
+    if before is not None:
+        out.table(
+            ["weights", *before],
+            [["float", *before.values()], [f"int{args.bits}", *after.values()]],
+        )
     out.set(
         bits=args.bits,
         granularity=args.granularity,
-        original_bytes=report.original_bytes,
-        quantized_bytes=report.quantized_bytes,
+        original_bytes=original,
+        quantized_bytes=quantized,
         tensors=[dict(zip(["name", "shape", "bytes", "quantized_bytes", "max_abs_error"], r))
                  for r in rows],
+        metrics={"float": before, "quantized": after} if before is not None else None,
     )  # fmt: skip
     return 0
+
+
+def _held_out_metrics(ex, args) -> dict:
+    """Loss and accuracy of the eval-mode executor on the held-out split of ``--data``."""
+    from shrew.exec import Trainer
+
+    from ..data import load_arrays, split
+
+    trainer = Trainer(ex)
+    x, y = load_arrays(args.data, ex.input_names(trainer.graph))
+    _, (xte, yte) = split(x, y, 0.2, args.seed or 0)
+    return trainer.evaluate(xte, yte)
 
 
 def register(sub) -> None:
@@ -115,7 +146,7 @@ def register(sub) -> None:
     )
     c.add_argument("--group-size", type=int, default=128)
     c.add_argument("--asymmetric", action="store_true")
-    c.add_argument("-o", "--output", help="write the quantized parameters (.shrew)")
+    c.add_argument("--data", help="also compare held-out loss/accuracy (as `train --data`)")
     add_dim_option(c)
     add_runtime_options(c)
     c.set_defaults(func=cmd_quantize)
