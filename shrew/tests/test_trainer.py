@@ -546,8 +546,9 @@ def test_generate_uses_the_inference_generation_block(tmp_path):
     np.testing.assert_array_equal(greedy, tokens)
     one = ex.generate(prompt, max_tokens=4, top_k=1, top_p=None, temperature=1.5).numpy()
     np.testing.assert_array_equal(one, greedy)  # top_k = 1 leaves only the argmax
-    with pytest.raises(NotImplementedError, match="shrew.quantization"):
-        trainer.generate(prompt)  # @inference quantization: int8 is applied first
+    quantized = trainer.generate(prompt).numpy()  # @inference quantization: int8 first
+    assert trainer.executor.quantized_weights, "the @inference quantization was not applied"
+    assert quantized.shape == a.shape and (quantized[:, :3] == prompt).all()
 
 
 def test_generate_sampling_follows_the_filtered_distribution():
