@@ -4,6 +4,8 @@ scikit-learn's bundled 8x8 handwritten digits (no download), as (train, test) da
 
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
 
 from shrew_data import MNIST, ArrayDataset, load_digits, train_test_split
@@ -28,3 +30,13 @@ def load_images(data_dir: str | None, limit: int | None = None):
 def _arrays(subset, limit):
     idx = np.asarray(subset.indices[:limit])
     return subset.dataset.features[idx], subset.dataset.targets[idx]
+
+
+def command_line(main, doc: str, epochs: int) -> None:
+    """``python examples/<name>.py [--data DIR] [--epochs N] [--limit N]``."""
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("--data", help="folder with MNIST IDX files (default: bundled digits)")
+    p.add_argument("--epochs", type=int, default=epochs)
+    p.add_argument("--limit", type=int, help="use at most N images per split")
+    a = p.parse_args()
+    main(a.data, a.epochs, a.limit)

@@ -8,10 +8,9 @@ seconds), or ``python examples/mnist_cnn.py --data DIR`` with MNIST's IDX files 
 
 from __future__ import annotations
 
-import argparse
 import time
 
-from images import load_images
+from images import command_line, load_images
 from mnist_mlp import accuracy
 
 import shrew_core as sc
@@ -60,9 +59,4 @@ def main(data_dir: str | None = None, epochs: int = 8, limit: int | None = None)
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", help="folder with MNIST IDX files (default: bundled digits)")
-    p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--limit", type=int, help="use at most N images per split")
-    a = p.parse_args()
-    main(a.data, a.epochs, a.limit)
+    command_line(main, __doc__, epochs=8)

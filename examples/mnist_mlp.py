@@ -9,10 +9,9 @@ e.g. ``train-images-idx3-ubyte.gz``) for the real 28x28 MNIST (~98% after 5 epoc
 
 from __future__ import annotations
 
-import argparse
 import time
 
-from images import load_images
+from images import command_line, load_images
 
 import shrew_core as sc
 import shrew_nn as nn
@@ -60,9 +59,4 @@ def main(data_dir: str | None = None, epochs: int = 10, limit: int | None = None
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", help="folder with MNIST IDX files (default: bundled digits)")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--limit", type=int, help="use at most N images per split")
-    a = p.parse_args()
-    main(a.data, a.epochs, a.limit)
+    command_line(main, __doc__, epochs=10)

@@ -9,29 +9,14 @@ import sys
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
+from onnx_helpers import assert_close, ort_run
 
 import shrew.onnx as sonnx
 import shrew_core as sc
 import shrew_nn as nn
 
 # f32 end to end (Shrew vs onnxruntime vs torch): different summation orders and libm calls
-RTOL, ATOL = 1e-4, 1e-5
-
-
-def ort_run(path, feeds: dict) -> list[np.ndarray]:
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3  # unused-initializer notes are not failures
-    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    return sess.run(None, {k: np.asarray(v) for k, v in feeds.items()})
-
-
-def assert_close(actual, expected, rtol=RTOL, atol=ATOL, what="") -> None:
-    actual, expected = np.asarray(actual), np.asarray(expected)
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    assert actual.dtype == expected.dtype, f"{what}: dtype {actual.dtype} != {expected.dtype}"
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, err_msg=what)
 
 
 def flat(tree) -> list:
@@ -61,14 +46,12 @@ LAYERS = {
     "linear_3d": (lambda: nn.Linear(4, 3, bias=False), (2, 5, 4), 0),
     "mlp": (lambda: _seq(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)), (2, 4), 0),
     "conv1d": (lambda: nn.Conv1d(3, 4, 3, stride=2, padding=1), (2, 3, 9), 0),
-    "conv2d": (lambda: nn.Conv2d(4, 6, 3, padding="same", dilation=2, groups=2), (2, 4, 7, 7),
-               0),
+    "conv2d": (lambda: nn.Conv2d(4, 6, 3, padding="same", dilation=2, groups=2), (2, 4, 7, 7), 0),
     "conv2d_unbatched": (lambda: nn.Conv2d(2, 3, (2, 3), stride=(1, 2)), (2, 5, 6), None),
     "max_pool": (lambda: nn.MaxPool2d(3, stride=2, padding=1), (2, 3, 7, 7), 0),
     "max_pool_ceil": (lambda: nn.MaxPool2d(2, ceil_mode=True), (2, 3, 5, 5), 0),
     "avg_pool": (lambda: nn.AvgPool2d(2, padding=1), (2, 3, 6, 6), 0),
-    "avg_pool_no_pad": (lambda: nn.AvgPool2d(3, 2, 1, count_include_pad=False), (2, 3, 7, 7),
-                        0),
+    "avg_pool_no_pad": (lambda: nn.AvgPool2d(3, 2, 1, count_include_pad=False), (2, 3, 7, 7), 0),
     "adaptive_avg_pool_1": (lambda: nn.AdaptiveAvgPool2d(1), (2, 3, 5, 4), 0),
     "adaptive_avg_pool_2": (lambda: nn.AdaptiveAvgPool2d((2, 3)), (2, 3, 4, 6), 0),
     "batch_norm1d": (lambda: _bn(nn.BatchNorm1d, 3), (4, 3, 5), 0),
@@ -97,8 +80,11 @@ LAYERS = {
     "softmax": (lambda: nn.Softmax(dim=0), (2, 7), 0),
     "log_softmax": (lambda: nn.LogSoftmax(), (2, 7), 0),
     "rnn_tanh": (lambda: nn.RNN(3, 4), (5, 2, 3), 1),
-    "rnn_relu_2layer_bidir": (lambda: nn.RNN(3, 4, 2, nonlinearity="relu", batch_first=True,
-                                             bidirectional=True), (2, 5, 3), 0),
+    "rnn_relu_2layer_bidir": (
+        lambda: nn.RNN(3, 4, 2, nonlinearity="relu", batch_first=True, bidirectional=True),
+        (2, 5, 3),
+        0,
+    ),
     "lstm": (lambda: nn.LSTM(3, 4, batch_first=True), (2, 5, 3), 0),
     "lstm_2layer_bidir": (lambda: nn.LSTM(3, 4, 2, bidirectional=True), (5, 2, 3), 1),
     "lstm_unbatched": (lambda: nn.LSTM(3, 4, bias=False), (5, 3), None),
@@ -108,8 +94,11 @@ LAYERS = {
     "lstm_cell": (lambda: nn.LSTMCell(3, 4), (2, 3), 0),
     "gru_cell": (lambda: nn.GRUCell(3, 4), (2, 3), 0),
     "transformer_block": (lambda: nn.TransformerBlock(8, 2, 16, causal=True), (2, 5, 8), 0),
-    "transformer_block_relu": (lambda: nn.TransformerBlock(8, 4, 12, activation="relu"),
-                               (2, 3, 8), 0),
+    "transformer_block_relu": (
+        lambda: nn.TransformerBlock(8, 4, 12, activation="relu"),
+        (2, 3, 8),
+        0,
+    ),
     "embedding": (lambda: nn.Embedding(10, 4), (2, 3), 0),
 }
 
@@ -177,8 +166,12 @@ def test_attention_self_causal_not_batch_first(tmp_path):
     sc.manual_seed(3)
     mha = nn.MultiHeadAttention(8, 4, batch_first=False)
     x = sc.randn(5, 2, 8)
-    sonnx.export(mha, (x, x, x, {"is_causal": True, "need_weights": False}),
-                 tmp_path / "a.onnx", dynamic_axes={"input": {0: "seq", 1: "batch"}})
+    sonnx.export(
+        mha,
+        (x, x, x, {"is_causal": True, "need_weights": False}),
+        tmp_path / "a.onnx",
+        dynamic_axes={"input": {0: "seq", 1: "batch"}},
+    )
     y = sc.randn(7, 3, 8)  # another sequence length and batch
     (got,) = ort_run(tmp_path / "a.onnx", {"input": y.numpy()})
     assert_close(got, mha(y, y, y, is_causal=True)[0].numpy(), what="causal attention")

@@ -8,31 +8,15 @@ import warnings
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
+from onnx_helpers import assert_close, ort_run
 
 import shrew.onnx as sonnx
 import shrew_core as sc
 import shrew_nn as nn
 import shrew_optim
-
-RTOL, ATOL = 1e-4, 1e-5  # f32 end to end
-
-
-def ort_run(path, feeds: dict) -> list[np.ndarray]:
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    return sess.run(None, {k: np.asarray(v) for k, v in feeds.items()})
-
-
-def assert_close(actual, expected, rtol=RTOL, atol=ATOL, what="") -> None:
-    actual, expected = np.asarray(actual), np.asarray(expected)
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    assert actual.dtype == expected.dtype, f"{what}: dtype {actual.dtype} != {expected.dtype}"
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, err_msg=what)
 
 
 def torch_export(model, args, path, names, dynamic_axes=None, outputs=None):
@@ -100,22 +84,47 @@ def _cnn():
 
 # name -> (torch model factory, example input, dynamic axes of the input)
 TORCH_MODELS = {
-    "mlp_gelu": (lambda: torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.GELU(),
-                                             torch.nn.Dropout(0.2), torch.nn.Linear(8, 3),
-                                             torch.nn.Tanh()),
-                 lambda: torch.randn(2, 4), {0: "batch"}),  # fmt: skip
+    "mlp_gelu": (
+        lambda: torch.nn.Sequential(
+            torch.nn.Linear(4, 8),
+            torch.nn.GELU(),
+            torch.nn.Dropout(0.2),
+            torch.nn.Linear(8, 3),
+            torch.nn.Tanh(),
+        ),
+        lambda: torch.randn(2, 4),
+        {0: "batch"},
+    ),  # fmt: skip
     "cnn": (_cnn, lambda: torch.randn(2, 3, 8, 8), {0: "batch"}),
-    "conv1d": (lambda: torch.nn.Sequential(torch.nn.Conv1d(3, 4, 3, padding=2, dilation=2),
-                                           torch.nn.SiLU(), torch.nn.LeakyReLU(0.1)),
-               lambda: torch.randn(2, 3, 7), {0: "batch"}),  # fmt: skip
-    "lstm": (lambda: _Recurrent(torch.nn.LSTM, batch_first=True),
-             lambda: torch.randn(2, 4, 3), {0: "batch", 1: "seq"}),
-    "lstm_bidir_2layer": (lambda: _Recurrent(torch.nn.LSTM, num_layers=2, bidirectional=True),
-                          lambda: torch.randn(4, 2, 3), {1: "batch"}),
-    "gru": (lambda: _Recurrent(torch.nn.GRU, batch_first=True, bidirectional=True),
-            lambda: torch.randn(2, 4, 3), {0: "batch"}),
-    "rnn": (lambda: _Recurrent(torch.nn.RNN, nonlinearity="relu"),
-            lambda: torch.randn(4, 2, 3), {1: "batch"}),
+    "conv1d": (
+        lambda: torch.nn.Sequential(
+            torch.nn.Conv1d(3, 4, 3, padding=2, dilation=2),
+            torch.nn.SiLU(),
+            torch.nn.LeakyReLU(0.1),
+        ),
+        lambda: torch.randn(2, 3, 7),
+        {0: "batch"},
+    ),  # fmt: skip
+    "lstm": (
+        lambda: _Recurrent(torch.nn.LSTM, batch_first=True),
+        lambda: torch.randn(2, 4, 3),
+        {0: "batch", 1: "seq"},
+    ),
+    "lstm_bidir_2layer": (
+        lambda: _Recurrent(torch.nn.LSTM, num_layers=2, bidirectional=True),
+        lambda: torch.randn(4, 2, 3),
+        {1: "batch"},
+    ),
+    "gru": (
+        lambda: _Recurrent(torch.nn.GRU, batch_first=True, bidirectional=True),
+        lambda: torch.randn(2, 4, 3),
+        {0: "batch"},
+    ),
+    "rnn": (
+        lambda: _Recurrent(torch.nn.RNN, nonlinearity="relu"),
+        lambda: torch.randn(4, 2, 3),
+        {1: "batch"},
+    ),
     "tokens": (_Tokens, lambda: torch.randint(0, 11, (2, 5)), {0: "batch", 1: "seq"}),
     "attention": (_Attn, lambda: torch.randn(2, 5, 8), {0: "batch"}),
     "encoder_block": (_Block, lambda: torch.randn(2, 5, 8), {0: "batch", 1: "seq"}),
@@ -158,8 +167,14 @@ def test_dynamo_export(tmp_path):
     x = torch.randn(3, 4)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        program = torch.onnx.export(model, (x,), dynamo=True, opset_version=18, verbose=False,
-                                    dynamic_shapes=({0: torch.export.Dim("batch")},))
+        program = torch.onnx.export(
+            model,
+            (x,),
+            dynamo=True,
+            opset_version=18,
+            verbose=False,
+            dynamic_shapes=({0: torch.export.Dim("batch")},),
+        )
     program.save(str(tmp_path / "d.onnx"))
     m = sonnx.load(tmp_path / "d.onnx")
     assert m.opset == 18
@@ -244,69 +259,136 @@ F, I = TensorProto.FLOAT, TensorProto.INT64
 
 # name -> (nodes, inputs, initializers, opset): every graph reads x [2, 3, 4] f32
 OP_GRAPHS = {
-    "gather_take_negative": ([helper.make_node("Gather", ["x", "i"], ["y"], axis=1)],
-                             [_i64("i", [[-1, 0], [2, 2]])], 17),
-    "gather_scalar": ([helper.make_node("Gather", ["x", "i"], ["y"], axis=2)],
-                      [_i64("i", 3)], 17),
-    "shape_chain_reshape": ([
-        helper.make_node("Shape", ["x"], ["s"]),
-        helper.make_node("Gather", ["s", "zero"], ["n"], axis=0),
-        helper.make_node("Unsqueeze", ["n", "axes0"], ["n1"]),
-        helper.make_node("Concat", ["n1", "minus1"], ["shape"], axis=0),
-        helper.make_node("Reshape", ["x", "shape"], ["y"])],
-        [_i64("zero", 0), _i64("axes0", [0]), _i64("minus1", [-1])], 17),
-    "reduce_axes_input_18": ([helper.make_node("ReduceMean", ["x", "ax"], ["y"], keepdims=0)],
-                             [_i64("ax", [0, -1])], 18),
+    "gather_take_negative": (
+        [helper.make_node("Gather", ["x", "i"], ["y"], axis=1)],
+        [_i64("i", [[-1, 0], [2, 2]])],
+        17,
+    ),
+    "gather_scalar": ([helper.make_node("Gather", ["x", "i"], ["y"], axis=2)], [_i64("i", 3)], 17),
+    "shape_chain_reshape": (
+        [
+            helper.make_node("Shape", ["x"], ["s"]),
+            helper.make_node("Gather", ["s", "zero"], ["n"], axis=0),
+            helper.make_node("Unsqueeze", ["n", "axes0"], ["n1"]),
+            helper.make_node("Concat", ["n1", "minus1"], ["shape"], axis=0),
+            helper.make_node("Reshape", ["x", "shape"], ["y"]),
+        ],
+        [_i64("zero", 0), _i64("axes0", [0]), _i64("minus1", [-1])],
+        17,
+    ),
+    "reduce_axes_input_18": (
+        [helper.make_node("ReduceMean", ["x", "ax"], ["y"], keepdims=0)],
+        [_i64("ax", [0, -1])],
+        18,
+    ),
     "reduce_max_attr_17": ([helper.make_node("ReduceMax", ["x"], ["y"], axes=[1])], [], 17),
-    "reduce_sum_input_13": ([helper.make_node("ReduceSum", ["x", "ax"], ["y"], keepdims=1)],
-                            [_i64("ax", [1])], 17),
+    "reduce_sum_input_13": (
+        [helper.make_node("ReduceSum", ["x", "ax"], ["y"], keepdims=1)],
+        [_i64("ax", [1])],
+        17,
+    ),
     "reduce_sum_all": ([helper.make_node("ReduceSum", ["x"], ["y"], keepdims=0)], [], 17),
-    "slice_negative_step": ([helper.make_node("Slice", ["x", "st", "en", "ax", "sp"], ["y"])],
-                            [_i64("st", [-1, 0]), _i64("en", [-100, 3]), _i64("ax", [2, 1]),
-                             _i64("sp", [-2, 2])], 17),  # fmt: skip
-    "squeeze_unsqueeze": ([helper.make_node("Unsqueeze", ["x", "a"], ["u"]),
-                           helper.make_node("Squeeze", ["u", "b"], ["y"])],
-                          [_i64("a", [0, -1]), _i64("b", [0])], 17),
-    "transpose_flatten": ([helper.make_node("Transpose", ["x"], ["t"], perm=[2, 0, 1]),
-                           helper.make_node("Flatten", ["t"], ["y"], axis=2)], [], 17),
-    "where_expand_range": ([
-        helper.make_node("Range", ["r0", "r4", "r1"], ["r"]),
-        helper.make_node("Cast", ["r"], ["rf"], to=F),
-        helper.make_node("Greater", ["x", "rf"], ["c"]),
-        helper.make_node("Expand", ["rf", "shp"], ["e"]),
-        helper.make_node("Where", ["c", "x", "e"], ["y"])],
-        [_i64("r0", 0), _i64("r4", 4), _i64("r1", 1), _i64("shp", [3, 1])], 17),
-    "constant_of_shape": ([helper.make_node("Shape", ["x"], ["s"]),
-                           helper.make_node("ConstantOfShape", ["s"], ["c"],
-                                            value=numpy_helper.from_array(
-                                                np.asarray([2.5], np.float32))),
-                           helper.make_node("Pow", ["c", "x"], ["y"])], [], 17),
-    "constants_and_math": ([helper.make_node("Constant", [], ["k"], value_float=3.0),
-                            helper.make_node("Sub", ["x", "k"], ["a"]),
-                            helper.make_node("Abs", ["a"], ["b"]),
-                            helper.make_node("Sqrt", ["b"], ["c"]),
-                            helper.make_node("Erf", ["c"], ["d"]),
-                            helper.make_node("Div", ["d", "k"], ["y"])], [], 17),
-    "softmax_log_softmax": ([helper.make_node("Softmax", ["x"], ["s"], axis=1),
-                             helper.make_node("LogSoftmax", ["s"], ["y"], axis=0)], [], 17),
+    "slice_negative_step": (
+        [helper.make_node("Slice", ["x", "st", "en", "ax", "sp"], ["y"])],
+        [_i64("st", [-1, 0]), _i64("en", [-100, 3]), _i64("ax", [2, 1]), _i64("sp", [-2, 2])],
+        17,
+    ),  # fmt: skip
+    "squeeze_unsqueeze": (
+        [
+            helper.make_node("Unsqueeze", ["x", "a"], ["u"]),
+            helper.make_node("Squeeze", ["u", "b"], ["y"]),
+        ],
+        [_i64("a", [0, -1]), _i64("b", [0])],
+        17,
+    ),
+    "transpose_flatten": (
+        [
+            helper.make_node("Transpose", ["x"], ["t"], perm=[2, 0, 1]),
+            helper.make_node("Flatten", ["t"], ["y"], axis=2),
+        ],
+        [],
+        17,
+    ),
+    "where_expand_range": (
+        [
+            helper.make_node("Range", ["r0", "r4", "r1"], ["r"]),
+            helper.make_node("Cast", ["r"], ["rf"], to=F),
+            helper.make_node("Greater", ["x", "rf"], ["c"]),
+            helper.make_node("Expand", ["rf", "shp"], ["e"]),
+            helper.make_node("Where", ["c", "x", "e"], ["y"]),
+        ],
+        [_i64("r0", 0), _i64("r4", 4), _i64("r1", 1), _i64("shp", [3, 1])],
+        17,
+    ),
+    "constant_of_shape": (
+        [
+            helper.make_node("Shape", ["x"], ["s"]),
+            helper.make_node(
+                "ConstantOfShape",
+                ["s"],
+                ["c"],
+                value=numpy_helper.from_array(np.asarray([2.5], np.float32)),
+            ),
+            helper.make_node("Pow", ["c", "x"], ["y"]),
+        ],
+        [],
+        17,
+    ),
+    "constants_and_math": (
+        [
+            helper.make_node("Constant", [], ["k"], value_float=3.0),
+            helper.make_node("Sub", ["x", "k"], ["a"]),
+            helper.make_node("Abs", ["a"], ["b"]),
+            helper.make_node("Sqrt", ["b"], ["c"]),
+            helper.make_node("Erf", ["c"], ["d"]),
+            helper.make_node("Div", ["d", "k"], ["y"]),
+        ],
+        [],
+        17,
+    ),
+    "softmax_log_softmax": (
+        [
+            helper.make_node("Softmax", ["x"], ["s"], axis=1),
+            helper.make_node("LogSoftmax", ["s"], ["y"], axis=0),
+        ],
+        [],
+        17,
+    ),
     "softmax_opset11_coerced": ([helper.make_node("Softmax", ["x"], ["y"], axis=1)], [], 11),
-    "layer_norm_axis": ([helper.make_node("LayerNormalization", ["x", "sc"], ["y"], axis=-2,
-                                          epsilon=1e-3)],
-                        [numpy_helper.from_array(np.linspace(0.5, 2, 12, dtype=np.float32)
-                                                 .reshape(3, 4), "sc")], 17),  # fmt: skip
-    "split_concat": ([helper.make_node("Split", ["x", "sz"], ["a", "b"], axis=2),
-                      helper.make_node("Concat", ["b", "a"], ["y"], axis=2)],
-                     [_i64("sz", [1, 3])], 17),
-    "gemm_alpha_beta": ([helper.make_node("Reshape", ["x", "s"], ["r"]),
-                         helper.make_node("Gemm", ["r", "w", "c"], ["y"], alpha=0.5, beta=2.0,
-                                          transA=1)],
-                        [_i64("s", [6, 4]),
-                         numpy_helper.from_array(np.ones((6, 5), np.float32) * 0.1, "w"),
-                         numpy_helper.from_array(np.arange(5, dtype=np.float32), "c")], 17),
-    "int_div_truncates": ([helper.make_node("Cast", ["x"], ["xi"], to=I),
-                           helper.make_node("Div", ["xi", "three"], ["q"]),
-                           helper.make_node("Cast", ["q"], ["y"], to=F)],
-                          [_i64("three", -3)], 17),
+    "layer_norm_axis": (
+        [helper.make_node("LayerNormalization", ["x", "sc"], ["y"], axis=-2, epsilon=1e-3)],
+        [numpy_helper.from_array(np.linspace(0.5, 2, 12, dtype=np.float32).reshape(3, 4), "sc")],
+        17,
+    ),  # fmt: skip
+    "split_concat": (
+        [
+            helper.make_node("Split", ["x", "sz"], ["a", "b"], axis=2),
+            helper.make_node("Concat", ["b", "a"], ["y"], axis=2),
+        ],
+        [_i64("sz", [1, 3])],
+        17,
+    ),
+    "gemm_alpha_beta": (
+        [
+            helper.make_node("Reshape", ["x", "s"], ["r"]),
+            helper.make_node("Gemm", ["r", "w", "c"], ["y"], alpha=0.5, beta=2.0, transA=1),
+        ],
+        [
+            _i64("s", [6, 4]),
+            numpy_helper.from_array(np.ones((6, 5), np.float32) * 0.1, "w"),
+            numpy_helper.from_array(np.arange(5, dtype=np.float32), "c"),
+        ],
+        17,
+    ),
+    "int_div_truncates": (
+        [
+            helper.make_node("Cast", ["x"], ["xi"], to=I),
+            helper.make_node("Div", ["xi", "three"], ["q"]),
+            helper.make_node("Cast", ["q"], ["y"], to=F),
+        ],
+        [_i64("three", -3)],
+        17,
+    ),
     "gelu_20": ([helper.make_node("Gelu", ["x"], ["y"], approximate="tanh")], [], 20),
 }
 
@@ -329,8 +411,14 @@ def _recurrent_model(layout: int, H: int = 3, I_: int = 2):
     def arr(name, *shape):
         return numpy_helper.from_array(rng.standard_normal(shape).astype(np.float32) / 2, name)
 
-    inits = [arr("W", 1, 4 * H, I_), arr("R", 1, 4 * H, H), arr("B", 1, 8 * H),
-             arr("GW", 2, 3 * H, I_), arr("GR", 2, 3 * H, H), arr("GB", 2, 6 * H)]
+    inits = [
+        arr("W", 1, 4 * H, I_),
+        arr("R", 1, 4 * H, H),
+        arr("B", 1, 8 * H),
+        arr("GW", 2, 3 * H, I_),
+        arr("GR", 2, 3 * H, H),
+        arr("GB", 2, 6 * H),
+    ]
     nodes = [
         helper.make_node("LSTM", ["x", "W", "R", "B", "", "h0", "h0"], ["y", "yh", "yc"],
                          hidden_size=H, layout=layout),
@@ -338,8 +426,9 @@ def _recurrent_model(layout: int, H: int = 3, I_: int = 2):
                          layout=layout, direction="bidirectional"),  # linear_before_reset=0
     ]  # fmt: skip
     # T = 2 steps, batch 4
-    x, h0, h1 = ([2, 4, I_], [1, 4, H], [2, 4, H]) if layout == 0 else \
-        ([4, 2, I_], [4, 1, H], [4, 2, H])
+    x, h0, h1 = (
+        ([2, 4, I_], [1, 4, H], [2, 4, H]) if layout == 0 else ([4, 2, I_], [4, 1, H], [4, 2, H])
+    )
     ins = [_vi("x", F, x), _vi("h0", F, h0), _vi("h1", F, h1)]
     outs = [_vi(n, F, None) for n in ("y", "yh", "yc", "g", "gh")]
     return _model(nodes, ins, outs, inits)

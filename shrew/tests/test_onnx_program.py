@@ -9,36 +9,27 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
+from onnx_helpers import assert_close, ort_run
 
 import shrew.onnx as sonnx
 from shrew.exec import RuntimeConfig, load_program
 
-RTOL, ATOL = 1e-4, 1e-5  # f32 end to end
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "sw"
-
-
-def ort_run(path, feeds: dict) -> list[np.ndarray]:
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    return sess.run(None, {k: np.asarray(v) for k, v in feeds.items()})
-
-
-def assert_close(actual, expected, rtol=RTOL, atol=ATOL, what="") -> None:
-    actual, expected = np.asarray(actual), np.asarray(expected)
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    assert actual.dtype == expected.dtype, f"{what}: dtype {actual.dtype} != {expected.dtype}"
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, err_msg=what)
 
 
 def small_tiny_gpt(folder: Path) -> Path:
     """examples/sw/tiny_gpt.sw at small dims (vocab 61, d_model 16, 2 layers), beside a copy
     of the layers/ it imports."""
     src = (EXAMPLES / "tiny_gpt.sw").read_text()
-    for big, small in [("50257", "61"), ("256 * 4", "32"), ("256", "16"), ("512", "12"),
-                       ("n_layers: 4", "n_layers: 2"), ("n_heads: 4", "n_heads: 2")]:
+    for big, small in [
+        ("50257", "61"),
+        ("256 * 4", "32"),
+        ("256", "16"),
+        ("512", "12"),
+        ("n_layers: 4", "n_layers: 2"),
+        ("n_heads: 4", "n_heads: 2"),
+    ]:
         src = src.replace(big, small)
     shutil.copytree(EXAMPLES / "layers", folder / "layers")
     path = folder / "tiny_gpt.sw"

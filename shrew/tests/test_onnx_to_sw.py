@@ -8,32 +8,16 @@ import warnings
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
+from onnx_helpers import assert_close, ort_run
 
 import shrew.onnx as sonnx
 import shrew_core as sc
 import shrew_ir
 import shrew_nn as nn
 from shrew.exec import load_program
-
-RTOL, ATOL = 1e-4, 1e-5  # f32 end to end
-
-
-def ort_run(path, feeds: dict) -> list[np.ndarray]:
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    return sess.run(None, {k: np.asarray(v) for k, v in feeds.items()})
-
-
-def assert_close(actual, expected, rtol=RTOL, atol=ATOL, what="") -> None:
-    actual, expected = np.asarray(actual), np.asarray(expected)
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    assert actual.dtype == expected.dtype, f"{what}: dtype {actual.dtype} != {expected.dtype}"
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, err_msg=what)
 
 
 def torch_export(model, x, path, axes):
@@ -76,15 +60,21 @@ def _cnn():
 
 # name -> (torch model factory, example input factory, dynamic axes, input for the check)
 MODELS = {
-    "mlp_gelu": (lambda: torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.GELU(),
-                                             torch.nn.Linear(8, 3)),
-                 lambda n: torch.randn(n, 4), {0: "batch"}),  # fmt: skip
+    "mlp_gelu": (
+        lambda: torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.GELU(), torch.nn.Linear(8, 3)),
+        lambda n: torch.randn(n, 4),
+        {0: "batch"},
+    ),  # fmt: skip
     "cnn": (_cnn, lambda n: torch.randn(n, 3, 8, 8), {0: "batch"}),
     "tokens": (_Tokens, lambda n: torch.randint(0, 11, (n, 5)), {0: "batch", 1: "seq"}),
     "attention": (_Attn, lambda n: torch.randn(n, 5, 8), {0: "batch", 1: "seq"}),
-    "flatten_3d": (lambda: torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.Flatten(),
-                                               torch.nn.Linear(18, 2), torch.nn.Tanh()),
-                   lambda n: torch.randn(n, 3, 4), {0: "batch"}),  # fmt: skip
+    "flatten_3d": (
+        lambda: torch.nn.Sequential(
+            torch.nn.Linear(4, 6), torch.nn.Flatten(), torch.nn.Linear(18, 2), torch.nn.Tanh()
+        ),
+        lambda n: torch.randn(n, 3, 4),
+        {0: "batch"},
+    ),  # fmt: skip
 }
 
 

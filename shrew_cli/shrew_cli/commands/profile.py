@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import shrew_core as sc
-
 from ..common import add_dim_option, add_runtime_options, executor, graph_name, random_inputs
+from .run import _forward, _forward_backward
 
 
 def cmd_profile(args, out) -> int:
@@ -13,10 +12,11 @@ def cmd_profile(args, out) -> int:
     ex = executor(args)
     graph = graph_name(ex, args)
     feed = random_inputs(ex, graph, {}, args.seed or 0)
-    _step(ex, graph, feed, args.backward)  # warm-up: kernel compilation is not profiled
+    step = _forward_backward if args.backward else _forward
+    step(ex, graph, feed)  # warm-up: kernel compilation is not profiled
     with profile(record_shapes=True, profile_memory=True) as prof:
         for _ in range(args.iters):
-            _step(ex, graph, feed, args.backward)
+            step(ex, graph, feed)
     table = prof.key_averages()
     rows = [[r.name, r.count, r.total_us / 1e3, r.avg_us] for r in table.rows]
     out.table(["op", "calls", "total ms", "avg us"], rows)
@@ -31,16 +31,6 @@ def cmd_profile(args, out) -> int:
         ops=[dict(zip(["name", "count", "total_ms", "avg_us"], r)) for r in rows],
     )
     return 0
-
-
-def _step(ex, graph, feed, backward: bool) -> None:
-    if backward:
-        result = next(iter(ex.run(graph, feed).values()))
-        if result.requires_grad:
-            result.float().sum().backward()
-    else:
-        with sc.no_grad():
-            ex.run(graph, feed)
 
 
 def register(sub) -> None:
