@@ -29,7 +29,7 @@ from numba import njit, prange
 _FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
 
 
-@njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FASTMATH)
 def _dot4_q8(x, q0, q1, q2, q3):
     """Σ_j x[j]·q_r[j] for four int8 rows at once (x is loaded once for the four; the
     loop vectorises to sign-extend, convert, FMA)."""
@@ -43,12 +43,12 @@ def _dot4_q8(x, q0, q1, q2, q3):
     return a0, a1, a2, a3
 
 
-@njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FASTMATH)
 def _nib(b, x_even, x_odd):
     return x_even * np.float32(np.int32(b & 15)) + x_odd * np.float32(np.int32(b >> 4))
 
 
-@njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FASTMATH)
 def _dot4_q4(x_even, x_odd, q0, q1, q2, q3):
     """Σ_j x_even[j]·(q_r[j] & 15) + x_odd[j]·(q_r[j] >> 4) for four packed rows."""
     a0 = a1 = a2 = a3 = np.float32(0.0)
@@ -62,7 +62,7 @@ def _dot4_q4(x_even, x_odd, q0, q1, q2, q3):
     return a0, a1, a2, a3
 
 
-@njit(cache=True, parallel=True, error_model="numpy", fastmath=_FASTMATH)
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy", fastmath=_FASTMATH)
 def gemv_q8(x, q, scales, zps, xsum, out):
     """out[m, n] = Σ_k x[m, k]·W[n, k] for int8 ``q``; x [M, K] f32; out [M, N] f32.
     Threads take blocks of four output rows (past the last row, the block repeats the last
@@ -94,7 +94,7 @@ def gemv_q8(x, q, scales, zps, xsum, out):
             _store4(out[m], n0, last, t0, t1, t2, t3)
 
 
-@njit(cache=True, parallel=True, error_model="numpy", fastmath=_FASTMATH)
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy", fastmath=_FASTMATH)
 def gemv_q4(x_even, x_odd, q, scales, zps, xsum, out):
     """The int4 GEMV for even K: ``x_even``/``x_odd`` [M, K/2] are x's even/odd columns;
     row n's bytes start at byte n*K/2. Codes are stored as q + 8: the 8 joins the zero
@@ -130,7 +130,7 @@ def gemv_q4(x_even, x_odd, q, scales, zps, xsum, out):
             _store4(out[m], n0, last, t0, t1, t2, t3)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _store4(row, n0, last, t0, t1, t2, t3):
     """row[n0 .. n0+3] = t0..t3, the entries past ``last`` dropped."""
     row[n0] = t0
@@ -142,7 +142,7 @@ def _store4(row, n0, last, t0, t1, t2, t3):
         row[n0 + 3] = t3
 
 
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def _dequant_q8_run(src, s, zp, out):
     """out[j] = (src[j] - zp)·s for an int8 run (a loop of its own vectorises; inside the
     prange body the same loop stayed scalar, 8x slower)."""
@@ -150,7 +150,7 @@ def _dequant_q8_run(src, s, zp, out):
         out[j] = (np.float32(np.int32(src[j])) - zp) * s
 
 
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def _dequant_q4_run(src, s, zp, lo_out, hi_out):
     """lo_out[j], hi_out[j] = (low / high nibble of src[j] - zp)·s (zp includes the +8)."""
     for j in range(src.size):
@@ -159,7 +159,7 @@ def _dequant_q4_run(src, s, zp, lo_out, hi_out):
         hi_out[j] = (np.float32(b >> 4) - zp) * s
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def dequant_q8(q, scales, zps, row0, out):
     """out[r, :] = float weight row ``row0 + r`` (int8 codes); out [R, K] f32."""
     rows, k = out.shape
@@ -176,7 +176,7 @@ def dequant_q8(q, scales, zps, row0, out):
             _dequant_q8_run(src[a:b], scales[n, g], zp, o[a:b])
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def dequant_q4(q, scales, zps, row0, out):
     """The int4 version for even K (row n's bytes start at n*K/2), with the columns
     de-interleaved: out[r, j] = W[n, 2j] and out[r, K/2 + j] = W[n, 2j + 1], so both
