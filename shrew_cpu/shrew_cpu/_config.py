@@ -14,11 +14,10 @@
   instead of ~5.5 ms. It is process-global (every allocation in the process), hence
   opt-in; ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` in the environment do
   the same without this package.
-* ``OMP_WAIT_POLICY`` (set to ``PASSIVE`` at import unless already set): Numba's OpenMP
-  workers otherwise spin after each parallel kernel and steal the cores that OpenBLAS's
-  GEMM threads need next; in a MultiHeadAttention fwd+bwd (GEMMs interleaved with
-  parallel kernels) that made the step 3x slower (65 ms -> 23 ms with PASSIVE). It only
-  takes effect if no OpenMP runtime in the process has started yet.
+* ``SHREW_CPU_NUM_THREADS`` (default: ``NUMBA_NUM_THREADS`` if set, else the CPUs this
+  process may run on): threads of the backend's parallel kernels (``threads.py``; also
+  ``shrew_cpu.set_num_threads``). The backend uses no OpenMP, so ``OMP_WAIT_POLICY`` and
+  the order torch and shrew are imported in do not matter to it.
 * ``NUMBA_CACHE_DIR``: where compiled kernels are cached (Numba's own variable; default:
   ``__pycache__`` next to each kernel module).
 """
@@ -27,12 +26,25 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see the module docstring
 
+def _default_threads() -> int:
+    env = os.environ.get("SHREW_CPU_NUM_THREADS") or os.environ.get("NUMBA_NUM_THREADS")
+    if env:
+        return max(1, int(env))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+NUM_THREADS = _default_threads()
 PARALLEL_THRESHOLD = int(os.environ.get("SHREW_CPU_PARALLEL_THRESHOLD", 262144))
 REDUCE_THRESHOLD = int(os.environ.get("SHREW_CPU_REDUCE_THRESHOLD", 65536))
 #: Elements per parallel task: small enough to balance, large enough to amortise dispatch.
 MIN_CHUNK = 32768
+#: Multiply-adds from which ungrouped convolutions take the fused Numba kernels; below, NumPy
+#: im2col + one BLAS GEMM (nothing to compile; see conv.py).
+CONV_FUSED_MACS = 1 << 22
 
 MALLOC_TUNE = os.environ.get("SHREW_CPU_MALLOC_TUNE", "0") not in ("", "0")
 #: Bytes below which glibc may use mmap (above: the heap, reused after free) and the free

@@ -6,11 +6,11 @@ f16/bf16 parameters/states are updated through f32 copies written back once.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from . import _config
 from .kernels import optim as K
+from .threads import get_num_threads, parallel_for, ranges
 
 _F32 = np.dtype(np.float32)
 
@@ -18,7 +18,8 @@ _F32 = np.dtype(np.float32)
 def _nch(n):
     if n < _config.PARALLEL_THRESHOLD:
         return 0
-    return max(1, min(numba.get_num_threads() * 4, n // _config.MIN_CHUNK))
+    per = 4 if n >= 64 * _config.MIN_CHUNK else 1
+    return max(1, min(get_num_threads() * per, n // _config.MIN_CHUNK))
 
 
 class _Half:
@@ -38,12 +39,12 @@ class _Half:
                     o[...] = w.astype(o.dtype)
 
 
-def _run(serial, parallel, arrays, scalars, n):
+def _run(kernel, arrays, scalars, n):
     nch = _nch(n)
     if nch:
-        parallel(*arrays, *scalars, nch)
+        parallel_for(kernel, [(*arrays, *scalars, lo, hi) for lo, hi in ranges(n, nch)])
     else:
-        serial(*arrays, *scalars, 0, n)
+        kernel(*arrays, *scalars, 0, n)
 
 
 def _dummy(like):
@@ -54,7 +55,7 @@ def sgd(n, param, grad, buf, *, lr, momentum, dampening, nesterov, weight_decay,
         first_step):  # fmt: skip
     def go(p, g, b):
         has = b is not None
-        _run(K.sgd, K.sgd_par, (p[:n], g[:n], b if has else _dummy(p)),
+        _run(K.sgd, (p[:n], g[:n], b if has else _dummy(p)),
              (has, float(lr), float(momentum), float(dampening), bool(nesterov),
               float(weight_decay), bool(maximize), bool(first_step)), n)  # fmt: skip
 
@@ -69,7 +70,7 @@ def adam(n, param, grad, m, v, vmax, *, lr, beta1, beta2, eps, weight_decay, dec
          maximize):  # fmt: skip
     def go(p, g, m_, v_, vm):
         has = vm is not None
-        _run(K.adam, K.adam_par, (p[:n], g[:n], m_, v_, vm if has else _dummy(p)),
+        _run(K.adam, (p[:n], g[:n], m_, v_, vm if has else _dummy(p)),
              (has, float(lr), float(beta1), float(beta2), float(eps), float(weight_decay),
               bool(decoupled), float(step), bool(maximize)), n)  # fmt: skip
 
@@ -83,7 +84,7 @@ def adam(n, param, grad, m, v, vmax, *, lr, beta1, beta2, eps, weight_decay, dec
 def radam(n, param, grad, m, v, *, lr, beta1, beta2, eps, weight_decay, decoupled, step,
           maximize=False):  # fmt: skip
     def go(p, g, m_, v_):
-        _run(K.radam, K.radam_par, (p[:n], g[:n], m_, v_),
+        _run(K.radam, (p[:n], g[:n], m_, v_),
              (float(lr), float(beta1), float(beta2), float(eps), float(weight_decay),
               bool(decoupled), float(step), bool(maximize)), n)  # fmt: skip
 
@@ -98,7 +99,7 @@ def rmsprop(n, param, grad, sq, buf, gavg, *, lr, alpha, eps, weight_decay, mome
             maximize=False):  # fmt: skip
     def go(p, g, s, b, ga):
         has = b is not None
-        _run(K.rmsprop, K.rmsprop_par,
+        _run(K.rmsprop,
              (p[:n], g[:n], s, b if has else _dummy(p), ga if ga is not None else _dummy(p)),
              (has, bool(centered), float(lr), float(alpha), float(eps), float(weight_decay),
               float(momentum), bool(maximize)), n)  # fmt: skip

@@ -5,8 +5,9 @@ in runs along the innermost dim, choosing a vectorisable loop per run kind (both
 contiguous, one side a broadcast scalar, general stride). The op is an integer code
 switched inside an ``inline='always'`` helper: LLVM unswitches the loop, so each op
 still gets a tight SIMD loop, while one compilation per dtype (f32, f64) covers every
-op. The parallel kernel splits the flat output range into chunks over ``prange`` and
-runs the serial kernel on each.
+op. The serial kernels take an output range ``[lo, hi)`` and release the GIL
+(``nogil``): large outputs are split into ranges run on the backend's worker threads
+(``shrew_cpu.threads``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from shrew_core.backend import BINARY_OPS, UNARY_OPS
 
@@ -193,7 +194,7 @@ def _unary_run(op, x, px, sx, o, p0, p1):
             o[i] = uop(op, x[px + i * sx], p0, p1)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def unary_serial(op, x, xo, xs, out, shape, p0, p1, lo, hi):
     """out[lo:hi] = op(x viewed through (shape, xs, xo)); shape/xs are 4-tuples."""
     s1, s2, s3 = shape[1], shape[2], shape[3]
@@ -210,15 +211,6 @@ def unary_serial(op, x, xo, xs, out, shape, p0, p1, lo, hi):
         _unary_run(op, x, px, xs[3], out[i : i + m], p0, p1)
         i += m
 
-
-@njit(cache=True, parallel=True, error_model="numpy")
-def unary_parallel(op, x, xo, xs, out, shape, p0, p1, nchunks):
-    n = out.size
-    step = (n + nchunks - 1) // nchunks
-    for c in prange(nchunks):
-        lo = c * step
-        hi = min(n, lo + step)
-        unary_serial(op, x, xo, xs, out, shape, p0, p1, lo, hi)
 
 
 # ---------------------------------------------------------------------------- binary
@@ -286,7 +278,7 @@ def _binary_run(op, a, pa, sa, b, pb, sb, o):
             o[i] = bop(op, a[pa + i * sa], b[pb + i * sb])
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def binary_serial(op, a, ao, ast, b, bo, bst, out, shape, lo, hi):
     """out[lo:hi] = a op b, both viewed through canonical 4-D layouts."""
     s1, s2, s3 = shape[1], shape[2], shape[3]
@@ -304,15 +296,6 @@ def binary_serial(op, a, ao, ast, b, bo, bst, out, shape, lo, hi):
         _binary_run(op, a, pa, ast[3], b, pb, bst[3], out[i : i + m])
         i += m
 
-
-@njit(cache=True, parallel=True, error_model="numpy")
-def binary_parallel(op, a, ao, ast, b, bo, bst, out, shape, nchunks):
-    n = out.size
-    step = (n + nchunks - 1) // nchunks
-    for c in prange(nchunks):
-        lo = c * step
-        hi = min(n, lo + step)
-        binary_serial(op, a, ao, ast, b, bo, bst, out, shape, lo, hi)
 
 
 # ---------------------------------------------------------------------------- NumPy paths
@@ -428,7 +411,7 @@ def dop(op, x):
         return 1.0 - th * th
 
 
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def unary_bwd_serial(op, x, g, out, lo, hi):
     xs = x[lo:hi]
     gs = g[lo:hi]
@@ -459,20 +442,13 @@ def unary_bwd_serial(op, x, g, out, lo, hi):
             o[i] = gs[i] * dop(op, xs[i])
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
-def unary_bwd_parallel(op, x, g, out, nchunks):
-    n = out.size
-    step = (n + nchunks - 1) // nchunks
-    for c in prange(nchunks):
-        unary_bwd_serial(op, x, g, out, c * step, min(n, (c + 1) * step))
-
 
 # ---------------------------------------------------------------------------- fused chains
 FUSED_UNARY, FUSED_BINARY, FUSED_CONST, FUSED_INPUT = 0, 1, 2, 3
 FUSED_BLOCK = 1024
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def fused_serial(prog, consts, inputs, out, lo, hi):
     """Evaluate an instruction tape over out[lo:hi] in blocks of FUSED_BLOCK elements.
 
@@ -510,12 +486,3 @@ def fused_serial(prog, consts, inputs, out, lo, hi):
         o = out[b0 : b0 + m]
         for i in range(m):
             o[i] = res[i]
-
-
-@njit(cache=True, parallel=True, error_model="numpy")
-def fused_parallel(prog, consts, inputs, out, nchunks):
-    n = out.size
-    step = (n + nchunks - 1) // nchunks
-    step = ((step + FUSED_BLOCK - 1) // FUSED_BLOCK) * FUSED_BLOCK
-    for c in prange(nchunks):
-        fused_serial(prog, consts, inputs, out, min(n, c * step), min(n, (c + 1) * step))

@@ -2,8 +2,8 @@
 (+ backward), cross-entropy (+ backward).
 
 Every kernel works on a C-contiguous [R, L] matrix, normalising each row, and exists
-as a serial function over a row range ``[lo, hi)``; ``rows_parallel`` runs any of them
-over row chunks with ``prange`` (one compiled wrapper per kernel). Each row is a few
+as a serial function over a row range ``[lo, hi)`` that releases the GIL; the host runs
+large inputs as row ranges on the worker threads (``threads.py``). Each row is a few
 SIMD passes while it sits in L1: max (``llvm.maximum``, NaN-propagating), exp (``vmath``'s
 vectorised f32 exp), sums with reassociation (SIMD partial sums) accumulated in f64.
 Data stays in its dtype (f32 or f64; halves arrive as f32).
@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .rows import row_dot, row_max, row_sum
 from .vmath import fexp
@@ -32,7 +32,7 @@ def _exp_shifted(x, m, o):
         o[j] = fexp(x[j] - m)
 
 
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def softmax_rows(x, out, log, lo, hi):
     """A row of all -inf gives NaN (like torch): -inf - -inf is NaN."""
     for r in range(lo, hi):
@@ -51,7 +51,7 @@ def softmax_rows(x, out, log, lo, hi):
                 o[j] = o[j] * inv
 
 
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def softmax_bwd_rows(y, g, out, log, lo, hi):
     for r in range(lo, hi):
         yr = y[r]
@@ -76,7 +76,7 @@ def _sqdev(a, mu):
     return q
 
 
-@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def layer_norm_rows(x, w, b, has_w, has_b, eps, y, mean, rstd, lo, hi):
     """Two SIMD passes for the statistics (mean, then squared deviations, f64 sums) while
     the row is in L1, one pass writing y in the data's dtype."""
@@ -104,7 +104,7 @@ def layer_norm_rows(x, w, b, has_w, has_b, eps, y, mean, rstd, lo, hi):
                 yr[j] = (xr[j] - muc) * rsc
 
 
-@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def layer_norm_bwd_rows(g, x, w, has_w, mean, rstd, gx, gw, gb, lo, hi):
     """gx rows [lo, hi); gw/gb (length-L accumulators of this chunk) += partial sums."""
     L = x.shape[1]
@@ -140,7 +140,7 @@ def layer_norm_bwd_rows(g, x, w, has_w, mean, rstd, gx, gw, gb, lo, hi):
                 o[j] = rs * (gr[j] - a1 - (xr[j] - mu) * rs * a2)
 
 
-@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def rms_norm_rows(x, w, has_w, eps, y, rstd, lo, hi):
     L = x.shape[1]
     for r in range(lo, hi):
@@ -156,7 +156,7 @@ def rms_norm_rows(x, w, has_w, eps, y, rstd, lo, hi):
                 yr[j] = xr[j] * rs
 
 
-@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def rms_norm_bwd_rows(g, x, w, has_w, rstd, gx, gw, lo, hi):
     L = x.shape[1]
     for r in range(lo, hi):
@@ -182,7 +182,7 @@ def rms_norm_bwd_rows(g, x, w, has_w, rstd, gx, gw, lo, hi):
                 o[j] = rs * (gr[j] - xr[j] * rs * a2)
 
 
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def cross_entropy_rows(x, target, ignore, smooth, loss, lse_out, lo, hi):
     """Returns the number of targets outside [0, C) (other than ``ignore``)."""
     C = x.shape[1]
@@ -211,7 +211,7 @@ def cross_entropy_rows(x, target, ignore, smooth, loss, lse_out, lo, hi):
     return bad
 
 
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def cross_entropy_bwd_rows(g, x, target, lse, ignore, smooth, out, lo, hi):
     C = x.shape[1]
     for r in range(lo, hi):
@@ -228,75 +228,3 @@ def cross_entropy_bwd_rows(g, x, target, lse, ignore, smooth, out, lo, hi):
             o[j] = (fexp(xr[j] - lr) - base) * gr
         if 0 <= t < C:
             o[t] -= (1.0 - smooth) * gr
-
-
-# ------------------------------------------------------------------------ parallel drivers
-@njit(cache=True, parallel=True, error_model="numpy")
-def softmax_par(x, out, log, nch):
-    R = x.shape[0]
-    step = (R + nch - 1) // nch
-    for c in prange(nch):
-        softmax_rows(x, out, log, c * step, min(R, (c + 1) * step))
-
-
-@njit(cache=True, parallel=True, error_model="numpy")
-def softmax_bwd_par(y, g, out, log, nch):
-    R = y.shape[0]
-    step = (R + nch - 1) // nch
-    for c in prange(nch):
-        softmax_bwd_rows(y, g, out, log, c * step, min(R, (c + 1) * step))
-
-
-@njit(cache=True, parallel=True, error_model="numpy")
-def layer_norm_par(x, w, b, has_w, has_b, eps, y, mean, rstd, nch):
-    R = x.shape[0]
-    step = (R + nch - 1) // nch
-    for c in prange(nch):
-        layer_norm_rows(x, w, b, has_w, has_b, eps, y, mean, rstd, c * step,
-                        min(R, (c + 1) * step))  # fmt: skip
-
-
-@njit(cache=True, parallel=True, error_model="numpy")
-def layer_norm_bwd_par(g, x, w, has_w, mean, rstd, gx, gw, gb, nch):
-    R = x.shape[0]
-    step = (R + nch - 1) // nch
-    for c in prange(nch):
-        layer_norm_bwd_rows(g, x, w, has_w, mean, rstd, gx, gw[c], gb[c], c * step,
-                            min(R, (c + 1) * step))  # fmt: skip
-
-
-@njit(cache=True, parallel=True, error_model="numpy")
-def rms_norm_par(x, w, has_w, eps, y, rstd, nch):
-    R = x.shape[0]
-    step = (R + nch - 1) // nch
-    for c in prange(nch):
-        rms_norm_rows(x, w, has_w, eps, y, rstd, c * step, min(R, (c + 1) * step))
-
-
-@njit(cache=True, parallel=True, error_model="numpy")
-def rms_norm_bwd_par(g, x, w, has_w, rstd, gx, gw, nch):
-    R = x.shape[0]
-    step = (R + nch - 1) // nch
-    for c in prange(nch):
-        rms_norm_bwd_rows(g, x, w, has_w, rstd, gx, gw[c], c * step, min(R, (c + 1) * step))
-
-
-@njit(cache=True, parallel=True, error_model="numpy")
-def cross_entropy_par(x, target, ignore, smooth, loss, lse, nch):
-    R = x.shape[0]
-    step = (R + nch - 1) // nch
-    bad = 0
-    for c in prange(nch):
-        bad += cross_entropy_rows(x, target, ignore, smooth, loss, lse, c * step,
-                                  min(R, (c + 1) * step))  # fmt: skip
-    return bad
-
-
-@njit(cache=True, parallel=True, error_model="numpy")
-def cross_entropy_bwd_par(g, x, target, lse, ignore, smooth, out, nch):
-    R = x.shape[0]
-    step = (R + nch - 1) // nch
-    for c in prange(nch):
-        cross_entropy_bwd_rows(g, x, target, lse, ignore, smooth, out, c * step,
-                               min(R, (c + 1) * step))  # fmt: skip
-

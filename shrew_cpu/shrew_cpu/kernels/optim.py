@@ -2,8 +2,8 @@
 
 Each rule reads param, grad and its state once and writes param and state once, with
 the formulas of ``shrew_core.fused_defaults`` (PyTorch's SGD, Adam/AdamW with amsgrad,
-RAdam, RMSprop). The serial kernel updates an index range; the ``*_par`` wrappers split
-the range over ``prange`` chunks.
+RAdam, RMSprop). Each kernel updates an index range ``[lo, hi)`` without the GIL; the host splits
+large parameters into ranges over the worker threads (``threads.py``).
 
 Arithmetic runs in the storage dtype (f32 or f64; halves arrive as f32 copies), like
 ``torch.optim``'s fused kernels: hyperparameters and bias corrections are computed once
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 
-from numba import njit, prange
+from numba import njit
 
 
 # ------------------------------------------------------------------------------ SGD
@@ -46,7 +46,7 @@ def _sgd_loop(p, g, buf, lo, hi, L2, MOM, FIRST, NESTEROV, sgn, wd, lr, mom, omd
         p[i] = p[i] - lr * gi
 
 
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def sgd(p, g, buf, has_buf, lr, momentum, dampening, nesterov, wd, maximize, first, lo, hi):
     t = p.dtype.type
     sgn, wd_, lr_ = t(-1.0 if maximize else 1.0), t(wd), t(lr)
@@ -92,7 +92,7 @@ def _adam_loop(p, g, m, v, vmax, lo, hi, AMS, L2, sgn, pscale, wd, b1, omb1, b2,
         p[i] = pi - step_size * mi / (math.sqrt(vi) * inv_sbc2 + eps)
 
 
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def adam(p, g, m, v, vmax, amsgrad, lr, b1, b2, eps, wd, decoupled, step, maximize, lo, hi):
     t = p.dtype.type
     bc1 = 1.0 - b1**step
@@ -141,7 +141,7 @@ def _radam_loop(p, g, m, v, lo, hi, L2, RECT, sgn, pscale, wd, b1, omb1, b2, omb
             p[i] = pi - lr * m_hat
 
 
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def radam(p, g, m, v, lr, b1, b2, eps, wd, decoupled, step, maximize, lo, hi):
     t = p.dtype.type
     bc1 = 1.0 - b1**step
@@ -203,7 +203,7 @@ def _rmsprop_loop(p, g, sq, buf, gavg, lo, hi, L2, CENTERED, MOM, sgn, wd, alpha
             p[i] = pi - lr * gi / avg
 
 
-@njit(cache=True, error_model="numpy")  # no FMA contraction: sq - grad_avg**2 cancels
+@njit(cache=True, nogil=True, error_model="numpy")  # no FMA contraction: sq - grad_avg**2 cancels
 def rmsprop(p, g, sq, buf, gavg, has_buf, centered, lr, alpha, eps, wd, momentum, maximize,
             lo, hi):  # fmt: skip
     """Plain RMSprop computes in the storage dtype; centered RMSprop in f64 (like the
@@ -236,41 +236,3 @@ def rmsprop(p, g, sq, buf, gavg, has_buf, centered, lr, alpha, eps, wd, momentum
     else:
         _rmsprop_loop(p, g, sq, buf, gavg, lo, hi, False, False, False, sgn, wd_, al, oma,
                       eps_, mo, lr_)  # fmt: skip
-
-
-# ------------------------------------------------------------------------------ parallel
-@njit(cache=True, parallel=True, error_model="numpy")
-def sgd_par(p, g, buf, has_buf, lr, momentum, dampening, nesterov, wd, maximize, first, nch):
-    n = p.size
-    step = (n + nch - 1) // nch
-    for c in prange(nch):
-        sgd(p, g, buf, has_buf, lr, momentum, dampening, nesterov, wd, maximize, first,
-            c * step, min(n, (c + 1) * step))  # fmt: skip
-
-
-@njit(cache=True, parallel=True, error_model="numpy")
-def adam_par(p, g, m, v, vmax, amsgrad, lr, b1, b2, eps, wd, decoupled, step_, maximize, nch):
-    n = p.size
-    step = (n + nch - 1) // nch
-    for c in prange(nch):
-        adam(p, g, m, v, vmax, amsgrad, lr, b1, b2, eps, wd, decoupled, step_, maximize,
-             c * step, min(n, (c + 1) * step))  # fmt: skip
-
-
-@njit(cache=True, parallel=True, error_model="numpy")
-def radam_par(p, g, m, v, lr, b1, b2, eps, wd, decoupled, step_, maximize, nch):
-    n = p.size
-    step = (n + nch - 1) // nch
-    for c in prange(nch):
-        radam(p, g, m, v, lr, b1, b2, eps, wd, decoupled, step_, maximize, c * step,
-              min(n, (c + 1) * step))  # fmt: skip
-
-
-@njit(cache=True, parallel=True, error_model="numpy")
-def rmsprop_par(p, g, sq, buf, gavg, has_buf, centered, lr, alpha, eps, wd, momentum, maximize,
-                nch):  # fmt: skip
-    n = p.size
-    step = (n + nch - 1) // nch
-    for c in prange(nch):
-        rmsprop(p, g, sq, buf, gavg, has_buf, centered, lr, alpha, eps, wd, momentum, maximize,
-                c * step, min(n, (c + 1) * step))  # fmt: skip

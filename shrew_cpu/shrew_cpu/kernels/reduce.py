@@ -3,17 +3,18 @@
 A reduction reaches these kernels in *row form*: the reduced dims moved last and
 coalesced into one run of ``L`` elements with stride ``s``, one run per output element
 starting at ``offs[row]``. Work is split into (row, chunk) tasks so one long row (a full
-reduction) and many short rows both use every thread. Sums accumulate in f64 over
-blocks of ``BLOCK`` elements with reassociation allowed *inside* a block only (SIMD
-partial sums, i.e. pairwise-like error), then add the block sums in order: for f32 data
-that is far more accurate than a sequential f32 sum. Max/min propagate NaN (no
-fastmath there).
+reduction) and many short rows both use every thread; the kernels run a task range
+and the host spreads task ranges over the worker threads (``threads.py``). Sums
+accumulate in f64 over blocks of ``BLOCK`` elements with reassociation allowed *inside*
+a block only (SIMD partial sums, i.e. pairwise-like error), then add the block sums in
+order: for f32 data that is far more accurate than a sequential f32 sum. Max/min
+propagate NaN (no fastmath there).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .vmath import fmaximum, fminimum
 
@@ -64,12 +65,12 @@ def _extreme_run(x, p, n, st, is_min):
     return m
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
-def reduce_rows(op, x, offs, n, st, chunk, partial):
-    """partial[row, c] = op over elements [c*chunk, (c+1)*chunk) of row ``row``."""
-    nrows = offs.size
+@njit(cache=True, nogil=True, error_model="numpy")
+def reduce_rows(op, x, offs, n, st, chunk, partial, t0, t1):
+    """partial[row, c] = op over elements [c*chunk, (c+1)*chunk) of row ``row``, for the
+    tasks t = row * nck + c in [t0, t1)."""
     nck = partial.shape[1]
-    for t in prange(nrows * nck):
+    for t in range(t0, t1):
         r = t // nck
         c = t % nck
         lo = c * chunk
@@ -90,16 +91,16 @@ COL_BLOCK = 4096
 ROW_GROUP = 32
 
 
-@njit(cache=True, parallel=True, error_model="numpy", fastmath={"nsz"})
-def reduce_cols(op, x, offs, m, n, st, chunk, partial):
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz"})
+def reduce_cols(op, x, offs, m, n, st, chunk, partial, t0, t1):
     """partial[c, o, j] = op over i in chunk c (rows [c*chunk, (c+1)*chunk) of n) of
     x[offs[o] + i*st + j], for j < m: the reduced run has stride ``st``, the kept inner run
     is contiguous. Tasks are (outer, row chunk); each adds whole row segments into an
     accumulator block (SIMD; sums in groups of ``ROW_GROUP`` rows, then in f64, in row
     order), max/min with the NaN-propagating
-    ``fmaximum``/``fminimum``. The caller combines the chunks."""
+    ``fmaximum``/``fminimum``. Runs tasks [t0, t1); the caller combines the chunks."""
     nck = partial.shape[0]
-    for t in prange(offs.size * nck):
+    for t in range(t0, t1):
         o = t // nck
         c = t % nck
         i0 = c * chunk

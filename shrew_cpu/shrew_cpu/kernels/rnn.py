@@ -2,7 +2,8 @@
 softmax of attention (+ backward).
 
 Cell kernels work on C-contiguous [B, k*H] matrices, one batch row at a time, as a serial
-function over a row range ``[lo, hi)`` plus a ``prange`` driver over row chunks. Each row
+function over a row range ``[lo, hi)`` that releases the GIL (the host splits large batches
+into row ranges over the worker threads, ``threads.py``). Each row
 is split into its gate blocks (slices), so the inner loop over ``j < H`` reads and writes
 unit-stride arrays and LLVM vectorises it.
 
@@ -25,7 +26,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange, types
+from numba import njit, types
 from numba.extending import overload
 
 from .rows import row_dot, row_max, row_sum
@@ -81,7 +82,7 @@ def _ov_vsigmoid(x):
 
 
 # ---------------------------------------------------------------------------- LSTM
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def lstm_fwd_rows(gates, c_prev, h, c, act, tanh_c, lo, hi):
     H = c_prev.shape[1]
     for b in range(lo, hi):
@@ -106,15 +107,8 @@ def lstm_fwd_rows(gates, c_prev, h, c, act, tanh_c, lo, hi):
             hb[j] = o_ * t
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
-def lstm_fwd_par(gates, c_prev, h, c, act, tanh_c, nch):
-    B = gates.shape[0]
-    step = (B + nch - 1) // nch
-    for k in prange(nch):
-        lstm_fwd_rows(gates, c_prev, h, c, act, tanh_c, k * step, min(B, (k + 1) * step))
 
-
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def lstm_bwd_rows(dh, dc, act, c_prev, tanh_c, d_gates, dc_prev, lo, hi):
     H = dh.shape[1]
     for b in range(lo, hi):
@@ -135,17 +129,9 @@ def lstm_bwd_rows(dh, dc, act, c_prev, tanh_c, d_gates, dc_prev, lo, hi):
             dcp[j] = dct * f_
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
-def lstm_bwd_par(dh, dc, act, c_prev, tanh_c, d_gates, dc_prev, nch):
-    B = dh.shape[0]
-    step = (B + nch - 1) // nch
-    for k in prange(nch):
-        lstm_bwd_rows(dh, dc, act, c_prev, tanh_c, d_gates, dc_prev, k * step,
-                      min(B, (k + 1) * step))  # fmt: skip
-
 
 # ---------------------------------------------------------------------------- GRU
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def gru_fwd_rows(xg, hg, h_prev, h, rz, n, lo, hi):
     H = h_prev.shape[1]
     for b in range(lo, hi):
@@ -166,15 +152,8 @@ def gru_fwd_rows(xg, hg, h_prev, h, rz, n, lo, hi):
             hb[j] = n_ + z_ * (hp[j] - n_)
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
-def gru_fwd_par(xg, hg, h_prev, h, rz, n, nch):
-    B = xg.shape[0]
-    step = (B + nch - 1) // nch
-    for k in prange(nch):
-        gru_fwd_rows(xg, hg, h_prev, h, rz, n, k * step, min(B, (k + 1) * step))
 
-
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def gru_bwd_rows(dh, h_prev, hg, rz, n, d_xg, d_hg, dh_direct, lo, hi):
     H = dh.shape[1]
     for b in range(lo, hi):
@@ -200,14 +179,6 @@ def gru_bwd_rows(dh, h_prev, hg, rz, n, d_xg, d_hg, dh_direct, lo, hi):
             dd[j] = d * z_
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
-def gru_bwd_par(dh, h_prev, hg, rz, n, d_xg, d_hg, dh_direct, nch):
-    B = dh.shape[0]
-    step = (B + nch - 1) // nch
-    for k in prange(nch):
-        gru_bwd_rows(dh, h_prev, hg, rz, n, d_xg, d_hg, dh_direct, k * step,
-                     min(B, (k + 1) * step))  # fmt: skip
-
 
 # ---------------------------------------------------------------------------- masked softmax
 # Row passes in the style of ``norm`` (row reductions shared through ``rows``), SIMD exp
@@ -219,7 +190,7 @@ def _exp_shifted_inplace(o, m):
         o[j] = fexp(o[j] - m)
 
 
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def masked_softmax_rows(x, mask, moff, mshape, mstrides, mj, has_mask, scale, out, lo, hi):
     """Rows [lo, hi) of softmax(x * scale + mask). Row r of x is the row-major index of the
     4 leading dims ``mshape``; its mask row starts at ``moff + sum(i_k * mstrides[k])`` and
@@ -261,16 +232,8 @@ def masked_softmax_rows(x, mask, moff, mshape, mstrides, mj, has_mask, scale, ou
             o[j] = o[j] * inv
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
-def masked_softmax_par(x, mask, moff, mshape, mstrides, mj, has_mask, scale, out, nch):
-    R = x.shape[0]
-    step = (R + nch - 1) // nch
-    for k in prange(nch):
-        masked_softmax_rows(x, mask, moff, mshape, mstrides, mj, has_mask, scale, out, k * step,
-                            min(R, (k + 1) * step))  # fmt: skip
 
-
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def masked_softmax_bwd_rows(y, g, scale, out, lo, hi):
     sc = out.dtype.type(scale)
     for r in range(lo, hi):
@@ -280,11 +243,3 @@ def masked_softmax_bwd_rows(y, g, scale, out, lo, hi):
         s = o.dtype.type(row_dot(gr, yr))
         for j in range(o.size):
             o[j] = sc * yr[j] * (gr[j] - s)
-
-
-@njit(cache=True, parallel=True, error_model="numpy")
-def masked_softmax_bwd_par(y, g, scale, out, nch):
-    R = y.shape[0]
-    step = (R + nch - 1) // nch
-    for k in prange(nch):
-        masked_softmax_bwd_rows(y, g, scale, out, k * step, min(R, (k + 1) * step))
