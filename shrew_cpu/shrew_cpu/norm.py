@@ -197,8 +197,11 @@ def cross_entropy(logits, layout, target, np_dtype, ignore_index, label_smoothin
     if N and C:
         nch = _nch(N, a.size)
         args = (a, t, int(ignore_index), float(label_smoothing), loss, lse)
-        bad = sum(_rows_par(K.cross_entropy_rows, args, N, nch)) if nch else (
-            K.cross_entropy_rows(*args, 0, N))
+        if nch:
+            bad = sum(parallel_for(K.cross_entropy_rows, [args + (np.empty(C, calc), lo, hi)
+                                                          for lo, hi in ranges(N, nch)]))
+        else:
+            bad = K.cross_entropy_rows(*args, np.empty(C, calc), 0, N)
     if bad:
         tv = t[(t != ignore_index) & ((t < 0) | (t >= C))]
         raise IndexOutOfRangeError(

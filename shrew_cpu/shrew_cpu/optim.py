@@ -6,6 +6,8 @@ f16/bf16 parameters/states are updated through f32 copies written back once.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import _config
@@ -54,10 +56,13 @@ def _dummy(like):
 def sgd(n, param, grad, buf, *, lr, momentum, dampening, nesterov, weight_decay, maximize,
         first_step):  # fmt: skip
     def go(p, g, b):
-        has = b is not None
-        _run(K.sgd, (p[:n], g[:n], b if has else _dummy(p)),
-             (has, float(lr), float(momentum), float(dampening), bool(nesterov),
-              float(weight_decay), bool(maximize), bool(first_step)), n)  # fmt: skip
+        t = p.dtype.type
+        common = (weight_decay != 0.0, t(-1.0 if maximize else 1.0), t(weight_decay), t(lr))
+        if momentum != 0.0 and b is not None:
+            _run(K.sgd_momentum, (p[:n], g[:n], b), (*common, bool(first_step), bool(nesterov),
+                 t(momentum), t(1.0 - dampening)), n)  # fmt: skip
+        else:
+            _run(K.sgd, (p[:n], g[:n]), common, n)
 
     if param.dtype.itemsize == 2:
         with _Half(param, grad, buf) as w:
@@ -68,11 +73,18 @@ def sgd(n, param, grad, buf, *, lr, momentum, dampening, nesterov, weight_decay,
 
 def adam(n, param, grad, m, v, vmax, *, lr, beta1, beta2, eps, weight_decay, decoupled, step,
          maximize):  # fmt: skip
+    bc1, bc2 = 1.0 - beta1**step, 1.0 - beta2**step
+
     def go(p, g, m_, v_, vm):
-        has = vm is not None
-        _run(K.adam, (p[:n], g[:n], m_, v_, vm if has else _dummy(p)),
-             (has, float(lr), float(beta1), float(beta2), float(eps), float(weight_decay),
-              bool(decoupled), float(step), bool(maximize)), n)  # fmt: skip
+        t = p.dtype.type
+        scalars = (weight_decay != 0.0 and not decoupled, t(-1.0 if maximize else 1.0),
+                   t(1.0 - lr * weight_decay if decoupled else 1.0), t(weight_decay), t(beta1),
+                   t(1.0 - beta1), t(beta2), t(1.0 - beta2), t(lr / bc1),
+                   t(1.0 / math.sqrt(bc2)), t(eps))  # fmt: skip
+        if vm is None:
+            _run(K.adam, (p[:n], g[:n], m_, v_), scalars, n)
+        else:
+            _run(K.adam_amsgrad, (p[:n], g[:n], m_, v_, vm), scalars, n)
 
     if param.dtype.itemsize == 2:
         with _Half(param, grad, m, v, vmax) as w:

@@ -15,31 +15,27 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from numba import njit
 
-from .rows import row_dot, row_max, row_sum
-from .vmath import fexp
+from .rows import row_dot, row_sum
+from .vmath import fexp, fmaximum
 
 
-# Row helpers. Reductions allow reassociation (SIMD partial sums, pairwise-like error)
-# and accumulate in f64; they live in their own functions because fastmath flags are per
-# function and the exp loops must not be reassociated (see ``vmath``).
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
-def _exp_shifted(x, m, o):
-    """o = exp(x - m) (SIMD exp for f32)."""
-    for j in range(x.size):
-        o[j] = fexp(x[j] - m)
-
-
-@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+# Fastmath flags are per function: sums allow reassociation (SIMD partial sums,
+# pairwise-like error, accumulated in f64) and live in ``rows``; the exp loops must not be
+# reassociated (see ``vmath``), and the max loops need nsz to vectorise.
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract", "nsz"})
 def softmax_rows(x, out, log, lo, hi):
-    """A row of all -inf gives NaN (like torch): -inf - -inf is NaN."""
+    """A row of all -inf gives NaN (like torch): -inf - -inf is NaN. The max pass (nsz) and
+    the exp pass (no reassoc) share this function's flags; the sum is ``row_sum``."""
     for r in range(lo, hi):
         xr = x[r]
         o = out[r]
-        m = row_max(xr)
-        _exp_shifted(xr, m, o)
+        m = xr[0]
+        for j in range(1, xr.size):
+            m = fmaximum(m, xr[j])
+        for j in range(xr.size):
+            o[j] = fexp(xr[j] - m)
         s = row_sum(o)
         if log:
             lse = o.dtype.type(m + math.log(s))
@@ -182,16 +178,21 @@ def rms_norm_bwd_rows(g, x, w, has_w, rstd, gx, gw, lo, hi):
                 o[j] = rs * (gr[j] - xr[j] * rs * a2)
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
-def cross_entropy_rows(x, target, ignore, smooth, loss, lse_out, lo, hi):
-    """Returns the number of targets outside [0, C) (other than ``ignore``)."""
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract", "nsz"})
+def cross_entropy_rows(x, target, ignore, smooth, loss, lse_out, scratch, lo, hi):
+    """Returns the number of targets outside [0, C) (other than ``ignore``); ``scratch``:
+    C elements of x's dtype (from the caller: allocating here cost compile time). The max
+    and exp passes are loops of this function (nsz + contract suit both; separate helper
+    functions cost ~0.25 s more Numba compilation for the same SIMD code)."""
     C = x.shape[1]
     bad = 0
-    scratch = np.empty(C, x.dtype)
     for r in range(lo, hi):
         xr = x[r]
-        m = row_max(xr)
-        _exp_shifted(xr, m, scratch)
+        m = xr[0]
+        for j in range(1, C):
+            m = fmaximum(m, xr[j])
+        for j in range(C):
+            scratch[j] = fexp(xr[j] - m)
         s = row_sum(scratch)
         tot = row_sum(xr) if smooth > 0.0 else 0.0
         lse = m + math.log(s)

@@ -29,8 +29,8 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-from .rows import row_dot, row_max, row_sum
-from .vmath import fexp
+from .rows import row_dot, row_sum
+from .vmath import fexp, fmaximum
 
 _F = np.float32
 _TANH_CLAMP = _F(7.90531110763549805)
@@ -129,7 +129,6 @@ def lstm_bwd_rows(dh, dc, act, c_prev, tanh_c, d_gates, dc_prev, lo, hi):
             dcp[j] = dct * f_
 
 
-
 # ---------------------------------------------------------------------------- GRU
 @njit(cache=True, nogil=True, error_model="numpy")
 def gru_fwd_rows(xg, hg, h_prev, h, rz, n, lo, hi):
@@ -179,18 +178,11 @@ def gru_bwd_rows(dh, h_prev, hg, rz, n, d_xg, d_hg, dh_direct, lo, hi):
             dd[j] = d * z_
 
 
-
 # ---------------------------------------------------------------------------- masked softmax
-# Row passes in the style of ``norm`` (row reductions shared through ``rows``), SIMD exp
-# (``fexp``), sums with reassociation accumulated in f64, in separate functions because
-# fastmath flags are per function and the exp loop must not be reassociated.
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
-def _exp_shifted_inplace(o, m):
-    for j in range(o.size):
-        o[j] = fexp(o[j] - m)
-
-
-@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+# Row passes in the style of ``norm``: max (``fmaximum``, nsz) and SIMD exp (``fexp``, no
+# reassoc) in the kernel, sums with reassociation accumulated in f64 through ``rows``
+# (fastmath flags are per function and the exp loop must not be reassociated).
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract", "nsz"})
 def masked_softmax_rows(x, mask, moff, mshape, mstrides, mj, has_mask, scale, out, lo, hi):
     """Rows [lo, hi) of softmax(x * scale + mask). Row r of x is the row-major index of the
     4 leading dims ``mshape``; its mask row starts at ``moff + sum(i_k * mstrides[k])`` and
@@ -225,8 +217,11 @@ def masked_softmax_rows(x, mask, moff, mshape, mstrides, mj, has_mask, scale, ou
         else:
             for j in range(L):
                 o[j] = xr[j] * sc
-        m = row_max(o)
-        _exp_shifted_inplace(o, m)
+        m = o[0]
+        for j in range(1, L):
+            m = fmaximum(m, o[j])
+        for j in range(L):
+            o[j] = fexp(o[j] - m)
         inv = o.dtype.type(1.0 / row_sum(o))
         for j in range(L):
             o[j] = o[j] * inv
