@@ -10,19 +10,30 @@ Cases (each forward + backward; the MLP case is a full SGD train step):
 Run: ``python benchmarks/bench_nn.py [--repeat 7] [--threads N] [--only conv,lstm]``.
 Prints milliseconds (best of ``repeat`` runs after warm-up, shrew and torch timed in
 alternation) and the ratio shrew / torch (< 1 means shrew is faster).
+
+``--import-order`` runs the mha case twice more, each in a fresh process without
+``OMP_WAIT_POLICY`` in the environment: once importing torch before shrew, once shrew
+before torch. OpenMP runtimes read their settings when the first library loads them, so
+a backend on OpenMP behaves differently in the two orders; shrew_cpu's worker threads
+(no OpenMP) must not.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
 import time
 import warnings
 
-# One OpenMP runtime (libgomp) serves torch and Numba in this process and reads its settings
-# when torch loads it: make its workers sleep between parallel regions, as shrew_cpu does
-# when it is imported first, so neither pool spins against the other's (or OpenBLAS's) threads.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# torch's OpenMP workers sleep between parallel regions instead of spinning against the
+# threads (OpenBLAS's, shrew_cpu's) that run next in this process. Not set in the
+# --import-order children, which measure without it.
+if "--shrew-first" not in sys.argv and "--torch-first" not in sys.argv:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+if "--shrew-first" in sys.argv:
+    import shrew_core  # noqa: F401 - import order is the point
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -155,12 +166,25 @@ CASES = {"conv": ("Conv2d fwd+bwd [32,16,28,28] x 32 3x3", bench_conv),
          "mlp": ("MLP 784-128-10 B=64 train step", bench_mlp)}  # fmt: skip
 
 
+def import_order_rows(repeat: int) -> None:
+    """The mha case in two fresh processes (torch first, shrew first), no OMP_WAIT_POLICY."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    for flag in ("--torch-first", "--shrew-first"):
+        out = subprocess.run([sys.executable, __file__, "--only", "mha", "--repeat", str(repeat),
+                              flag], env=env, capture_output=True, text=True, check=True)
+        print(f"{out.stdout.strip().splitlines()[-1]}; {flag[2:]}, no OMP_WAIT_POLICY")
+
+
 def main() -> None:
     warnings.filterwarnings("ignore", category=UserWarning)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     ap.add_argument("--only", default="", help="comma-separated subset of " + ",".join(CASES))
+    ap.add_argument("--import-order", action="store_true",
+                    help="also time mha with torch / shrew imported first (fresh processes)")
+    ap.add_argument("--torch-first", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--shrew-first", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -172,6 +196,8 @@ def main() -> None:
         title, fn = CASES[name]
         ms, mt, note = fn(args.repeat)
         print(f"{title:38s} {ms:9.2f} {mt:9.2f} {ms / mt:6.2f}  {note}", flush=True)
+    if args.import_order:
+        import_order_rows(args.repeat)
 
 
 if __name__ == "__main__":

@@ -42,6 +42,8 @@ PARALLEL_THRESHOLD = int(os.environ.get("SHREW_CPU_PARALLEL_THRESHOLD", 262144))
 REDUCE_THRESHOLD = int(os.environ.get("SHREW_CPU_REDUCE_THRESHOLD", 65536))
 #: Elements per parallel task: small enough to balance, large enough to amortise dispatch.
 MIN_CHUNK = 32768
+#: Multiply-adds from which float matmuls are split over the worker threads (gemm.py).
+GEMM_PARALLEL_MACS = 1 << 22
 #: Multiply-adds from which ungrouped convolutions take the fused Numba kernels; below, NumPy
 #: im2col + one BLAS GEMM (nothing to compile; see conv.py).
 CONV_FUSED_MACS = 1 << 22

@@ -29,6 +29,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from . import _config
+from .gemm import matmul_threads
 from .kernels import conv as K
 from .strided import contiguous
 from .threads import get_num_threads, parallel_for, ranges
@@ -132,10 +133,10 @@ def conv2d(x, xl, w, wl, np_dtype, stride, padding, dilation, groups):
         return out.astype(np_dtype, copy=False).reshape(-1)
     w3 = wv.reshape(G, OC // G, K_)
     if _pointwise(KH, KW, stride, padding):  # per-image GEMMs on the input itself
-        out = np.matmul(w3, xv.reshape(N, G, K_, L))
+        out = matmul_threads(w3, xv.reshape(N, G, K_, L))
         return out.astype(np_dtype, copy=False).reshape(-1)
     cols = _im2col(xv, KH, KW, OH, OW, stride, padding, dilation).reshape(G, K_, N * L)
-    out = _batch_to_front(np.matmul(w3, cols), G, OC // G, N, L)
+    out = _batch_to_front(matmul_threads(w3, cols), G, OC // G, N, L)
     return out.astype(np_dtype, copy=False)
 
 
@@ -156,9 +157,9 @@ def conv2d_grad_input(grad, gl, w, wl, np_dtype, input_shape, stride, padding, d
         return out.astype(np_dtype, copy=False)
     wt = wv.reshape(G, OC // G, K_).transpose(0, 2, 1)  # (G, K, OCg): a view, no copy
     if _pointwise(KH, KW, stride, padding):
-        cols = np.matmul(wt, gv.reshape(N, G, OC // G, L))  # (N, G, K, L) = dx
+        cols = matmul_threads(wt, gv.reshape(N, G, OC // G, L))  # (N, G, K, L) = dx
         return cols.astype(np_dtype, copy=False).reshape(-1)
-    cols = np.matmul(wt, _batch_to_back(gv, G, OC // G, N, L))  # (G, K, N*L)
+    cols = matmul_threads(wt, _batch_to_back(gv, G, OC // G, N, L))  # (G, K, N*L)
     dx = _col2im(cols, (N, C, H, W), KH, KW, OH, OW, stride, padding, dilation)
     return dx.astype(np_dtype, copy=False)
 
@@ -181,5 +182,5 @@ def conv2d_grad_weight(grad, gl, x, xl, np_dtype, weight_shape, stride, padding,
         return partial.sum(0).astype(np_dtype, copy=False).reshape(-1)
     cols = _im2col(xv, KH, KW, OH, OW, stride, padding, dilation).reshape(G, K_, N * L)
     g3 = _batch_to_back(gv, G, OC // G, N, L)  # (G, OCg, N*L)
-    gw = np.matmul(g3, cols.transpose(0, 2, 1))  # a transposed view: BLAS takes it as is
+    gw = matmul_threads(g3, cols.transpose(0, 2, 1))  # a transposed view: BLAS takes it as is
     return gw.astype(np_dtype, copy=False).reshape(-1)
