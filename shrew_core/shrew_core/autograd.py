@@ -77,7 +77,7 @@ class Node:
     def __init__(self, op: str, inputs: tuple, saved: Any):
         self.op = op
         self.inputs = inputs
-        self.needs = tuple(t is not None and t._requires_grad for t in inputs)
+        self.needs = tuple([t is not None and t._requires_grad for t in inputs])
         self.saved = saved
 
     def __repr__(self) -> str:
@@ -152,16 +152,26 @@ class GradStore:
 
 def _fit(grad: Tensor, like: Tensor, op: str) -> Tensor:
     """Sum a broadcast gradient back to ``like``'s shape and cast it to its dtype."""
-    if grad.shape != like.shape:
-        grad = grad.sum_to_shape(like.shape)
-    if grad.dtype != like.dtype:
+    if grad.layout.shape != like.layout.shape:
+        grad = grad.sum_to_shape(like.layout.shape)
+    if grad.dtype is not like.dtype and grad.dtype != like.dtype:
         grad = grad.to(like.dtype)
     return grad
 
 
-def backward(root: Tensor, grad: Tensor | None = None) -> GradStore:
-    from .grad_rules import RULES
+_rules: dict | None = None  # grad_rules.RULES, bound on the first backward (it imports ops)
+_wrap = None  # ops._base.wrap, likewise
 
+
+def backward(root: Tensor, grad: Tensor | None = None) -> GradStore:
+    global _rules, _wrap
+    rules = _rules
+    if rules is None:
+        from .grad_rules import RULES
+        from .ops._base import wrap
+
+        rules, _wrap = RULES, wrap
+        _rules = rules
     if not root._requires_grad:
         raise AutogradError(
             "backward: the tensor does not require grad (no input was a variable; "
@@ -175,7 +185,8 @@ def backward(root: Tensor, grad: Tensor | None = None) -> GradStore:
             )
         if not root.dtype.is_float:
             raise DTypeError(f"backward: cannot differentiate a {root.dtype} result")
-        grad = root.ones_like()
+        b, shape = root._backend, root.layout.shape
+        grad = _wrap(b.full(shape, 1, root.dtype), shape, root.dtype, b)
     elif grad.shape != root.shape:
         raise ShapeError(
             f"backward: grad shape {fmt_shape(grad.shape)} != output shape {fmt_shape(root.shape)}"
@@ -184,14 +195,17 @@ def backward(root: Tensor, grad: Tensor | None = None) -> GradStore:
     if root._node is None:  # the root is itself a variable leaf
         store[root] = grad
         return store
-    with no_grad():
+    grads = store._grads
+    enabled = _mode.enabled
+    _mode.enabled = False  # what ``with no_grad()`` does, without its per-call objects
+    try:
         pending: dict[int, Tensor] = {id(root._node): grad}
         for t in topo_order(root):
             node = t._node
             g = pending.pop(id(node), None)
             if g is None:
                 continue
-            in_grads = RULES[node.op](node, g)
+            in_grads = rules[node.op](node, g)
             for inp, need, ig in zip(node.inputs, node.needs, in_grads):
                 if not need or ig is None:
                     continue
@@ -201,8 +215,10 @@ def backward(root: Tensor, grad: Tensor | None = None) -> GradStore:
                     prev = pending.get(key)
                     pending[key] = ig if prev is None else prev + ig
                 else:
-                    prev = store.get(inp)
-                    store[inp] = ig if prev is None else prev + ig
+                    prev = grads.get(id(inp))
+                    grads[id(inp)] = (inp, ig if prev is None else prev[1] + ig)
+    finally:
+        _mode.enabled = enabled
     return store
 
 

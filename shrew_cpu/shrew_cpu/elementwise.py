@@ -16,7 +16,7 @@ from shrew_core.errors import ShrewError
 
 from . import _config
 from .kernels import elementwise as K
-from .strided import canonical, contiguous, view
+from .strided import canonical, contiguous, fp_quiet, fp_restore, is_full, view
 from .threads import get_num_threads, parallel_for, ranges
 
 _F32 = np.dtype(np.float32)
@@ -73,10 +73,16 @@ def unary(op: str, x, layout, np_dtype) -> np.ndarray:
         return numba_unary(K.UNARY_CODE[op], x, layout, np_dtype)
     if fn is None:  # an integer input to a float-only op: the front end casts first
         raise ShrewError(f"unary {op}: not defined for {np_dtype}")
-    out = np.empty(layout.shape, np_dtype)
-    with np.errstate(all="ignore"):
-        fn(view(x, layout), out)
-    return out.reshape(-1)
+    out = np.empty(layout.numel, np_dtype)
+    tok = fp_quiet()
+    try:
+        if is_full(x, layout):  # the storage itself: no view to build
+            fn(x, out)
+        else:
+            fn(view(x, layout), out.reshape(layout.shape))
+    finally:
+        fp_restore(tok)
+    return out
 
 
 def affine(x, layout, np_dtype, mul: float, add: float) -> np.ndarray:
@@ -107,17 +113,24 @@ def binary(op: str, a, la, b, lb, np_dtype) -> np.ndarray:
         lc = _contig(la.shape)
         return binary(op, af, lc, bf, lc, _F32).astype(np_dtype)
     n = la.numel
-    if np_dtype in _NUMBA_FLOATS and n >= _config.PARALLEL_THRESHOLD:
+    if n >= _config.PARALLEL_THRESHOLD and np_dtype in _NUMBA_FLOATS:
         return numba_binary(K.BINARY_CODE[op], a, la, b, lb, np_dtype)
-    av, bv = view(a, la), view(b, lb)
     if np_dtype.kind in "iub":
+        bv = view(b, lb)
         if op in ("floor_divide", "remainder") and n and not np.all(bv):
             raise ZeroDivisionError(f"{op}: integer division by zero")
         if op == "pow" and np_dtype.kind == "i" and n and np.any(bv < 0):
             raise ShrewError("pow: integers to negative integer powers are not allowed")
-    out = np.empty(la.shape, np_dtype)
-    with np.errstate(all="ignore"):
-        K.NUMPY_BINARY[op](av, bv, out=out)
+    ufunc = K.NUMPY_BINARY[op]
+    tok = fp_quiet()
+    try:
+        if (la.offset == 0 and lb.offset == 0 and a.size == n and b.size == n
+                and la.is_contiguous() and lb.is_contiguous()):  # fmt: skip
+            return ufunc(a, b)  # same-shape dense operands: the storages themselves
+        out = np.empty(la.shape, np_dtype)
+        ufunc(view(a, la), view(b, lb), out=out)
+    finally:
+        fp_restore(tok)
     return out.reshape(-1)
 
 

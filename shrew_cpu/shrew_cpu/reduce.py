@@ -14,7 +14,7 @@ import numpy as np
 
 from . import _config
 from .kernels import reduce as K
-from .strided import coalesce, row_offsets, view
+from .strided import coalesce, fp_quiet, fp_restore, row_offsets, view
 from .threads import get_num_threads, parallel_for, ranges
 
 _F32 = np.dtype(np.float32)
@@ -56,12 +56,8 @@ def _run(kernel, args, tasks: int, numel: int) -> None:
 
 def reduce(op: str, x, layout, np_dtype, dims) -> np.ndarray:
     n = layout.numel
-    if (
-        op in _CODE
-        and np_dtype in (_F32, _F64)
-        and n >= _config.REDUCE_THRESHOLD
-        and (form := _row_form(layout, dims)) is not None
-    ):
+    big = n >= _config.REDUCE_THRESHOLD and op in _CODE and np_dtype in (_F32, _F64)
+    if big and (form := _row_form(layout, dims)) is not None:
         offs, length, st = form
         nrows = offs.size
         nthreads = get_num_threads()
@@ -78,12 +74,7 @@ def reduce(op: str, x, layout, np_dtype, dims) -> np.ndarray:
         else:
             res = (np.max if op == "max" else np.min)(partial, axis=1)
         return res.astype(np_dtype)
-    if (
-        op in _CODE
-        and np_dtype in (_F32, _F64)
-        and n >= _config.REDUCE_THRESHOLD
-        and (cform := _col_form(layout, dims)) is not None
-    ):
+    if big and (cform := _col_form(layout, dims)) is not None:
         offs, m, length, st = cform
         nthreads = get_num_threads()
         nck = max(1, min(length, -(-2 * nthreads // offs.size)))
@@ -104,9 +95,12 @@ def reduce(op: str, x, layout, np_dtype, dims) -> np.ndarray:
     if np_dtype.itemsize == 2 and np_dtype.kind != "u":  # f16 / bf16
         v = v.astype(_F32)
         acc = _F32
-    with np.errstate(all="ignore"):
+    tok = fp_quiet()
+    try:
         res = _UFUNC[op].reduce(v, axis=dims, dtype=acc if op in ("sum", "prod") else None)
-    return np.asarray(res).astype(np_dtype).reshape(-1)
+    finally:
+        fp_restore(tok)
+    return np.asarray(res).astype(np_dtype, copy=False).reshape(-1)
 
 
 def arg_reduce(op: str, x, layout, np_dtype, dim: int) -> np.ndarray:
