@@ -1,10 +1,11 @@
 """Tuning knobs of the CPU backend, read from the environment once, here.
 
-* ``SHREW_CPU_PARALLEL_THRESHOLD`` (default 262144 elements): below it elementwise work runs
-  single-threaded (NumPy ufuncs or a serial Numba kernel); at or above it the parallel
-  Numba kernels split the work over ``numba.get_num_threads()`` threads. Chosen by
-  measurement on a 2-core machine (see README "Thresholds").
-* ``SHREW_CPU_REDUCE_THRESHOLD`` (default 65536 elements): the same switch for reductions
+* ``SHREW_CPU_PARALLEL_THRESHOLD`` (default 524288 elements): below it elementwise work runs
+  single-threaded (NumPy ufuncs or a serial Numba kernel); at or above it the Numba
+  kernels run as chunks on the worker threads (``threads.py``). Chosen by measurement on a
+  2-core machine (see README "Serial below a threshold"): a hand-off to a worker costs
+  ~15-50 us, more than it saves on smaller outputs.
+* ``SHREW_CPU_REDUCE_THRESHOLD`` (default 131072 elements): the same switch for reductions
   and fused row kernels (softmax, norms), which do more work per element.
 * ``SHREW_CPU_MALLOC_TUNE`` (default off; ``1`` to enable): at import, raise glibc
   malloc's mmap and trim thresholds (``mallopt``) so freed large buffers are reused
@@ -38,12 +39,12 @@ def _default_threads() -> int:
 
 
 NUM_THREADS = _default_threads()
-PARALLEL_THRESHOLD = int(os.environ.get("SHREW_CPU_PARALLEL_THRESHOLD", 262144))
-REDUCE_THRESHOLD = int(os.environ.get("SHREW_CPU_REDUCE_THRESHOLD", 65536))
+PARALLEL_THRESHOLD = int(os.environ.get("SHREW_CPU_PARALLEL_THRESHOLD", 524288))
+REDUCE_THRESHOLD = int(os.environ.get("SHREW_CPU_REDUCE_THRESHOLD", 131072))
 #: Elements per parallel task: small enough to balance, large enough to amortise dispatch.
 MIN_CHUNK = 32768
 #: Multiply-adds from which float matmuls are split over the worker threads (gemm.py).
-GEMM_PARALLEL_MACS = 1 << 22
+GEMM_PARALLEL_MACS = 1 << 24
 #: Multiply-adds from which ungrouped convolutions take the fused Numba kernels; below, NumPy
 #: im2col + one BLAS GEMM (nothing to compile; see conv.py).
 CONV_FUSED_MACS = 1 << 22

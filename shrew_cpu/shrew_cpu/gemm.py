@@ -120,7 +120,7 @@ def matmul_threads(av: np.ndarray, bv: np.ndarray) -> np.ndarray:
         nb = math.prod(batch)
         if m * n * k * nb < _config.GEMM_PARALLEL_MACS:
             return np.matmul(av, bv)
-        parts = 4 * get_num_threads()
+        parts = get_num_threads() * (4 if m * n * k * nb >= 16 * _config.GEMM_PARALLEL_MACS else 2)
         out = np.empty((*batch, m, n), np.result_type(av, bv))
         if len(batch) == 1 and nb >= parts:  # blocks of batch entries
             a3, b3 = np.broadcast_to(av, (nb, m, k)), np.broadcast_to(bv, (nb, k, n))
