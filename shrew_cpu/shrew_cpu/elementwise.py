@@ -123,10 +123,13 @@ def binary(op: str, a, la, b, lb, np_dtype) -> np.ndarray:
             raise ShrewError("pow: integers to negative integer powers are not allowed")
     ufunc = K.NUMPY_BINARY[op]
     tok = fp_quiet()
-    try:
-        if (la.offset == 0 and lb.offset == 0 and a.size == n and b.size == n
-                and la.is_contiguous() and lb.is_contiguous()):  # fmt: skip
-            return ufunc(a, b)  # same-shape dense operands: the storages themselves
+    try:  # dense operands are the storages themselves; a broadcast scalar is one element
+        a_dense = la.offset == 0 and a.size == n and la.is_contiguous()
+        b_dense = lb.offset == 0 and b.size == n and lb.is_contiguous()
+        if a_dense and (b_dense or not any(lb.strides)):
+            return ufunc(a, b if b_dense else b[lb.offset])
+        if b_dense and not any(la.strides):
+            return ufunc(a[la.offset], b)
         out = np.empty(la.shape, np_dtype)
         ufunc(view(a, la), view(b, lb), out=out)
     finally:
