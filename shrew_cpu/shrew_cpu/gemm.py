@@ -8,14 +8,16 @@ batched loop would not call BLAS for it and runs ~50x slower. Other batch dims a
 by NumPy's matmul loop. f16/bf16 are computed in f32 and rounded once at the end.
 Integer matmul uses NumPy's exact integer loop (wraps like NumPy on overflow).
 
-Threads: ``matmul_threads`` runs OpenBLAS single-threaded and splits large products into
-blocks of output rows (or batch entries) over the backend's worker threads
-(``threads.py``), pulled dynamically. OpenBLAS's own threads wait for each other by
+Threads: ``matmul_threads`` runs OpenBLAS single-threaded and splits products of at least
+``GEMM_PARALLEL_MACS`` multiply-adds into one block of output rows, columns or batch
+entries per worker thread (``threads.py``). OpenBLAS's own threads wait for each other by
 spinning and yielding; on a busy 2-core machine one of them is often descheduled, and a
 [1024, 256] @ [256, 768] product took 6-8 ms median with 2 OpenBLAS threads against 2.9 ms
-with one (MultiHeadAttention fwd+bwd: 45 ms per GEMM call in the worst runs). The thread
-count is switched through OpenBLAS's own API for the duration of the call only (NumPy
-code outside shrew keeps its BLAS threads); with another BLAS (MKL, Accelerate) NumPy's
+with one (MultiHeadAttention fwd+bwd: 45 ms per GEMM call in the worst runs); idle,
+OpenBLAS's threads are ~25% faster than the split (shared packing). The thread count is
+switched through OpenBLAS's own API for the duration of the call only (NumPy code outside
+shrew keeps its BLAS threads; but if it runs multi-threaded GEMMs between shrew's, their
+spinning workers take cores from shrew's); with another BLAS (MKL, Accelerate) NumPy's
 matmul runs as is.
 """
 
@@ -120,7 +122,7 @@ def matmul_threads(av: np.ndarray, bv: np.ndarray) -> np.ndarray:
         nb = math.prod(batch)
         if m * n * k * nb < _config.GEMM_PARALLEL_MACS:
             return np.matmul(av, bv)
-        parts = get_num_threads() * (4 if m * n * k * nb >= 16 * _config.GEMM_PARALLEL_MACS else 2)
+        parts = get_num_threads() * _PARTS_PER_THREAD
         out = np.empty((*batch, m, n), np.result_type(av, bv))
         if len(batch) == 1 and nb >= parts:  # blocks of batch entries
             a3, b3 = np.broadcast_to(av, (nb, m, k)), np.broadcast_to(bv, (nb, k, n))
@@ -137,6 +139,9 @@ def matmul_threads(av: np.ndarray, bv: np.ndarray) -> np.ndarray:
         _exit()
 
 
+#: Blocks per worker thread: one, since every block re-packs the shared operand inside BLAS
+#: (8 blocks made a 1024^3 product 9.3 ms against 8.1 ms with 2).
+_PARTS_PER_THREAD = 1
 #: Rows / columns per block at least: thinner GEMM blocks lose BLAS efficiency.
 _MIN_BLOCK = 32
 
