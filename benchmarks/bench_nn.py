@@ -34,6 +34,7 @@ if "--shrew-first" not in sys.argv and "--torch-first" not in sys.argv:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 if "--shrew-first" in sys.argv:
     import shrew_core  # noqa: F401 - import order is the point
+    import shrew_cpu  # noqa: F401 - the backend (shrew_core loads it on first use)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402

@@ -19,6 +19,9 @@
   process may run on): threads of the backend's parallel kernels (``threads.py``; also
   ``shrew_cpu.set_num_threads``). The backend uses no OpenMP, so ``OMP_WAIT_POLICY`` and
   the order torch and shrew are imported in do not matter to it.
+* ``SHREW_CPU_GEMM_THREADS`` (default ``blas``): ``workers`` runs OpenBLAS single-threaded
+  and splits large matmuls over the worker threads instead of letting OpenBLAS thread
+  them: slower on an idle machine, far steadier on an oversubscribed one (gemm.py).
 * ``NUMBA_CACHE_DIR``: where compiled kernels are cached (Numba's own variable; default:
   ``__pycache__`` next to each kernel module).
 """
@@ -44,7 +47,10 @@ REDUCE_THRESHOLD = int(os.environ.get("SHREW_CPU_REDUCE_THRESHOLD", 131072))
 #: Elements per parallel task: small enough to balance, large enough to amortise dispatch.
 MIN_CHUNK = 32768
 #: Multiply-adds from which float matmuls are split over the worker threads (gemm.py).
-GEMM_PARALLEL_MACS = 1 << 24
+GEMM_PARALLEL_MACS = 1 << 22
+#: Who runs a large matmul's threads: "blas" (NumPy's BLAS, e.g. OpenBLAS, with its own
+#: threads) or "workers" (BLAS single-threaded, blocks on the worker threads; see gemm.py).
+GEMM_THREADS = os.environ.get("SHREW_CPU_GEMM_THREADS", "blas")
 #: Multiply-adds from which ungrouped convolutions take the fused Numba kernels; below, NumPy
 #: im2col + one BLAS GEMM (nothing to compile; see conv.py).
 CONV_FUSED_MACS = 1 << 22

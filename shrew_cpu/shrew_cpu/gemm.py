@@ -8,17 +8,17 @@ batched loop would not call BLAS for it and runs ~50x slower. Other batch dims a
 by NumPy's matmul loop. f16/bf16 are computed in f32 and rounded once at the end.
 Integer matmul uses NumPy's exact integer loop (wraps like NumPy on overflow).
 
-Threads: ``matmul_threads`` runs OpenBLAS single-threaded and splits products of at least
+Threads (``SHREW_CPU_GEMM_THREADS``): by default NumPy's BLAS threads its GEMMs itself.
+``workers`` instead runs OpenBLAS single-threaded (its thread count switched through its
+own API for the duration of the call only) and splits products of at least
 ``GEMM_PARALLEL_MACS`` multiply-adds into one block of output rows, columns or batch
-entries per worker thread (``threads.py``). OpenBLAS's own threads wait for each other by
-spinning and yielding; on a busy 2-core machine one of them is often descheduled, and a
+entries per worker thread (``threads.py``). OpenBLAS's threads wait for each other by
+spinning and yielding; on an oversubscribed 2-core VM one of them is often descheduled: a
 [1024, 256] @ [256, 768] product took 6-8 ms median with 2 OpenBLAS threads against 2.9 ms
-with one (MultiHeadAttention fwd+bwd: 45 ms per GEMM call in the worst runs); idle,
-OpenBLAS's threads are ~25% faster than the split (shared packing). The thread count is
-switched through OpenBLAS's own API for the duration of the call only (NumPy code outside
-shrew keeps its BLAS threads; but if it runs multi-threaded GEMMs between shrew's, their
-spinning workers take cores from shrew's); with another BLAS (MKL, Accelerate) NumPy's
-matmul runs as is.
+with one, and MultiHeadAttention fwd+bwd 89-152 ms instead of 26-28 ms. On the same VM
+idle, OpenBLAS's own threads are faster (shared packing, warm workers: LSTM fwd+bwd 47-56
+vs 67-69 ms, MLP step 0.8 vs 1.15 ms), hence the default. With another BLAS (MKL,
+Accelerate) ``workers`` only splits the work.
 """
 
 from __future__ import annotations
@@ -113,6 +113,8 @@ def _exit() -> None:
 def matmul_threads(av: np.ndarray, bv: np.ndarray) -> np.ndarray:
     """``np.matmul(av, bv)`` for float operands: single-threaded BLAS, large products split
     over the worker threads into blocks of output rows, columns or batch entries."""
+    if _config.GEMM_THREADS != "workers":
+        return np.matmul(av, bv)
     _enter()
     try:
         if av.ndim < 2 or bv.ndim < 2 or get_num_threads() == 1:

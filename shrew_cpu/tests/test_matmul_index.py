@@ -61,11 +61,12 @@ def test_matmul_batched_broadcast(cpu, dtype):
 ])
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_matmul_split_over_worker_threads(cpu, monkeypatch, shapes, threads):
-    """Every product split into blocks (threshold 0) on 1-3 threads equals NumPy's; the
-    thread count of NumPy's BLAS is restored afterwards."""
+    """SHREW_CPU_GEMM_THREADS=workers: every product split into blocks (threshold 0) on 1-3
+    threads equals NumPy's; the thread count of NumPy's BLAS is restored afterwards."""
     from shrew_cpu import _config, gemm
     from shrew_cpu import threads as th
 
+    monkeypatch.setattr(_config, "GEMM_THREADS", "workers")
     monkeypatch.setattr(_config, "GEMM_PARALLEL_MACS", 0)
     monkeypatch.setattr(th, "_num_threads", threads)
     rng = np.random.default_rng(24)
