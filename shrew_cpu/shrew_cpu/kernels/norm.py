@@ -219,7 +219,8 @@ def cross_entropy_bwd_rows(g, x, target, lse, ignore, smooth, out, lo, hi):
         o = out[r]
         t = target[r]
         if t == ignore:
-            o[:] = 0.0
+            for j in range(C):
+                o[j] = 0.0
             continue
         gr = g[r]
         lr = lse[r]
