@@ -6,9 +6,9 @@ Why not Numba's ``prange``: every ``parallel=True`` kernel cost 1-1.5 s of extra
 compilation (the parfor lowering), the bulk of the cold-start time; and Numba's OpenMP
 workers spin after each parallel region unless ``OMP_WAIT_POLICY=PASSIVE`` was set before
 the process loaded libgomp (torch loads it first when imported first), stealing the cores
-OpenBLAS's GEMM threads need. These workers spin for at most ~0.2 ms after a task
-(``kernels/sync.py``: waking a blocked thread takes 50-250 us on a VM), then block on a
-queue, whatever the import order; a hand-over between back-to-back kernels costs ~25 us.
+OpenBLAS's GEMM threads need. These workers block on a queue between kernels: they never
+spin, whatever the import order. A launch (wake a worker, wait for it) costs ~10-15 us,
+about what a passive OpenMP region costs.
 
 ``parallel_for(fn, chunks)`` calls ``fn(*args)`` for every ``args`` in ``chunks`` (the
 caller and the workers pull chunks dynamically, so a core slowed by another process
@@ -23,10 +23,7 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 
-import numpy as np
-
 from . import _config
-from .kernels import sync
 
 _num_threads = _config.NUM_THREADS
 _workers: list[threading.Thread] = []
@@ -49,21 +46,9 @@ def set_num_threads(n: int) -> None:
     _num_threads = n
 
 
-#: Checks of a spin-wait (~0.3 ns each) before a thread blocks: ~0.2 ms (kernels/sync.py).
-SPIN = 700_000
-_handed_out = np.zeros(1, np.int64)  # bumped by every task put on the queue
-
-
 def _worker() -> None:
     while True:
-        seen = _handed_out[0]
-        try:
-            task = _tasks.get_nowait()
-        except queue.Empty:
-            if sync.spin_while_equal(_handed_out, seen, SPIN):
-                continue
-            task = _tasks.get()
-        fn, it, results, errors, done, finished = task
+        fn, it, results, errors, done = _tasks.get()
         try:
             for i, args in it:
                 results[i] = fn(*args)
@@ -71,7 +56,6 @@ def _worker() -> None:
             errors.append(e)
         finally:
             done.put(None)
-            sync.add(finished, 1)
 
 
 def _ensure_workers(n: int) -> None:
@@ -104,16 +88,13 @@ def parallel_for(fn: Callable, chunks: Sequence[tuple]) -> list:
     results: list = [None] * n
     errors: list = []
     done: queue.SimpleQueue = queue.SimpleQueue()
-    finished = np.zeros(1, np.int64)  # helpers done (atomic; spun on before blocking)
-    task = (fn, it, results, errors, done, finished)
+    task = (fn, it, results, errors, done)
     for _ in range(helpers):
         _tasks.put(task)
-        _handed_out[0] += 1
     try:
         for i, args in it:
             results[i] = fn(*args)
     finally:
-        sync.spin_until(finished, helpers, SPIN)
         for _ in range(helpers):
             done.get()
     if errors:
