@@ -5,7 +5,7 @@
   kernels run as chunks on the worker threads (``threads.py``). Chosen by measurement on a
   2-core machine (see README "Serial below a threshold"): a hand-off to a worker costs
   ~15-50 us, more than it saves on smaller outputs.
-* ``SHREW_CPU_REDUCE_THRESHOLD`` (default 131072 elements): the same switch for reductions
+* ``SHREW_CPU_REDUCE_THRESHOLD`` (default 262144 elements): the same switch for reductions
   and fused row kernels (softmax, norms), which do more work per element.
 * ``SHREW_CPU_MALLOC_TUNE`` (default off; ``1`` to enable): at import, raise glibc
   malloc's mmap and trim thresholds (``mallopt``) so freed large buffers are reused
@@ -43,7 +43,7 @@ def _default_threads() -> int:
 
 NUM_THREADS = _default_threads()
 PARALLEL_THRESHOLD = int(os.environ.get("SHREW_CPU_PARALLEL_THRESHOLD", 524288))
-REDUCE_THRESHOLD = int(os.environ.get("SHREW_CPU_REDUCE_THRESHOLD", 131072))
+REDUCE_THRESHOLD = int(os.environ.get("SHREW_CPU_REDUCE_THRESHOLD", 262144))
 #: Elements per parallel task: small enough to balance, large enough to amortise dispatch.
 MIN_CHUNK = 32768
 #: Multiply-adds from which float matmuls are split over the worker threads (gemm.py).
