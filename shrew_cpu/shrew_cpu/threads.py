@@ -7,8 +7,11 @@ compilation (the parfor lowering), the bulk of the cold-start time; and Numba's 
 workers spin after each parallel region unless ``OMP_WAIT_POLICY=PASSIVE`` was set before
 the process loaded libgomp (torch loads it first when imported first), stealing the cores
 OpenBLAS's GEMM threads need. These workers block on a queue between kernels: they never
-spin, whatever the import order. A launch (wake a worker, wait for it) costs ~10-15 us,
-about what a passive OpenMP region costs.
+spin, whatever the import order. A launch (wake a worker, wait for it) costs 15-90 us on
+the 2-core VM (the upper end when the other virtual CPU is idle and must be woken),
+hence the thresholds in ``_config``. A bounded spin before blocking (tried) cut the
+hand-over to ~25 us but gained nothing on whole ops and cost 5% on a char-GPT step, where
+a spinning worker competes with OpenBLAS's threads.
 
 ``parallel_for(fn, chunks)`` calls ``fn(*args)`` for every ``args`` in ``chunks`` (the
 caller and the workers pull chunks dynamically, so a core slowed by another process
