@@ -37,8 +37,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 # torch's and Numba's OpenMP pools and OpenBLAS's threads share the cores of one process:
-# spinning idle workers would steal them from whoever runs next. Set before torch loads.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# spinning idle workers would steal them from whoever runs next. Set before torch loads --
+# unless a benchmark measures the default on purpose (bench_nn.py --import-order's children
+# run with SHREW_BENCH_DEFAULT_OMP=1).
+if not os.environ.get("SHREW_BENCH_DEFAULT_OMP"):
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 Timed = Callable[[], object]
 _UNITS = {"ms": 1.0, "us": 1e3}  # milliseconds -> the table's unit

@@ -2,8 +2,12 @@
 
 Run: ``python benchmarks/bench_core_hotpath.py [--rounds 5]``. Prints microseconds per call
 (best of the interleaved samples) and the speed-up (Python / Cython) for the shape
-arithmetic every op performs and for the backward graph walk. Under pytest-benchmark:
-``pytest benchmarks/bench_core_hotpath.py --benchmark-only``.
+arithmetic every op performs and for the backward graph walk, then (``PER_OP``) the front
+end's whole cost per op on the ``cpu`` backend -- a 4x4 mul + sum + backward, where the
+work is nil -- beside PyTorch's. Under pytest-benchmark:
+``pytest benchmarks/bench_core_hotpath.py --benchmark-only``. For instruction counts, which
+a shared machine does not disturb, run ``tiny_step`` under ``valgrind --tool=callgrind``
+at two iteration counts.
 """
 
 from __future__ import annotations
@@ -44,7 +48,35 @@ def topo_order():
     return _pair(lambda m: m.topo_order(y))()
 
 
+PER_OP = _compare.Bench("per-op overhead: tiny 4x4 mul + sum + backward", baseline=("torch",),
+                        stat="min", unit="us")  # fmt: skip
+
+
+def tiny_step(lib: str, a, b) -> None:
+    """Two fresh leaf tensors, mul, sum, backward: the per-op overhead benchmark."""
+    if lib == "shrew":
+        p, q = sc.tensor(a).requires_grad_(), sc.tensor(b).requires_grad_()
+    else:
+        import torch
+
+        p = torch.from_numpy(a.copy()).requires_grad_()
+        q = torch.from_numpy(b.copy()).requires_grad_()
+    (p * q).sum().backward()
+
+
+@PER_OP.case("tiny_step", "4x4 mul+sum+backward (cpu)", ("shrew", "torch"))
+def tiny():
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(1)
+    a, b = np.random.rand(4, 4).astype(np.float32), np.random.rand(4, 4).astype(np.float32)
+    return {lib: (lambda lib=lib: tiny_step(lib, a, b)) for lib in ("shrew", "torch")}
+
+
 test_benchmark = BENCH.pytest_test()
+test_per_op = PER_OP.pytest_test()
 
 if __name__ == "__main__":
     BENCH.main()
+    PER_OP.main()

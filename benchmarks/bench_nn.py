@@ -11,17 +11,32 @@ Run: ``python benchmarks/bench_nn.py [--rounds 7] [--only conv,lstm]``: millisec
 (best of ``rounds`` samples after warm-up, the contestants timed in alternation) and the
 ratio shrew / torch's fastest (< 1 means shrew is faster). Under pytest-benchmark:
 ``pytest benchmarks/bench_nn.py --benchmark-only``.
+
+``--import-order`` runs the mha case twice more, each in a fresh process without
+``OMP_WAIT_POLICY`` in the environment: once importing torch before shrew, once shrew
+before torch. OpenMP runtimes read their settings when the first library loads them, so
+a backend on OpenMP behaves differently in the two orders; shrew_cpu's worker threads
+(no OpenMP) must not.
 """
 
 from __future__ import annotations
 
-import _compare  # noqa: I001 - first: sets OMP_WAIT_POLICY before torch loads OpenMP
-import numpy as np
-import torch
+import argparse
+import os
+import subprocess
+import sys
 
-import shrew_core as sc
-import shrew_nn as nn
-import shrew_nn.functional as F
+if "--shrew-first" in sys.argv:  # the import order is the point of --import-order
+    import shrew_core  # noqa: F401
+    import shrew_cpu  # noqa: F401 - the backend (shrew_core loads it on first use)
+
+import _compare  # noqa: E402, I001 - before torch: sets OMP_WAIT_POLICY (not in those children)
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import shrew_core as sc  # noqa: E402
+import shrew_nn as nn  # noqa: E402
+import shrew_nn.functional as F  # noqa: E402
 
 DEVICE = "cpu"
 BENCH = _compare.Bench("shrew_nn vs PyTorch (shrew on the Numba cpu backend)",
@@ -129,7 +144,27 @@ def mlp():
 
 test_benchmark = BENCH.pytest_test()
 
+
+def import_order_rows(rounds: int) -> None:
+    """The mha case in two fresh processes (torch first, shrew first), no OMP_WAIT_POLICY."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    env["SHREW_BENCH_DEFAULT_OMP"] = "1"
+    for flag in ("--torch-first", "--shrew-first"):
+        argv = [sys.executable, __file__, "--only", "mha", "--rounds", str(rounds), flag]
+        out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True)
+        rows = [ln for ln in out.stdout.strip().splitlines() if ln.strip()]
+        print(f"{rows[-1]}   ({flag[2:]}, no OMP_WAIT_POLICY)")
+
+
+def _options(ap) -> None:
+    ap.add_argument("--import-order", action="store_true",
+                    help="also time mha with torch / shrew imported first (fresh processes)")
+    ap.add_argument("--torch-first", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--shrew-first", action="store_true", help=argparse.SUPPRESS)
+
 if __name__ == "__main__":
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; shrew backend "
           f"{DEVICE!r}")  # fmt: skip
-    BENCH.main()
+    BENCH.main(configure=_options)
+    if BENCH.options.get("import_order"):
+        import_order_rows(BENCH.rounds)

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from .autocast import disabled as autocast_disabled
+from . import autocast as _ac
 from .errors import AutogradError, DTypeError, ShapeError, fmt_shape
 from .layout import topo_order
 
@@ -78,7 +78,7 @@ class Node:
     def __init__(self, op: str, inputs: tuple, saved: Any):
         self.op = op
         self.inputs = inputs
-        self.needs = tuple(t is not None and t._requires_grad for t in inputs)
+        self.needs = tuple([t is not None and t._requires_grad for t in inputs])
         self.saved = saved
 
     def __repr__(self) -> str:
@@ -153,11 +153,15 @@ class GradStore:
 
 def _fit(grad: Tensor, like: Tensor, op: str) -> Tensor:
     """Sum a broadcast gradient back to ``like``'s shape and cast it to its dtype."""
-    if grad.shape != like.shape:
-        grad = grad.sum_to_shape(like.shape)
-    if grad.dtype != like.dtype:
+    if grad.layout.shape != like.layout.shape:
+        grad = grad.sum_to_shape(like.layout.shape)
+    if grad.dtype is not like.dtype and grad.dtype != like.dtype:
         grad = grad.to(like.dtype)
     return grad
+
+
+_rules: dict | None = None  # grad_rules.RULES, bound on the first backward (it imports ops)
+_wrap = None  # ops._base.wrap, likewise
 
 
 def backward(
@@ -171,8 +175,14 @@ def backward(
     ``on_grad_ready(leaf, grad)``, if given, is called once per variable leaf as soon as its
     gradient is final — after the last node using it was processed — while the rest of the
     walk continues (DistributedDataParallel starts all-reducing there)."""
-    from .grad_rules import RULES
+    global _rules, _wrap
+    rules = _rules
+    if rules is None:
+        from .grad_rules import RULES
+        from .ops._base import wrap
 
+        rules, _wrap = RULES, wrap
+        _rules = rules
     if not root._requires_grad:
         raise AutogradError(
             "backward: the tensor does not require grad (no input was a variable; "
@@ -186,7 +196,8 @@ def backward(
             )
         if not root.dtype.is_float:
             raise DTypeError(f"backward: cannot differentiate a {root.dtype} result")
-        grad = root.ones_like()
+        b, shape = root._backend, root.layout.shape
+        grad = _wrap(b.full(shape, 1, root.dtype), shape, root.dtype, b)
     elif grad.shape != root.shape:
         raise ShapeError(
             f"backward: grad shape {fmt_shape(grad.shape)} != output shape {fmt_shape(root.shape)}"
@@ -197,7 +208,11 @@ def backward(
         if on_grad_ready is not None:
             on_grad_ready(root, grad)
         return store
-    with no_grad(), autocast_disabled():
+    grads = store._grads
+    enabled = _mode.enabled
+    _mode.enabled = False  # what ``with no_grad()`` does, without its per-call objects
+    autocast_dtype, _ac.state.dtype = _ac.state.dtype, None  # backward ops keep forward's dtypes
+    try:
         pending: dict[int, Tensor] = {id(root._node): grad}
         order = topo_order(root)
         uses = None if on_grad_ready is None else _leaf_uses(order)
@@ -208,7 +223,7 @@ def backward(
                 if uses is not None:
                     _release(node, uses, store, on_grad_ready)
                 continue
-            in_grads = RULES[node.op](node, g)
+            in_grads = rules[node.op](node, g)
             for inp, need, ig in zip(node.inputs, node.needs, in_grads):
                 if not need or ig is None:
                     continue
@@ -218,10 +233,13 @@ def backward(
                     prev = pending.get(key)
                     pending[key] = ig if prev is None else prev + ig
                 else:
-                    prev = store.get(inp)
-                    store[inp] = ig if prev is None else prev + ig
+                    prev = grads.get(id(inp))
+                    grads[id(inp)] = (inp, ig if prev is None else prev[1] + ig)
             if uses is not None:
                 _release(node, uses, store, on_grad_ready)
+    finally:
+        _mode.enabled = enabled
+        _ac.state.dtype = autocast_dtype
     return store
 
 

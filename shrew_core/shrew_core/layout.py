@@ -8,6 +8,8 @@ tensor front end, which knows the op name; methods here assume validated input.
 
 from __future__ import annotations
 
+from math import prod
+
 try:  # the compiled hot path (shape arithmetic + backward walk), built by shrew_core's setup.py
     from ._speedups import (
         broadcast_shapes,
@@ -43,31 +45,38 @@ __all__ = [
 ]
 
 
+#: Contiguous offset-0 layouts by shape (Layouts are immutable, so every op producing a
+#: result of a known shape shares one): saves building strides on every op. Bounded.
+_CONTIGUOUS: dict = {}
+_CONTIGUOUS_MAX = 4096
+
+
 class Layout:
     """An immutable (shape, strides, offset) triple; strides and offset count elements."""
 
-    __slots__ = ("shape", "strides", "offset")
+    __slots__ = ("shape", "strides", "offset", "numel")
 
     def __init__(self, shape: tuple[int, ...], strides: tuple[int, ...], offset: int = 0):
         self.shape = shape
         self.strides = strides
         self.offset = offset
+        self.numel = prod(shape)  #: element count (an attribute: read on every op)
 
     @classmethod
     def contiguous(cls, shape: tuple[int, ...], offset: int = 0) -> Layout:
+        if offset == 0 and cls is Layout and type(shape) is tuple:  # the per-op case:
+            lay = _CONTIGUOUS.get(shape)  # one shared Layout per shape
+            if lay is None:
+                if len(_CONTIGUOUS) >= _CONTIGUOUS_MAX:
+                    _CONTIGUOUS.clear()
+                lay = _CONTIGUOUS[shape] = cls(shape, contiguous_strides(shape), 0)
+            return lay
         return cls(shape, contiguous_strides(shape), offset)
 
     # --- properties ------------------------------------------------------------------
     @property
     def ndim(self) -> int:
         return len(self.shape)
-
-    @property
-    def numel(self) -> int:
-        n = 1
-        for d in self.shape:
-            n *= d
-        return n
 
     def is_contiguous(self) -> bool:
         return is_contiguous(self.shape, self.strides)

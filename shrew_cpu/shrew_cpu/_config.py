@@ -1,10 +1,11 @@
 """Tuning knobs of the CPU backend, read from the environment once, here.
 
-* ``SHREW_CPU_PARALLEL_THRESHOLD`` (default 262144 elements): below it elementwise work runs
-  single-threaded (NumPy ufuncs or a serial Numba kernel); at or above it the parallel
-  Numba kernels split the work over ``numba.get_num_threads()`` threads. Chosen by
-  measurement on a 2-core machine (see README "Thresholds").
-* ``SHREW_CPU_REDUCE_THRESHOLD`` (default 65536 elements): the same switch for reductions
+* ``SHREW_CPU_PARALLEL_THRESHOLD`` (default 524288 elements): below it elementwise work runs
+  single-threaded (NumPy ufuncs or a serial Numba kernel); at or above it the Numba
+  kernels run as chunks on the worker threads (``threads.py``). Chosen by measurement on a
+  2-core machine (see README "Serial below a threshold"): a hand-off to a worker costs
+  ~15-50 us, more than it saves on smaller outputs.
+* ``SHREW_CPU_REDUCE_THRESHOLD`` (default 262144 elements): the same switch for reductions
   and fused row kernels (softmax, norms), which do more work per element.
 * ``SHREW_CPU_MALLOC_TUNE`` (default off; ``1`` to enable): at import, raise glibc
   malloc's mmap and trim thresholds (``mallopt``) so freed large buffers are reused
@@ -14,11 +15,13 @@
   instead of ~5.5 ms. It is process-global (every allocation in the process), hence
   opt-in; ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` in the environment do
   the same without this package.
-* ``OMP_WAIT_POLICY`` (set to ``PASSIVE`` at import unless already set): Numba's OpenMP
-  workers otherwise spin after each parallel kernel and steal the cores that OpenBLAS's
-  GEMM threads need next; in a MultiHeadAttention fwd+bwd (GEMMs interleaved with
-  parallel kernels) that made the step 3x slower (65 ms -> 23 ms with PASSIVE). It only
-  takes effect if no OpenMP runtime in the process has started yet.
+* ``SHREW_CPU_NUM_THREADS`` (default: ``NUMBA_NUM_THREADS`` if set, else the CPUs this
+  process may run on): threads of the backend's parallel kernels (``threads.py``; also
+  ``shrew_cpu.set_num_threads``). The backend uses no OpenMP, so ``OMP_WAIT_POLICY`` and
+  the order torch and shrew are imported in do not matter to it.
+* ``SHREW_CPU_GEMM_THREADS`` (default ``blas``): ``workers`` runs OpenBLAS single-threaded
+  and splits large matmuls over the worker threads instead of letting OpenBLAS thread
+  them: slower on an idle machine, far steadier on an oversubscribed one (gemm.py).
 * ``NUMBA_CACHE_DIR``: where compiled kernels are cached (Numba's own variable; default:
   ``__pycache__`` next to each kernel module).
 """
@@ -27,12 +30,30 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see the module docstring
 
-PARALLEL_THRESHOLD = int(os.environ.get("SHREW_CPU_PARALLEL_THRESHOLD", 262144))
-REDUCE_THRESHOLD = int(os.environ.get("SHREW_CPU_REDUCE_THRESHOLD", 65536))
+def _default_threads() -> int:
+    env = os.environ.get("SHREW_CPU_NUM_THREADS") or os.environ.get("NUMBA_NUM_THREADS")
+    if env:
+        return max(1, int(env))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+NUM_THREADS = _default_threads()
+PARALLEL_THRESHOLD = int(os.environ.get("SHREW_CPU_PARALLEL_THRESHOLD", 524288))
+REDUCE_THRESHOLD = int(os.environ.get("SHREW_CPU_REDUCE_THRESHOLD", 262144))
 #: Elements per parallel task: small enough to balance, large enough to amortise dispatch.
 MIN_CHUNK = 32768
+#: Multiply-adds from which float matmuls are split over the worker threads (gemm.py).
+GEMM_PARALLEL_MACS = 1 << 22
+#: Who runs a large matmul's threads: "blas" (NumPy's BLAS, e.g. OpenBLAS, with its own
+#: threads) or "workers" (BLAS single-threaded, blocks on the worker threads; see gemm.py).
+GEMM_THREADS = os.environ.get("SHREW_CPU_GEMM_THREADS", "blas")
+#: Multiply-adds from which ungrouped convolutions take the fused Numba kernels; below, NumPy
+#: im2col + one BLAS GEMM (nothing to compile; see conv.py).
+CONV_FUSED_MACS = 1 << 22
 
 MALLOC_TUNE = os.environ.get("SHREW_CPU_MALLOC_TUNE", "0") not in ("", "0")
 #: Bytes below which glibc may use mmap (above: the heap, reused after free) and the free

@@ -34,6 +34,8 @@ class CpuBackend(QuantKernels, RnnKernels, Backend):
         n = 1
         for d in shape:
             n *= d
+        if value == 0:  # calloc: large buffers come as fresh zero pages, no memset pass
+            return np.zeros(n, dtype.np_dtype)
         return np.full(n, value, dtype.np_dtype)
 
     def from_numpy(self, array):

@@ -1,28 +1,38 @@
 """Host side of 2-D convolution (NCHW, OIHW weights): im2col + BLAS GEMM and back.
 
-forward      out[n, g]  = W[g] @ cols[n, g]            (cols = im2col(x))
-grad input   cols[n, g] = W[g]^T @ grad[n, g]; dx = col2im(cols)
-grad weight  dW[g]      = sum_n grad[n, g] @ cols[n, g]^T
+forward      out[g]  = W[g] @ cols[g]              (cols = im2col(x): [G, K, N*L])
+grad input   cols[g] = W[g]^T @ grad[g]; dx = col2im(cols)
+grad weight  dW[g]   = grad[g] @ cols[g]^T
 
-Ungrouped convolutions with a weight of at most ``FUSED_MAX_WEIGHT`` elements (typical CNN
-layers) run fused per image in Numba (``kernels.conv.conv_*_fused``): each prange task
-builds one image's column matrix in an L2-sized scratch and multiplies it at once with
-blocked SIMD loops (no [N, K, L] buffer, no transposed copies, no OpenBLAS thread pool,
-which wakes slowly on a busy 2-core machine). Larger ones use the path below.
+Two paths:
 
-Grouped convolutions are batched GEMMs over (image, group) in one ``np.matmul``; the
-weight's transpose is a strided view BLAS takes with a transpose flag. A 1x1, stride-1,
-unpadded convolution skips im2col entirely (the input already is the column matrix).
+* **im2col + BLAS** (small, grouped and large-weight convolutions): NumPy builds the
+  column matrix as one strided copy of the padded input, ``[C*KH*KW, N*OH*OW]`` with
+  the batch inside the columns, so each group is ONE GEMM (not one per image); col2im
+  is KH*KW strided adds. Nothing is compiled on this path, which is why convolutions
+  below ``_config.CONV_FUSED_MACS`` multiply-adds take it: a first training step of a
+  small CNN pays no Numba compilation for its convolutions. A 1x1, stride-1, unpadded
+  convolution skips im2col (the input already is the column matrix).
+* **fused per image** (ungrouped, weight of at most ``FUSED_MAX_WEIGHT`` elements, at
+  least ``CONV_FUSED_MACS`` multiply-adds: typical CNN layers on real images): Numba
+  kernels (``kernels.conv.conv_*_imgs``) build one image's column matrix in an L2-sized
+  scratch and multiply it at once with blocked SIMD loops (no [N, K, L] buffer, no
+  transposed copies, no OpenBLAS thread pool, which wakes slowly on a busy 2-core
+  machine); image ranges run on the worker threads (``threads.py``).
+
 f16/bf16 compute in f32.
 """
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
+from . import _config
+from .gemm import matmul_threads
 from .kernels import conv as K
 from .strided import contiguous
+from .threads import get_num_threads, parallel_for, ranges
 
 _F32 = np.dtype(np.float32)
 
@@ -55,21 +65,56 @@ def _pointwise(KH, KW, stride, padding):
 FUSED_MAX_WEIGHT = 128 * 1152
 
 
-def _fused(G, OC, K_, KH, KW, stride, padding):
-    return G == 1 and OC * K_ <= FUSED_MAX_WEIGHT and not _pointwise(KH, KW, stride, padding)
+def _fused(G, OC, K_, KH, KW, stride, padding, macs):
+    return (G == 1 and OC * K_ <= FUSED_MAX_WEIGHT and macs >= _config.CONV_FUSED_MACS
+            and not _pointwise(KH, KW, stride, padding))  # fmt: skip
 
 
-def _nch(N):
-    return max(1, min(N, 2 * numba.get_num_threads()))
+def _image_ranges(N):
+    return ranges(N, 2 * get_num_threads())
 
 
-def _cols(xv, N, C, H, W, KH, KW, OH, OW, stride, padding, dilation):
-    if _pointwise(KH, KW, stride, padding):
-        return xv.reshape(N, C, H * W)
-    cols = np.empty((N, C * KH * KW, OH * OW), xv.dtype)
-    K.im2col(xv.reshape(-1), N, C, H, W, KH, KW, stride[0], stride[1], padding[0], padding[1],
-             dilation[0], dilation[1], OH, OW, cols)  # fmt: skip
-    return cols
+def _windows(xv, KH, KW, OH, OW, stride, padding, dilation):
+    """The [C, KH, KW, N, OH, OW] strided view of the padded input that im2col copies."""
+    ph, pw = padding
+    xp = np.pad(xv, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else xv
+    sn, sc, sh_, sw_ = xp.strides
+    return as_strided(xp, (xp.shape[1], KH, KW, xp.shape[0], OH, OW),
+                      (sc, sh_ * dilation[0], sw_ * dilation[1], sn, sh_ * stride[0],
+                       sw_ * stride[1]), writeable=False)  # fmt: skip
+
+
+def _im2col(xv, KH, KW, OH, OW, stride, padding, dilation):
+    """The [C*KH*KW, N*OH*OW] column matrix of ``xv`` [N, C, H, W]."""
+    N, C = xv.shape[:2]
+    win = _windows(xv, KH, KW, OH, OW, stride, padding, dilation)
+    return np.ascontiguousarray(win).reshape(C * KH * KW, N * OH * OW)
+
+
+def _col2im(cols, xshape, KH, KW, OH, OW, stride, padding, dilation):
+    """dx [N, C, H, W] (flat) = the adjoint of ``_im2col`` applied to ``cols``."""
+    N, C, H, W = xshape
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    dxp = np.zeros((N, C, H + 2 * ph, W + 2 * pw), cols.dtype)
+    c6 = cols.reshape(C, KH, KW, N, OH, OW)
+    for kh in range(KH):
+        for kw in range(KW):
+            h0, w0 = kh * dh, kw * dw
+            dst = dxp[:, :, h0 : h0 + sh * (OH - 1) + 1 : sh, w0 : w0 + sw * (OW - 1) + 1 : sw]
+            dst += c6[:, kh, kw].transpose(1, 0, 2, 3)
+    return np.ascontiguousarray(dxp[:, :, ph : ph + H, pw : pw + W]).reshape(-1)
+
+
+def _batch_to_front(a, G, rows, N, L):
+    """[G, rows, N*L] -> flat [N, G*rows, L] (the NCHW order of the result)."""
+    return np.ascontiguousarray(a.reshape(G * rows, N, L).transpose(1, 0, 2)).reshape(-1)
+
+
+def _batch_to_back(gv, G, rows, N, L):
+    """grad [N, G*rows, L] -> [G, rows, N*L] (columns like ``_im2col``'s)."""
+    return np.ascontiguousarray(gv.reshape(N, G * rows, L).transpose(1, 0, 2)).reshape(
+        G, rows, N * L
+    )
 
 
 def conv2d(x, xl, w, wl, np_dtype, stride, padding, dilation, groups):
@@ -78,18 +123,21 @@ def conv2d(x, xl, w, wl, np_dtype, stride, padding, dilation, groups):
     wv = contiguous(w, wl).astype(calc, copy=False)
     N, C, H, W, KH, KW, OH, OW = _geometry(xv.shape, wv.shape, stride, padding, dilation)
     OC, G = wv.shape[0], groups
-    K_ = (C // G) * KH * KW
-    if _fused(G, OC, K_, KH, KW, stride, padding):
-        out = np.empty((N, OC, OH * OW), calc)
-        K.conv_fwd_fused(xv.reshape(-1), np.ascontiguousarray(wv.reshape(OC, K_)), N, C, H, W,
-                         KH, KW, *stride, *padding, *dilation, OH, OW, out, _nch(N))  # fmt: skip
+    K_, L = (C // G) * KH * KW, OH * OW
+    if _fused(G, OC, K_, KH, KW, stride, padding, N * OC * K_ * L):
+        out = np.empty((N, OC, L), calc)
+        args = (xv.reshape(-1), np.ascontiguousarray(wv.reshape(OC, K_)), C, H, W, KH, KW,
+                *stride, *padding, *dilation, OH, OW, out)  # fmt: skip
+        parallel_for(K.conv_fwd_imgs, [args + (np.empty((K_, L), calc), lo, hi)
+                                       for lo, hi in _image_ranges(N)])  # fmt: skip
         return out.astype(np_dtype, copy=False).reshape(-1)
-    cols = _cols(xv, N, C, H, W, KH, KW, OH, OW, stride, padding, dilation)
-    if G == 1:
-        out = np.matmul(wv.reshape(OC, K_), cols)
-    else:
-        out = np.matmul(wv.reshape(G, OC // G, K_), cols.reshape(N, G, K_, OH * OW))
-    return out.astype(np_dtype, copy=False).reshape(-1)
+    w3 = wv.reshape(G, OC // G, K_)
+    if _pointwise(KH, KW, stride, padding):  # per-image GEMMs on the input itself
+        out = matmul_threads(w3, xv.reshape(N, G, K_, L))
+        return out.astype(np_dtype, copy=False).reshape(-1)
+    cols = _im2col(xv, KH, KW, OH, OW, stride, padding, dilation).reshape(G, K_, N * L)
+    out = _batch_to_front(matmul_threads(w3, cols), G, OC // G, N, L)
+    return out.astype(np_dtype, copy=False)
 
 
 def conv2d_grad_input(grad, gl, w, wl, np_dtype, input_shape, stride, padding, dilation, groups):
@@ -98,22 +146,22 @@ def conv2d_grad_input(grad, gl, w, wl, np_dtype, input_shape, stride, padding, d
     wv = contiguous(w, wl).astype(calc, copy=False)
     N, C, H, W, KH, KW, OH, OW = _geometry(input_shape, wv.shape, stride, padding, dilation)
     OC, G = wv.shape[0], groups
-    K_ = (C // G) * KH * KW
-    if _fused(G, OC, K_, KH, KW, stride, padding):
+    K_, L = (C // G) * KH * KW, OH * OW
+    if _fused(G, OC, K_, KH, KW, stride, padding, N * OC * K_ * L):
         out = np.zeros(N * C * H * W, calc)
-        w2t = np.ascontiguousarray(wv.reshape(OC, K_).T)
-        K.conv_bwd_input_fused(np.ascontiguousarray(gv).reshape(N, OC, OH * OW), w2t, N, C, H,
-                               W, KH, KW, *stride, *padding, *dilation, OH, OW, out,
-                               _nch(N))  # fmt: skip
+        args = (np.ascontiguousarray(gv).reshape(N, OC, L),
+                np.ascontiguousarray(wv.reshape(OC, K_).T), C, H, W, KH, KW, *stride,
+                *padding, *dilation, OH, OW, out)  # fmt: skip
+        parallel_for(K.conv_bwd_input_imgs, [args + (np.empty((K_, L), calc), lo, hi)
+                                             for lo, hi in _image_ranges(N)])  # fmt: skip
         return out.astype(np_dtype, copy=False)
     wt = wv.reshape(G, OC // G, K_).transpose(0, 2, 1)  # (G, K, OCg): a view, no copy
-    cols = np.matmul(wt, gv.reshape(N, G, OC // G, OH * OW))  # (N, G, K, L)
     if _pointwise(KH, KW, stride, padding):
+        cols = matmul_threads(wt, gv.reshape(N, G, OC // G, L))  # (N, G, K, L) = dx
         return cols.astype(np_dtype, copy=False).reshape(-1)
-    out = np.zeros(N * C * H * W, calc)
-    K.col2im(cols.reshape(N, C * KH * KW, OH * OW), N, C, H, W, KH, KW, stride[0], stride[1],
-             padding[0], padding[1], dilation[0], dilation[1], OH, OW, out)  # fmt: skip
-    return out.astype(np_dtype, copy=False)
+    cols = matmul_threads(wt, _batch_to_back(gv, G, OC // G, N, L))  # (G, K, N*L)
+    dx = _col2im(cols, (N, C, H, W), KH, KW, OH, OW, stride, padding, dilation)
+    return dx.astype(np_dtype, copy=False)
 
 
 def conv2d_grad_weight(grad, gl, x, xl, np_dtype, weight_shape, stride, padding, dilation,
@@ -123,23 +171,16 @@ def conv2d_grad_weight(grad, gl, x, xl, np_dtype, weight_shape, stride, padding,
     xv = contiguous(x, xl).astype(calc, copy=False)
     N, C, H, W, KH, KW, OH, OW = _geometry(xv.shape, weight_shape, stride, padding, dilation)
     OC, G = weight_shape[0], groups
-    K_ = (C // G) * KH * KW
-    L = OH * OW
-    if _fused(G, OC, K_, KH, KW, stride, padding):
-        nch = _nch(N)
-        partial = np.zeros((nch, OC, K_), calc)
-        K.conv_bwd_weight_fused(np.ascontiguousarray(gv).reshape(N, OC, L), xv.reshape(-1), N,
-                                C, H, W, KH, KW, *stride, *padding, *dilation, OH, OW, partial,
-                                nch)  # fmt: skip
+    K_, L = (C // G) * KH * KW, OH * OW
+    if _fused(G, OC, K_, KH, KW, stride, padding, N * OC * K_ * L):
+        parts = _image_ranges(N)
+        partial = np.zeros((len(parts), OC, K_), calc)  # one accumulator per range
+        args = (np.ascontiguousarray(gv).reshape(N, OC, L), xv.reshape(-1), C, H, W, KH, KW,
+                *stride, *padding, *dilation, OH, OW)  # fmt: skip
+        parallel_for(K.conv_bwd_weight_imgs, [args + (partial[i], np.empty((K_, L), calc), lo, hi)
+                                              for i, (lo, hi) in enumerate(parts)])  # fmt: skip
         return partial.sum(0).astype(np_dtype, copy=False).reshape(-1)
-    cols = _cols(xv, N, C, H, W, KH, KW, OH, OW, stride, padding, dilation)
-    if G == 1:
-        # one GEMM over the whole batch: (OC, N*L) @ (N*L, K)
-        g2 = np.ascontiguousarray(gv.reshape(N, OC, L).transpose(1, 0, 2)).reshape(OC, N * L)
-        c2 = np.ascontiguousarray(cols.transpose(0, 2, 1)).reshape(N * L, K_)
-        gw = g2 @ c2
-    else:
-        colsT = cols.reshape(N, G, K_, L).transpose(0, 1, 3, 2)  # a view: BLAS transposes
-        per = np.matmul(gv.reshape(N, G, OC // G, L), colsT)
-        gw = per.sum(axis=0)
+    cols = _im2col(xv, KH, KW, OH, OW, stride, padding, dilation).reshape(G, K_, N * L)
+    g3 = _batch_to_back(gv, G, OC // G, N, L)  # (G, OCg, N*L)
+    gw = matmul_threads(g3, cols.transpose(0, 2, 1))  # a transposed view: BLAS takes it as is
     return gw.astype(np_dtype, copy=False).reshape(-1)

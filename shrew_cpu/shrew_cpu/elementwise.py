@@ -3,20 +3,21 @@
 Below ``PARALLEL_THRESHOLD`` elements, and for integer/bool dtypes, NumPy ufuncs run on
 zero-copy strided views (no thread start-up, ~1 us dispatch). Float tensors at or above
 the threshold (and the ops NumPy lacks: erf, gelu) run the Numba kernels of
-``kernels.elementwise`` on the canonical 4-D form of the layouts. f16/bf16 compute in
-f32 and round once.
+``kernels.elementwise`` on the canonical 4-D form of the layouts, large ones split into
+output ranges over the worker threads (``threads.py``). f16/bf16 compute in f32 and
+round once.
 """
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from shrew_core.errors import ShrewError
 
 from . import _config
 from .kernels import elementwise as K
-from .strided import canonical, contiguous, view
+from .strided import canonical, contiguous, fp_quiet, fp_restore, is_full, view
+from .threads import get_num_threads, parallel_for, ranges
 
 _F32 = np.dtype(np.float32)
 _NUMBA_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -26,8 +27,17 @@ def is_half(np_dtype: np.dtype) -> bool:
     return np_dtype.itemsize == 2
 
 
-def nchunks(n: int) -> int:
-    return max(1, min(numba.get_num_threads() * 4, n // _config.MIN_CHUNK))
+def chunks(n: int, align: int = 1) -> list[tuple[int, int]]:
+    """Output ranges for the worker threads: one per thread, four per thread for very
+    large outputs (load balance on a shared machine), at least ``MIN_CHUNK`` elements
+    each; boundaries rounded to multiples of ``align``."""
+    t = get_num_threads()
+    parts = max(1, min(t * (4 if n >= 64 * _config.MIN_CHUNK else 1), n // _config.MIN_CHUNK))
+    if align == 1:
+        return ranges(n, parts)
+    step = -(-n // parts)
+    step = -(-step // align) * align
+    return [(lo, min(n, lo + step)) for lo in range(0, n, step)]
 
 
 def _canon1(x, layout):
@@ -47,7 +57,8 @@ def numba_unary(code: int, x, layout, np_dtype, p0=0.0, p1=0.0) -> np.ndarray:
     x, xo, xs, shape = _canon1(x, layout)
     t = np_dtype.type
     if n >= _config.PARALLEL_THRESHOLD:
-        K.unary_parallel(code, x, xo, xs, out, shape, t(p0), t(p1), nchunks(n))
+        args = (code, x, xo, xs, out, shape, t(p0), t(p1))
+        parallel_for(K.unary_serial, [args + r for r in chunks(n)])
     else:
         K.unary_serial(code, x, xo, xs, out, shape, t(p0), t(p1), 0, n)
     return out
@@ -62,10 +73,16 @@ def unary(op: str, x, layout, np_dtype) -> np.ndarray:
         return numba_unary(K.UNARY_CODE[op], x, layout, np_dtype)
     if fn is None:  # an integer input to a float-only op: the front end casts first
         raise ShrewError(f"unary {op}: not defined for {np_dtype}")
-    out = np.empty(layout.shape, np_dtype)
-    with np.errstate(all="ignore"):
-        fn(view(x, layout), out)
-    return out.reshape(-1)
+    out = np.empty(layout.numel, np_dtype)
+    tok = fp_quiet()
+    try:
+        if is_full(x, layout):  # the storage itself: no view to build
+            fn(x, out)
+        else:
+            fn(view(x, layout), out.reshape(layout.shape))
+    finally:
+        fp_restore(tok)
+    return out
 
 
 def affine(x, layout, np_dtype, mul: float, add: float) -> np.ndarray:
@@ -96,17 +113,27 @@ def binary(op: str, a, la, b, lb, np_dtype) -> np.ndarray:
         lc = _contig(la.shape)
         return binary(op, af, lc, bf, lc, _F32).astype(np_dtype)
     n = la.numel
-    if np_dtype in _NUMBA_FLOATS and n >= _config.PARALLEL_THRESHOLD:
+    if n >= _config.PARALLEL_THRESHOLD and np_dtype in _NUMBA_FLOATS:
         return numba_binary(K.BINARY_CODE[op], a, la, b, lb, np_dtype)
-    av, bv = view(a, la), view(b, lb)
     if np_dtype.kind in "iub":
+        bv = view(b, lb)
         if op in ("floor_divide", "remainder") and n and not np.all(bv):
             raise ZeroDivisionError(f"{op}: integer division by zero")
         if op == "pow" and np_dtype.kind == "i" and n and np.any(bv < 0):
-            return int_pow(av, bv).reshape(-1)
-    out = np.empty(la.shape, np_dtype)
-    with np.errstate(all="ignore"):
-        K.NUMPY_BINARY[op](av, bv, out=out)
+            return int_pow(view(a, la), bv).reshape(-1)
+    ufunc = K.NUMPY_BINARY[op]
+    tok = fp_quiet()
+    try:  # dense operands are the storages themselves; a broadcast scalar is one element
+        a_dense = la.offset == 0 and a.size == n and la.is_contiguous()
+        b_dense = lb.offset == 0 and b.size == n and lb.is_contiguous()
+        if a_dense and (b_dense or not any(lb.strides)):
+            return ufunc(a, b if b_dense else b[lb.offset])
+        if b_dense and not any(la.strides):
+            return ufunc(a[la.offset], b)
+        out = np.empty(la.shape, np_dtype)
+        ufunc(view(a, la), view(b, lb), out=out)
+    finally:
+        fp_restore(tok)
     return out.reshape(-1)
 
 
@@ -133,7 +160,8 @@ def numba_binary(code: int, a, la, b, lb, np_dtype) -> np.ndarray:
         shape, (ast, bst) = c
         ao, bo = la.offset, lb.offset
     if n >= _config.PARALLEL_THRESHOLD:
-        K.binary_parallel(code, a, ao, ast, b, bo, bst, out, shape, nchunks(n))
+        args = (code, a, ao, ast, b, bo, bst, out, shape)
+        parallel_for(K.binary_serial, [args + r for r in chunks(n)])
     else:
         K.binary_serial(code, a, ao, ast, b, bo, bst, out, shape, 0, n)
     return out
@@ -182,7 +210,7 @@ def unary_backward(op: str, x, grad, np_dtype) -> np.ndarray | None:
     code = K.UNARY_CODE[op]
     n = xa.size
     if n >= _config.PARALLEL_THRESHOLD:
-        K.unary_bwd_parallel(code, xa, ga, out, nchunks(n))
+        parallel_for(K.unary_bwd_serial, [(code, xa, ga, out) + r for r in chunks(n)])
     elif n:
         K.unary_bwd_serial(code, xa, ga, out, 0, n)
     return out.astype(np_dtype, copy=False)
@@ -191,6 +219,7 @@ def unary_backward(op: str, x, grad, np_dtype) -> np.ndarray | None:
 def fused_elementwise(program, inputs, shape, np_dtype) -> np.ndarray | None:
     """Evaluate an instruction tape in one blocked pass (None: not a float program, the
     caller falls back to the composed default)."""
+    import numba
     from numba.typed import List
 
     in_dts = [dt.np_dtype for _, _, dt in inputs]
@@ -228,7 +257,8 @@ def fused_elementwise(program, inputs, shape, np_dtype) -> np.ndarray | None:
     cst = np.array(consts + [0.0], calc)
     out = np.empty(n, calc)
     if n >= _config.PARALLEL_THRESHOLD:
-        K.fused_parallel(prog, cst, arrays, out, nchunks(n))
+        parallel_for(K.fused_serial,
+                     [(prog, cst, arrays, out) + r for r in chunks(n, K.FUSED_BLOCK)])  # fmt: skip
     elif n:
         K.fused_serial(prog, cst, arrays, out, 0, n)
     return out.astype(np_dtype, copy=False)

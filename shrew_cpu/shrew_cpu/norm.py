@@ -3,15 +3,14 @@ cross_entropy and their backwards.
 
 Inputs become C-contiguous [rows, L] matrices (the softmax dim moved last; a copy only
 when the layout is not already that), f16/bf16 in f32. Small inputs run the serial row
-kernel in the calling thread; from ``REDUCE_THRESHOLD`` elements the ``prange`` driver
-splits rows over threads.
+kernel in the calling thread; from ``REDUCE_THRESHOLD`` elements the rows are split into
+ranges over the worker threads (``threads.py``).
 """
 
 from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 
 from shrew_core.errors import IndexOutOfRangeError
@@ -19,6 +18,7 @@ from shrew_core.errors import IndexOutOfRangeError
 from . import _config
 from .kernels import norm as K
 from .strided import view
+from .threads import get_num_threads, parallel_for, ranges
 
 _F32 = np.dtype(np.float32)
 _DUMMY = {dt: np.zeros(1, dt) for dt in (np.dtype(np.float32), np.dtype(np.float64))}
@@ -29,9 +29,15 @@ def _calc(np_dtype):
 
 
 def _nch(rows, numel):
+    """Row ranges for the worker threads, or 0: run the serial kernel here."""
     if numel < _config.REDUCE_THRESHOLD or rows < 2:
         return 0
-    return min(rows, numba.get_num_threads() * 4)
+    return min(rows, get_num_threads() * (4 if numel >= 64 * _config.MIN_CHUNK else 1))
+
+
+def _rows_par(kernel, args, rows, nch):
+    """``kernel(*args, lo, hi)`` over ``nch`` row ranges; the per-range results."""
+    return parallel_for(kernel, [args + r for r in ranges(rows, nch)])
 
 
 def _moved(x, layout, dim, calc):
@@ -60,7 +66,7 @@ def softmax(x, layout, np_dtype, dim, log):
     if a.size:
         nch = _nch(a.shape[0], a.size)
         if nch:
-            K.softmax_par(a, out, log, nch)
+            _rows_par(K.softmax_rows, (a, out, log), a.shape[0], nch)
         else:
             K.softmax_rows(a, out, log, 0, a.shape[0])
     return _unmove(out, mshape, dim, layout.ndim, np_dtype)
@@ -81,7 +87,7 @@ def softmax_backward(y, grad, shape, np_dtype, dim, log):
     if y2.size:
         nch = _nch(y2.shape[0], y2.size)
         if nch:
-            K.softmax_bwd_par(y2, g2, out, log, nch)
+            _rows_par(K.softmax_bwd_rows, (y2, g2, out, log), y2.shape[0], nch)
         else:
             K.softmax_bwd_rows(y2, g2, out, log, 0, y2.shape[0])
     return _unmove(out, mshape, d, nd, np_dtype)
@@ -114,7 +120,7 @@ def layer_norm(x, layout, weight, bias, np_dtype, normalized_ndim, eps):
     if R and L:
         nch = _nch(R, a.size)
         if nch:
-            K.layer_norm_par(*args, nch)
+            _rows_par(K.layer_norm_rows, args, R, nch)
         else:
             K.layer_norm_rows(*args, 0, R)
     return y.astype(np_dtype, copy=False).reshape(-1), mean, rstd
@@ -134,7 +140,9 @@ def layer_norm_backward(grad, x, shape, weight, mean, rstd, np_dtype, normalized
     gb = np.zeros((max(nch, 1), L), np.float64)
     if R and L:
         if nch:
-            K.layer_norm_bwd_par(g, a, w, weight is not None, mu, rs, gx, gw, gb, nch)
+            parallel_for(K.layer_norm_bwd_rows,
+                         [(g, a, w, weight is not None, mu, rs, gx, gw[c], gb[c], lo, hi)
+                          for c, (lo, hi) in enumerate(ranges(R, nch))])  # fmt: skip
         else:
             K.layer_norm_bwd_rows(g, a, w, weight is not None, mu, rs, gx, gw[0], gb[0], 0, R)
     gx = gx.astype(np_dtype, copy=False).reshape(-1)
@@ -152,7 +160,7 @@ def rms_norm(x, layout, weight, np_dtype, normalized_ndim, eps):
     if R and L:
         nch = _nch(R, a.size)
         if nch:
-            K.rms_norm_par(a, w, weight is not None, float(eps), y, rstd, nch)
+            _rows_par(K.rms_norm_rows, (a, w, weight is not None, float(eps), y, rstd), R, nch)
         else:
             K.rms_norm_rows(a, w, weight is not None, float(eps), y, rstd, 0, R)
     return y.astype(np_dtype, copy=False).reshape(-1), rstd
@@ -170,7 +178,9 @@ def rms_norm_backward(grad, x, shape, weight, rstd, np_dtype, normalized_ndim):
     gw = np.zeros((max(nch, 1), L), np.float64)
     if R and L:
         if nch:
-            K.rms_norm_bwd_par(g, a, w, weight is not None, rs, gx, gw, nch)
+            parallel_for(K.rms_norm_bwd_rows,
+                         [(g, a, w, weight is not None, rs, gx, gw[c], lo, hi)
+                          for c, (lo, hi) in enumerate(ranges(R, nch))])  # fmt: skip
         else:
             K.rms_norm_bwd_rows(g, a, w, weight is not None, rs, gx, gw[0], 0, R)
     gx = gx.astype(np_dtype, copy=False).reshape(-1)
@@ -188,7 +198,11 @@ def cross_entropy(logits, layout, target, np_dtype, ignore_index, label_smoothin
     if N and C:
         nch = _nch(N, a.size)
         args = (a, t, int(ignore_index), float(label_smoothing), loss, lse)
-        bad = K.cross_entropy_par(*args, nch) if nch else K.cross_entropy_rows(*args, 0, N)
+        if nch:
+            bad = sum(parallel_for(K.cross_entropy_rows, [args + (np.empty(C, calc), lo, hi)
+                                                          for lo, hi in ranges(N, nch)]))
+        else:
+            bad = K.cross_entropy_rows(*args, np.empty(C, calc), 0, N)
     if bad:
         tv = t[(t != ignore_index) & ((t < 0) | (t >= C))]
         raise IndexOutOfRangeError(
@@ -211,7 +225,7 @@ def cross_entropy_backward(grad_rows, logits, shape, target, lse, np_dtype, igno
         nch = _nch(N, a.size)
         args = (g, a, t, ls, int(ignore_index), float(label_smoothing), out)
         if nch:
-            K.cross_entropy_bwd_par(*args, nch)
+            _rows_par(K.cross_entropy_bwd_rows, args, N, nch)
         else:
             K.cross_entropy_bwd_rows(*args, 0, N)
     return out.astype(np_dtype, copy=False).reshape(-1)

@@ -1,5 +1,7 @@
 """Host side of pooling: output sizes (PyTorch's ceil-mode rule), dtype handling, and the
-calls into ``kernels.pool``. f16/bf16 compute in f32 (exact for max pooling)."""
+calls into ``kernels.pool``: in the calling thread below ``PARALLEL_THRESHOLD`` units of
+work (window elements visited), as plane ranges on the worker threads above. f16/bf16 compute in f32
+(exact for max pooling)."""
 
 from __future__ import annotations
 
@@ -7,8 +9,10 @@ import numpy as np
 
 from shrew_core.errors import IndexOutOfRangeError
 
+from . import _config
 from .kernels import pool as K
 from .strided import contiguous
+from .threads import get_num_threads, parallel_for, ranges
 
 _F32 = np.dtype(np.float32)
 
@@ -25,6 +29,15 @@ def pool_out_size(n, k, s, p, d, ceil_mode):
     return o
 
 
+def _run(kernel, args, planes: int, work: int) -> list:
+    """``kernel(*args, lo, hi)`` over all planes: here, or as plane ranges on the worker
+    threads when ``work`` reaches ``PARALLEL_THRESHOLD``; the per-range results."""
+    if work < _config.PARALLEL_THRESHOLD or planes < 2:
+        return [kernel(*args, 0, planes)]
+    parts = get_num_threads() * (4 if work >= 64 * _config.MIN_CHUNK else 1)
+    return parallel_for(kernel, [args + r for r in ranges(planes, parts)])
+
+
 def _planes(x, layout, np_dtype):
     v = contiguous(x, layout).astype(_calc(np_dtype), copy=False)
     N, C, H, W = v.shape
@@ -37,8 +50,9 @@ def max_pool2d(x, layout, np_dtype, kernel, stride, padding, dilation, ceil_mode
     OW = pool_out_size(W, kernel[1], stride[1], padding[1], dilation[1], ceil_mode)
     out = np.empty(N * C * OH * OW, xv.dtype)
     idx = np.empty(N * C * OH * OW, np.int64)
-    K.max_pool_fwd(xv, N * C, H, W, kernel[0], kernel[1], stride[0], stride[1], padding[0],
-                   padding[1], dilation[0], dilation[1], OH, OW, out, idx)  # fmt: skip
+    geo = (H, W, kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1],
+           dilation[0], dilation[1], OH, OW)  # fmt: skip
+    _run(K.max_pool_fwd_planes, (xv, *geo, out, idx), N * C, out.size * kernel[0] * kernel[1])
     return out.astype(np_dtype, copy=False), idx
 
 
@@ -48,7 +62,7 @@ def max_pool2d_backward(grad, gl, indices, il, input_shape, np_dtype):
     idx = contiguous(indices, il).reshape(-1)
     out = np.zeros(N * C * H * W, g.dtype)
     L = g.size // max(N * C, 1)
-    bad = K.max_pool_bwd(g.reshape(-1), idx, N * C, H * W, L, out)
+    bad = sum(_run(K.max_pool_bwd_planes, (g.reshape(-1), idx, H * W, L, out), N * C, g.size))
     if bad:
         raise IndexOutOfRangeError(
             f"max_pool2d_backward: {bad} indices outside the {H}x{W} input plane"
@@ -61,8 +75,9 @@ def avg_pool2d(x, layout, np_dtype, kernel, stride, padding, ceil_mode, count_in
     OH = pool_out_size(H, kernel[0], stride[0], padding[0], 1, ceil_mode)
     OW = pool_out_size(W, kernel[1], stride[1], padding[1], 1, ceil_mode)
     out = np.empty(N * C * OH * OW, xv.dtype)
-    K.avg_pool_fwd(xv, N * C, H, W, kernel[0], kernel[1], stride[0], stride[1], padding[0],
-                   padding[1], OH, OW, bool(count_include_pad), out)  # fmt: skip
+    geo = (H, W, kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1], OH, OW,
+           bool(count_include_pad))  # fmt: skip
+    _run(K.avg_pool_fwd_planes, (xv, *geo, out), N * C, out.size * kernel[0] * kernel[1])
     return out.astype(np_dtype, copy=False)
 
 
@@ -72,8 +87,9 @@ def avg_pool2d_backward(grad, gl, input_shape, np_dtype, kernel, stride, padding
     g = contiguous(grad, gl).astype(_calc(np_dtype), copy=False)
     OH, OW = g.shape[2], g.shape[3]
     out = np.zeros(N * C * H * W, g.dtype)
-    K.avg_pool_bwd(g.reshape(-1), N * C, H, W, kernel[0], kernel[1], stride[0], stride[1],
-                   padding[0], padding[1], OH, OW, bool(count_include_pad), out)  # fmt: skip
+    geo = (H, W, kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1], OH, OW,
+           bool(count_include_pad))  # fmt: skip
+    _run(K.avg_pool_bwd_planes, (g.reshape(-1), *geo, out), N * C, g.size * kernel[0] * kernel[1])
     return out.astype(np_dtype, copy=False)
 
 
@@ -81,7 +97,7 @@ def adaptive_avg_pool2d(x, layout, np_dtype, output_size):
     xv, N, C, H, W = _planes(x, layout, np_dtype)
     OH, OW = output_size
     out = np.empty(N * C * OH * OW, xv.dtype)
-    K.adaptive_avg_fwd(xv, N * C, H, W, OH, OW, out)
+    _run(K.adaptive_avg_fwd_planes, (xv, H, W, OH, OW, out), N * C, xv.size)
     return out.astype(np_dtype, copy=False)
 
 
@@ -89,5 +105,6 @@ def adaptive_avg_pool2d_backward(grad, gl, input_shape, np_dtype):
     N, C, H, W = input_shape
     g = contiguous(grad, gl).astype(_calc(np_dtype), copy=False)
     out = np.zeros(N * C * H * W, g.dtype)
-    K.adaptive_avg_bwd(g.reshape(-1), N * C, H, W, g.shape[2], g.shape[3], out)
+    _run(K.adaptive_avg_bwd_planes, (g.reshape(-1), H, W, g.shape[2], g.shape[3], out), N * C,
+         out.size)  # fmt: skip
     return out.astype(np_dtype, copy=False)

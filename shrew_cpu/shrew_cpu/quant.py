@@ -4,13 +4,14 @@
 Two paths, chosen by the batch M (rows of x):
 
 * M <= ``GEMV_MAX_ROWS`` (4): ``kernels.quant.gemv_q8`` / ``gemv_q4`` read the int8 or
-  packed int4 weight directly, one pass over its bytes, output rows split over threads.
+  packed int4 weight directly, one pass over its bytes, output rows split over the worker
+  threads (``threads.py``).
   A batch-1 4096x4096 layer reads 16 MiB (int8) or 8 MiB (int4) instead of 64 MiB of f32.
 * larger M: the weight is dequantised ``BLOCK_BYTES`` (8 MiB) of f32 at a time (a block
   of whole rows) into a reused scratch buffer and multiplied by BLAS (``block @ xᵀ`` into
   rows of the transposed output), so the float weight never exists whole and each block
   is still in cache when GEMM reads it. Smaller blocks measured slower: every GEMM call
-  repacks x, and each block costs two thread-pool hand-offs (Numba's, then OpenBLAS's),
+  repacks x, and each block costs two thread-pool hand-offs (ours, then OpenBLAS's),
   which a busy machine turns into stalls (1 MiB blocks: 1.3x the f32 time single-threaded,
   4x with 2 threads under load; 8 MiB: 0.97x and 1.0x). int4 blocks are written with the
   even columns first and the odd ones after (unit-stride stores) and x's columns are
@@ -28,8 +29,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _config
 from .kernels import quant as K
 from .strided import view
+from .threads import get_num_threads, parallel_for, ranges
 
 _F32 = np.dtype(np.float32)
 GEMV_MAX_ROWS = 4
@@ -42,6 +45,13 @@ def _unpack_int4_to_int8(q: np.ndarray, numel: int) -> np.ndarray:
     codes[0::2] = (q & 15).astype(np.int8)
     codes[1::2] = (q >> 4).astype(np.int8)
     return codes[:numel] - np.int8(8)
+
+
+def _split(kernel, blocks: int, work: int, *args) -> None:
+    """``kernel(*args, lo, hi)`` over ``range(blocks)``, in ranges over the worker threads
+    when the call touches at least ``PARALLEL_THRESHOLD`` weight elements."""
+    parts = get_num_threads() if work >= _config.PARALLEL_THRESHOLD else 1
+    parallel_for(kernel, [args + r for r in ranges(blocks, parts)])
 
 
 def quantized_linear(x, x_layout, weight, scales, zero_points, bits, n, k, groups):
@@ -61,13 +71,12 @@ def quantized_linear(x, x_layout, weight, scales, zero_points, bits, n, k, group
         q, bits = _unpack_int4_to_int8(weight, n * k), 8
     if m <= GEMV_MAX_ROWS:
         xsum = xv.reshape(m, groups, k // groups).sum(axis=2, dtype=np.float32)
+        blocks = (n + 3) // 4
         if bits == 8:
-            K.gemv_q8(xv, q, sc, zp, xsum, out)
+            _split(K.gemv_q8, blocks, n * k, xv, q, sc, zp, xsum, out)
         else:
-            K.gemv_q4(
-                np.ascontiguousarray(xv[:, 0::2]), np.ascontiguousarray(xv[:, 1::2]),
-                q, sc, zp, xsum, out,
-            )  # fmt: skip
+            x_even, x_odd = np.ascontiguousarray(xv[:, 0::2]), np.ascontiguousarray(xv[:, 1::2])
+            _split(K.gemv_q4, blocks, n * k, x_even, x_odd, q, sc, zp, xsum, out)
         return out
     if bits == 8:
         dequant, xt = K.dequant_q8, xv.T
@@ -79,7 +88,7 @@ def quantized_linear(x, x_layout, weight, scales, zero_points, bits, n, k, group
     for r0 in range(0, n, rows):
         r = min(rows, n - r0)
         block = scratch[:r]
-        dequant(q, sc, zp, r0, block)
+        _split(dequant, r, r * k, q, sc, zp, r0, block)
         np.matmul(block, xt, out=out_t[r0 : r0 + r])
     return np.ascontiguousarray(out_t.T)
 

@@ -10,12 +10,12 @@ pairwise along the contiguous axis. f16/bf16 accumulate in f32.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from . import _config
 from .kernels import reduce as K
-from .strided import coalesce, row_offsets, view
+from .strided import coalesce, fp_quiet, fp_restore, row_offsets, view
+from .threads import get_num_threads, parallel_for, ranges
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
@@ -47,22 +47,26 @@ def _col_form(layout, dims):
     return row_offsets(kshape[:-1], kstr[:-1], layout.offset), kshape[-1], rshape[0], rstr[0]
 
 
+def _run(kernel, args, tasks: int, numel: int) -> None:
+    """Run ``kernel(*args, t0, t1)`` over ``tasks`` tasks, split over the worker threads
+    (a few ranges per thread for large inputs: load balance)."""
+    per = 4 if numel >= 64 * _config.MIN_CHUNK else 1
+    parallel_for(kernel, [args + r for r in ranges(tasks, get_num_threads() * per)])
+
+
 def reduce(op: str, x, layout, np_dtype, dims) -> np.ndarray:
     n = layout.numel
-    if (
-        op in _CODE
-        and np_dtype in (_F32, _F64)
-        and n >= _config.REDUCE_THRESHOLD
-        and (form := _row_form(layout, dims)) is not None
-    ):
+    big = n >= _config.REDUCE_THRESHOLD and op in _CODE and np_dtype in (_F32, _F64)
+    if big and (form := _row_form(layout, dims)) is not None:
         offs, length, st = form
         nrows = offs.size
-        nthreads = numba.get_num_threads()
+        nthreads = get_num_threads()
         nck = 1 if nrows >= 2 * nthreads else -(-2 * nthreads // nrows)
         nck = max(1, min(nck, length // K.BLOCK))
         chunk = -(-length // nck)
         partial = np.empty((nrows, nck), _F64)
-        K.reduce_rows(_CODE[op], x, offs, length, st, chunk, partial)
+        args = (_CODE[op], x, offs, length, st, chunk, partial)
+        _run(K.reduce_rows, args, nrows * nck, n)
         if nck == 1:
             res = partial[:, 0]
         elif op == "sum":
@@ -70,19 +74,15 @@ def reduce(op: str, x, layout, np_dtype, dims) -> np.ndarray:
         else:
             res = (np.max if op == "max" else np.min)(partial, axis=1)
         return res.astype(np_dtype)
-    if (
-        op in _CODE
-        and np_dtype in (_F32, _F64)
-        and n >= _config.REDUCE_THRESHOLD
-        and (cform := _col_form(layout, dims)) is not None
-    ):
+    if big and (cform := _col_form(layout, dims)) is not None:
         offs, m, length, st = cform
-        nthreads = numba.get_num_threads()
+        nthreads = get_num_threads()
         nck = max(1, min(length, -(-2 * nthreads // offs.size)))
         chunk = -(-length // nck)
         nck = -(-length // chunk)
         partial = np.empty((nck, offs.size, m), _F64 if op == "sum" else np_dtype)
-        K.reduce_cols(_CODE[op], x, offs, m, length, st, chunk, partial)
+        args = (_CODE[op], x, offs, m, length, st, chunk, partial)
+        _run(K.reduce_cols, args, offs.size * nck, n)
         if nck == 1:
             res = partial[0]
         elif op == "sum":
@@ -95,9 +95,12 @@ def reduce(op: str, x, layout, np_dtype, dims) -> np.ndarray:
     if np_dtype.itemsize == 2 and np_dtype.kind != "u":  # f16 / bf16
         v = v.astype(_F32)
         acc = _F32
-    with np.errstate(all="ignore"):
+    tok = fp_quiet()
+    try:
         res = _UFUNC[op].reduce(v, axis=dims, dtype=acc if op in ("sum", "prod") else None)
-    return np.asarray(res).astype(np_dtype).reshape(-1)
+    finally:
+        fp_restore(tok)
+    return np.asarray(res).astype(np_dtype, copy=False).reshape(-1)
 
 
 def arg_reduce(op: str, x, layout, np_dtype, dim: int) -> np.ndarray:

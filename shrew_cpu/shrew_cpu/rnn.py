@@ -9,10 +9,10 @@ f32/f64 contiguous storages: zero-copy reshapes). Cells with fewer than
 kernel in the calling thread, larger ones split the batch rows over threads; the masked
 softmax switches on the score count likewise.
 
-Compile cost (Numba, ``cache=True``, nothing compiled at import): 6 kernels x {f32, f64},
-each a serial function plus a ``prange`` driver. Measured on the shared 2-core box: ~6 s
-cold for every serial kernel in both dtypes, ~12 s more for the parallel drivers (compiled
-only when a size first crosses the threshold); ~0.6 s for all of them from the cache.
+Compile cost (Numba, ``cache=True``, nothing compiled at import): 6 serial kernels x
+{f32, f64}, run on the worker threads for large batches (no parallel driver to compile).
+Measured on the shared 2-core box: ~6 s cold for every kernel in both dtypes (before the
+``prange`` drivers were dropped they cost ~12 s more); ~0.6 s for all of them from the cache.
 Speed (B=32, H=256, one thread): LSTM step ~20-25 µs forward (f32; f64 uses scalar libm,
 ~0.3 ms), ~10-15 µs backward.
 """
@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 
 from . import _config
 from .kernels import rnn as K
 from .strided import coalesce, view
+from .threads import get_num_threads, parallel_for, ranges
 
 _F32 = np.dtype(np.float32)
 _DUMMY = {dt: np.zeros(1, dt) for dt in (np.dtype(np.float32), np.dtype(np.float64))}
@@ -45,7 +45,11 @@ def _mat(s, rows, cols, calc):
 def _nch(rows, work):
     if work < _config.REDUCE_THRESHOLD or rows < 2:
         return 0
-    return min(rows, numba.get_num_threads() * 4)
+    return min(rows, get_num_threads() * (4 if work >= 64 * _config.MIN_CHUNK else 1))
+
+
+def _par(kernel, args, rows, nch):
+    parallel_for(kernel, [args + r for r in ranges(rows, nch)])
 
 
 def _out(a, np_dtype):
@@ -71,7 +75,7 @@ class RnnKernels:
         act = np.empty((B, 4 * H), calc)
         nch = _nch(B, g.size)
         if nch:
-            K.lstm_fwd_par(g, cp, h, c, act, tc, nch)
+            _par(K.lstm_fwd_rows, (g, cp, h, c, act, tc), B, nch)
         else:
             K.lstm_fwd_rows(g, cp, h, c, act, tc, 0, B)
         return tuple(_out(a, np_dtype) for a in (h, c, act, tc))
@@ -87,7 +91,7 @@ class RnnKernels:
         dc_prev = np.empty((B, H), calc)
         nch = _nch(B, a.size)
         if nch:
-            K.lstm_bwd_par(dh_, dc_, a, cp, tc, d_gates, dc_prev, nch)
+            _par(K.lstm_bwd_rows, (dh_, dc_, a, cp, tc, d_gates, dc_prev), B, nch)
         else:
             K.lstm_bwd_rows(dh_, dc_, a, cp, tc, d_gates, dc_prev, 0, B)
         return _out(d_gates, np_dtype), _out(dc_prev, np_dtype)
@@ -104,7 +108,7 @@ class RnnKernels:
         rz = np.empty((B, 2 * H), calc)
         nch = _nch(B, g.size)
         if nch:
-            K.gru_fwd_par(x, g, hp, h, rz, n, nch)
+            _par(K.gru_fwd_rows, (x, g, hp, h, rz, n), B, nch)
         else:
             K.gru_fwd_rows(x, g, hp, h, rz, n, 0, B)
         return _out(h, np_dtype), _out(rz, np_dtype), _out(n, np_dtype)
@@ -121,7 +125,7 @@ class RnnKernels:
         direct = np.empty((B, H), calc)
         nch = _nch(B, g.size)
         if nch:
-            K.gru_bwd_par(dh_, hp, g, rz_, n_, d_xg, d_hg, direct, nch)
+            _par(K.gru_bwd_rows, (dh_, hp, g, rz_, n_, d_xg, d_hg, direct), B, nch)
         else:
             K.gru_bwd_rows(dh_, hp, g, rz_, n_, d_xg, d_hg, direct, 0, B)
         return _out(d_xg, np_dtype), _out(d_hg, np_dtype), _out(direct, np_dtype)
@@ -146,7 +150,7 @@ class RnnKernels:
             margs = _mask_args(mask, mask_layout, perm, mshape, calc)
             nch = _nch(R, a2.size)
             if nch:
-                K.masked_softmax_par(a2, *margs, float(scale), out, nch)
+                _par(K.masked_softmax_rows, (a2, *margs, float(scale), out), R, nch)
             else:
                 K.masked_softmax_rows(a2, *margs, float(scale), out, 0, R)
         res = out.reshape(mshape)
@@ -172,7 +176,7 @@ class RnnKernels:
             y2, g2 = ya.reshape(R, L), ga.reshape(R, L)
             nch = _nch(R, y2.size)
             if nch:
-                K.masked_softmax_bwd_par(y2, g2, float(scale), out, nch)
+                _par(K.masked_softmax_bwd_rows, (y2, g2, float(scale), out), R, nch)
             else:
                 K.masked_softmax_bwd_rows(y2, g2, float(scale), out, 0, R)
         res = out.reshape(mshape)

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from shrew_core import dtypes as D
 from shrew_core.layout import Layout
+from shrew_cpu import _config
 from shrew_cpu.testing import check
 
 CONV_CASES = [
@@ -35,9 +36,17 @@ def _t(a):
     return torch.from_numpy(np.asarray(a, np.float64))
 
 
+@pytest.fixture(params=["blas", "fused"])
+def conv_path(request, monkeypatch):
+    """Every convolution once through NumPy im2col + BLAS and once (where the geometry
+    allows: ungrouped, small weight, not pointwise) through the fused Numba kernels."""
+    monkeypatch.setattr(_config, "CONV_FUSED_MACS", 0 if request.param == "fused" else 1 << 62)
+    return request.param
+
+
 @pytest.mark.parametrize("case", CONV_CASES)
 @pytest.mark.parametrize("dtype", [D.f32, D.f64, D.bf16])
-def test_conv2d_forward_and_grads(cpu, case, dtype):
+def test_conv2d_forward_and_grads(cpu, case, dtype, conv_path):
     xs, oc, (kh, kw), stride, padding, dilation, groups = case
     rng = np.random.default_rng(30)
     x = rng.standard_normal(xs).astype(dtype.np_dtype)
@@ -60,7 +69,7 @@ def test_conv2d_forward_and_grads(cpu, case, dtype):
     check(gw, tw.grad.numpy().astype(dtype.np_dtype), dtype, **tol)
 
 
-def test_conv2d_strided_input_view(cpu):
+def test_conv2d_strided_input_view(cpu, conv_path):
     """A transposed (H<->W) input view is read correctly."""
     rng = np.random.default_rng(31)
     base = rng.standard_normal((2, 3, 6, 5))
@@ -83,7 +92,7 @@ POOL_CASES = [
 
 @pytest.mark.parametrize("case", POOL_CASES)
 @pytest.mark.parametrize("dtype", [D.f32, D.f64, D.bf16])
-def test_max_pool2d(cpu, case, dtype):
+def test_max_pool2d(cpu, path, case, dtype):
     kernel, stride, padding, dilation, ceil_mode = case
     rng = np.random.default_rng(32)
     x = rng.permutation(2 * 3 * 9 * 10).reshape(2, 3, 9, 10).astype(dtype.np_dtype)  # no ties
@@ -113,7 +122,7 @@ def test_max_pool2d_padding_never_wins(cpu):
 @pytest.mark.parametrize("case", POOL_CASES)
 @pytest.mark.parametrize("include_pad", [True, False])
 @pytest.mark.parametrize("dtype", [D.f32, D.f64])
-def test_avg_pool2d(cpu, case, include_pad, dtype):
+def test_avg_pool2d(cpu, path, case, include_pad, dtype):
     kernel, stride, padding, _, ceil_mode = case
     rng = np.random.default_rng(33)
     x = rng.standard_normal((2, 3, 9, 10)).astype(dtype.np_dtype)
@@ -131,7 +140,7 @@ def test_avg_pool2d(cpu, case, include_pad, dtype):
 
 
 @pytest.mark.parametrize("out_size", [(1, 1), (3, 4), (5, 7), (9, 10)])
-def test_adaptive_avg_pool2d(cpu, out_size):
+def test_adaptive_avg_pool2d(cpu, path, out_size):
     rng = np.random.default_rng(34)
     x = rng.standard_normal((2, 3, 9, 10))
     tx = _t(x).requires_grad_()
@@ -145,7 +154,7 @@ def test_adaptive_avg_pool2d(cpu, out_size):
     check(gx, tx.grad.numpy(), D.f64)
 
 
-def test_max_pool_backward_bad_index_raises(cpu):
+def test_max_pool_backward_bad_index_raises(cpu, path):
     from shrew_core.errors import IndexOutOfRangeError
 
     g = np.ones(4)

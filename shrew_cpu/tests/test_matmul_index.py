@@ -52,6 +52,34 @@ def test_matmul_batched_broadcast(cpu, dtype):
           rtol=1e-4 if dtype is D.f32 else None)  # fmt: skip
 
 
+@pytest.mark.parametrize("shapes", [
+    ((70, 33), (33, 40)),  # blocks of rows
+    ((40, 33), (33, 70)),  # blocks of columns
+    ((9, 40, 6), (9, 6, 35)),  # blocks of batch entries
+    ((2, 3, 70, 5), (5, 33)),  # rows of every batch entry, rhs broadcast
+    ((35, 6), (4, 6, 40)),  # lhs broadcast over the batch
+])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_matmul_split_over_worker_threads(cpu, monkeypatch, shapes, threads):
+    """SHREW_CPU_GEMM_THREADS=workers: every product split into blocks (threshold 0) on 1-3
+    threads equals NumPy's; the thread count of NumPy's BLAS is restored afterwards."""
+    from shrew_cpu import _config, gemm
+    from shrew_cpu import threads as th
+
+    monkeypatch.setattr(_config, "GEMM_THREADS", "workers")
+    monkeypatch.setattr(_config, "GEMM_PARALLEL_MACS", 0)
+    monkeypatch.setattr(th, "_num_threads", threads)
+    rng = np.random.default_rng(24)
+    a, b = (rng.standard_normal(s) for s in shapes)
+    api = gemm._openblas_thread_api()
+    before = api[1]() if api else None
+    out = cpu.matmul(a.reshape(-1), Layout.contiguous(a.shape), b.reshape(-1),
+                     Layout.contiguous(b.shape), D.f64)  # fmt: skip
+    check(out, a @ b, D.f64)
+    if api:
+        assert api[1]() == before
+
+
 @pytest.mark.parametrize("dtype", [D.f32, D.bf16, D.i64])
 def test_index_select_and_add(cpu, dtype):
     rng = np.random.default_rng(22)

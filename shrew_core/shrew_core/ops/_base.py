@@ -10,12 +10,25 @@ from ..tensor import Tensor
 
 
 def wrap(storage, layout_or_shape, dtype: DType, backend) -> Tensor:
-    layout = (
-        layout_or_shape
-        if isinstance(layout_or_shape, Layout)
-        else Layout.contiguous(tuple(layout_or_shape))
-    )
-    return Tensor._make(storage, layout, dtype, backend)
+    """A new result tensor (no graph node) on ``storage``: ``layout_or_shape`` is its Layout
+    or the shape of a contiguous one. Runs once per op: ``Tensor._make`` inlined."""
+    if type(layout_or_shape) is tuple:
+        layout = Layout.contiguous(layout_or_shape)
+    elif isinstance(layout_or_shape, Layout):
+        layout = layout_or_shape
+    else:
+        layout = Layout.contiguous(tuple(layout_or_shape))
+    t = _new_tensor(Tensor)
+    t._storage = storage
+    t.layout = layout
+    t.dtype = dtype
+    t._backend = backend
+    t._node = None
+    t._requires_grad = False
+    return t
+
+
+_new_tensor = object.__new__
 
 
 def dense(t: Tensor) -> Tensor:

@@ -1,2 +1,6 @@
 """Numba kernels by op family. Every kernel is ``njit(cache=True)``, compiled lazily on
-first use per signature and cached to disk (``NUMBA_CACHE_DIR`` or ``__pycache__``)."""
+first use per signature and cached to disk (see ``shrew_cpu._cache`` for where)."""
+
+from .._cache import install as _install_cache_locator
+
+_install_cache_locator()

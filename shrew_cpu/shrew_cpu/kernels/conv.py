@@ -1,19 +1,49 @@
-"""im2col / col2im kernels for convolution as GEMM (NCHW, stride, padding, dilation).
+"""Numba kernels of the fused convolution path (ungrouped, small/medium weights; see
+``conv.py``): for each image of a range, im2col into an L2-sized scratch [C*KH*KW, OH*OW]
+and a register-blocked SIMD GEMM right away (forward, weight gradient), or the transposed
+GEMM then col2im into the image's own planes (input gradient: no races between ranges).
 
-``im2col`` writes, for every image, a [C*KH*KW, OH*OW] matrix whose row (c, kh, kw)
-holds the input pixels that kernel tap meets at each output position (0 in padding);
-``col2im`` is its adjoint (adds each column entry back to its pixel). Both run one
-(image, channel) plane per ``prange`` task, so col2im's accumulation has no races.
-Valid output-column ranges are computed per tap, so the inner loops are branch-free.
-The per-image variants (``_im2col_img``/``_col2im_img``) used by the fused path copy a
-whole tap as one contiguous run when stride is 1 and the output is as wide as the input
-(the flat index just shifts), then fix up the padding columns.
+Row (c, kh, kw) of the column matrix holds the input pixels that kernel tap meets at each
+output position (0 in padding); col2im is its adjoint. Valid output-column ranges are
+computed per tap, so the inner loops are branch-free. When stride is 1 and the output is
+as wide as the input, a tap's row is the image plane shifted in flat index: one
+contiguous copy/add plus a fix-up of the padding columns.
+
+Compile time: every copy, fill and accumulation is an explicit loop over a slice that
+starts at 0 (``a[i:j] = b[k:l]`` pulls in NumPy's broadcasting setitem, whose error
+formatting alone took ~2 s of Numba compilation; 0-based loops also avoid negative-index
+wraparound checks, so LLVM vectorises them), and scratch arrays come from the caller.
 """
 
 from __future__ import annotations
 
-import numpy as np
-from numba import njit, prange
+from numba import njit
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _zero(a, lo, hi):
+    """a[lo:hi] = 0."""
+    d = a[lo:hi]
+    for i in range(d.size):
+        d[i] = 0
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _copy(dst, d0, src, s0, n):
+    """dst[d0:d0+n] = src[s0:s0+n]."""
+    d = dst[d0 : d0 + n]
+    s = src[s0 : s0 + n]
+    for i in range(n):
+        d[i] = s[i]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _add(dst, d0, src, s0, n):
+    """dst[d0:d0+n] += src[s0:s0+n]."""
+    d = dst[d0 : d0 + n]
+    s = src[s0 : s0 + n]
+    for i in range(n):
+        d[i] += s[i]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -22,72 +52,80 @@ def _ow_range(kw, W, OW, sw, pw, dw):
     shift = kw * dw - pw
     lo = 0 if shift >= 0 else (-shift + sw - 1) // sw
     hi = (W - 1 - shift) // sw + 1 if W - 1 - shift >= 0 else 0
-    return min(lo, OW), min(max(hi, 0), OW)
+    lo = lo if lo < OW else OW
+    hi = hi if hi > 0 else 0
+    hi = hi if hi < OW else OW
+    return lo, hi
 
 
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def im2col(x, N, C, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, cols):
-    """x: flat NCHW; cols: [N, C*KH*KW, OH*OW] (C-contiguous)."""
-    for t in prange(N * C):
-        n = t // C
-        c = t % C
-        base = t * H * W
-        for kh in range(KH):
-            for kw in range(KW):
-                dst = cols[n, (c * KH + kh) * KW + kw]
-                lo, hi = _ow_range(kw, W, OW, sw, pw, dw)
-                shift = kw * dw - pw
-                for oh in range(OH):
-                    ih = oh * sh - ph + kh * dh
-                    row = dst[oh * OW : (oh + 1) * OW]
-                    if ih < 0 or ih >= H or lo >= hi:
-                        row[:] = 0
-                        continue
-                    row[:lo] = 0
-                    row[hi:] = 0
-                    src = base + ih * W + shift
-                    if sw == 1:
-                        row[lo:hi] = x[src + lo : src + hi]
-                    else:
-                        for ow in range(lo, hi):
-                            row[ow] = x[src + ow * sw]
+@njit(cache=True, nogil=True, error_model="numpy")
+def _im2col_plane(x, base, c, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, cols):
+    """The KH*KW column rows of input plane x[base : base + H*W] (channel c) into cols."""
+    for kh in range(KH):
+        for kw in range(KW):
+            dst = cols[(c * KH + kh) * KW + kw]
+            lo, hi = _ow_range(kw, W, OW, sw, pw, dw)
+            shift = kw * dw - pw
+            for oh in range(OH):
+                ih = oh * sh - ph + kh * dh
+                r = oh * OW
+                if ih < 0 or ih >= H or lo >= hi:
+                    _zero(dst, r, r + OW)
+                    continue
+                _zero(dst, r, r + lo)
+                _zero(dst, r + hi, r + OW)
+                src = base + ih * W + shift
+                if sw == 1:
+                    _copy(dst, r + lo, x, src + lo, hi - lo)
+                else:
+                    d = dst[r + lo : r + hi]
+                    s0 = src + lo * sw
+                    for i in range(hi - lo):
+                        d[i] = x[s0 + i * sw]
 
 
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def col2im(cols, N, C, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, out):
-    """out (flat NCHW, zero-initialised) += adjoint of im2col applied to cols."""
-    for t in prange(N * C):
-        n = t // C
-        c = t % C
-        base = t * H * W
-        for kh in range(KH):
-            for kw in range(KW):
-                srcrow = cols[n, (c * KH + kh) * KW + kw]
-                lo, hi = _ow_range(kw, W, OW, sw, pw, dw)
-                shift = kw * dw - pw
-                for oh in range(OH):
-                    ih = oh * sh - ph + kh * dh
-                    if ih < 0 or ih >= H:
-                        continue
-                    dst = base + ih * W + shift
-                    for ow in range(lo, hi):
-                        out[dst + ow * sw] += srcrow[oh * OW + ow]
+@njit(cache=True, nogil=True, error_model="numpy")
+def _col2im_plane(cols, base, c, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, out):
+    """out[base : base + H*W] (channel c's plane) += adjoint of ``_im2col_plane``."""
+    for kh in range(KH):
+        for kw in range(KW):
+            srcrow = cols[(c * KH + kh) * KW + kw]
+            lo, hi = _ow_range(kw, W, OW, sw, pw, dw)
+            shift = kw * dw - pw
+            for oh in range(OH):
+                ih = oh * sh - ph + kh * dh
+                if ih < 0 or ih >= H or lo >= hi:
+                    continue
+                dst = base + ih * W + shift
+                if sw == 1:
+                    _add(out, dst + lo, srcrow, oh * OW + lo, hi - lo)
+                else:
+                    s = srcrow[oh * OW + lo : oh * OW + hi]
+                    d0 = dst + lo * sw
+                    for i in range(hi - lo):
+                        out[d0 + i * sw] += s[i]
+
+
 
 
 # ------------------------------------------------------------------ fused per-image path
 # For ungrouped convolutions of small/medium channel counts (the common CNN layer), one
-# prange task per chunk of images runs im2col for ONE image into an L2-sized scratch
-# [K, L] and multiplies it right away with Numba register/L1-blocked loops, so the
-# [N, K, L] column matrix never exists and OpenBLAS's thread pool (which wakes slowly on
-# a busy 2-core machine: 2-5x slower than one thread here) is not involved.
+# task per chunk of images runs im2col for ONE image into an L2-sized scratch [K, L] and
+# multiplies it right away with Numba register/L1-blocked loops, so the [N, K, L] column
+# matrix never exists and OpenBLAS's thread pool (which wakes slowly on a busy 2-core
+# machine: 2-5x slower than one thread here) is not involved. ``conv_*_imgs`` run an
+# image range without the GIL; large batches are split into ranges over the worker
+# threads, each with its own scratch.
 @njit(cache=True, nogil=True, error_model="numpy")
 def _flat_span(kh, kw, H, W, OH, ph, pw, dh, dw, base):
     """Stride-1 "same width" geometry (OW == W): row k of the column matrix is the image
     plane shifted by ``off`` in flat index, over output rows [oh_lo, oh_hi), clipped to
     the plane; invalid columns (ow outside [lo, hi)) are fixed up by the caller."""
     rshift = kh * dh - ph
-    oh_lo = min(max(0, -rshift), OH)
-    oh_hi = max(min(OH, H - rshift), oh_lo)
+    oh_lo = -rshift if rshift < 0 else 0
+    oh_lo = oh_lo if oh_lo < OH else OH
+    oh_hi = H - rshift if H - rshift < OH else OH
+    oh_hi = oh_hi if oh_hi > oh_lo else oh_lo
     off = base + rshift * W + kw * dw - pw
     t0 = oh_lo * W
     t1 = oh_hi * W
@@ -95,48 +133,32 @@ def _flat_span(kh, kw, H, W, OH, ph, pw, dh, dw, base):
         t0 = base - off
     if off + t1 > base + H * W:
         t1 = base + H * W - off
-    return oh_lo, oh_hi, off, t0, max(t1, t0)
+    return oh_lo, oh_hi, off, t0, t1 if t1 > t0 else t0
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _im2col_img(x, n, C, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, cols):
     """cols[(c, kh, kw), oh*OW + ow] for image n (cols: [C*KH*KW, OH*OW])."""
-    same = sh == 1 and sw == 1 and OW == W
-    for c in range(C):
+    if not (sh == 1 and sw == 1 and OW == W):
+        for c in range(C):
+            _im2col_plane(x, (n * C + c) * H * W, c, H, W, KH, KW, sh, sw, ph, pw, dh, dw,
+                          OH, OW, cols)  # fmt: skip
+        return
+    L = OH * OW
+    for c in range(C):  # one contiguous copy per tap, then zero the padding columns
         base = (n * C + c) * H * W
         for kh in range(KH):
             for kw in range(KW):
-                k = (c * KH + kh) * KW + kw
-                dst = cols[k]
+                dst = cols[(c * KH + kh) * KW + kw]
                 lo, hi = _ow_range(kw, W, OW, sw, pw, dw)
-                shift = kw * dw - pw
-                if same:  # one contiguous copy per tap, then zero the padding
-                    oh_lo, oh_hi, off, t0, t1 = _flat_span(kh, kw, H, W, OH, ph, pw, dh, dw,
-                                                           base)  # fmt: skip
-                    dst[:t0] = 0
-                    dst[t1:] = 0
-                    dst[t0:t1] = x[off + t0 : off + t1]
-                    for oh in range(oh_lo, oh_hi):
-                        r = oh * OW
-                        for ow in range(lo):
-                            dst[r + ow] = 0
-                        for ow in range(max(hi, lo), OW):
-                            dst[r + ow] = 0
-                    continue
-                for oh in range(OH):
-                    ih = oh * sh - ph + kh * dh
-                    row = dst[oh * OW : (oh + 1) * OW]
-                    if ih < 0 or ih >= H or lo >= hi:
-                        row[:] = 0
-                        continue
-                    row[:lo] = 0
-                    row[hi:] = 0
-                    src = base + ih * W + shift
-                    if sw == 1:
-                        row[lo:hi] = x[src + lo : src + hi]
-                    else:
-                        for ow in range(lo, hi):
-                            row[ow] = x[src + ow * sw]
+                hi = hi if hi > lo else lo
+                oh_lo, oh_hi, off, t0, t1 = _flat_span(kh, kw, H, W, OH, ph, pw, dh, dw, base)
+                _zero(dst, 0, t0)
+                _zero(dst, t1, L)
+                _copy(dst, t0, x, off + t0, t1 - t0)
+                for oh in range(oh_lo, oh_hi):
+                    _zero(dst, oh * OW, oh * OW + lo)
+                    _zero(dst, oh * OW + hi, oh * OW + OW)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -144,42 +166,23 @@ def _col2im_img(cols, n, C, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, out):
     """out (flat NCHW) += adjoint of ``_im2col_img`` for image n. In the stride-1 same-width
     case the padding columns of ``cols`` are zeroed first (cols is scratch), so each tap
     is one contiguous add."""
-    same = sh == 1 and sw == 1 and OW == W
+    if not (sh == 1 and sw == 1 and OW == W):
+        for c in range(C):
+            _col2im_plane(cols, (n * C + c) * H * W, c, H, W, KH, KW, sh, sw, ph, pw, dh, dw,
+                          OH, OW, out)  # fmt: skip
+        return
     for c in range(C):
         base = (n * C + c) * H * W
         for kh in range(KH):
             for kw in range(KW):
-                k = (c * KH + kh) * KW + kw
-                srcrow = cols[k]
+                srcrow = cols[(c * KH + kh) * KW + kw]
                 lo, hi = _ow_range(kw, W, OW, sw, pw, dw)
-                shift = kw * dw - pw
-                if same:
-                    oh_lo, oh_hi, off, t0, t1 = _flat_span(kh, kw, H, W, OH, ph, pw, dh, dw,
-                                                           base)  # fmt: skip
-                    for oh in range(oh_lo, oh_hi):
-                        r = oh * OW
-                        for ow in range(lo):
-                            srcrow[r + ow] = 0
-                        for ow in range(max(hi, lo), OW):
-                            srcrow[r + ow] = 0
-                    d = out[off + t0 : off + t1]
-                    sr = srcrow[t0:t1]
-                    for i in range(t1 - t0):
-                        d[i] += sr[i]
-                    continue
-                for oh in range(OH):
-                    ih = oh * sh - ph + kh * dh
-                    if ih < 0 or ih >= H:
-                        continue
-                    dst = base + ih * W + shift
-                    if sw == 1:
-                        d = out[dst + lo : dst + hi]
-                        s = srcrow[oh * OW + lo : oh * OW + hi]
-                        for i in range(hi - lo):
-                            d[i] += s[i]
-                    else:
-                        for ow in range(lo, hi):
-                            out[dst + ow * sw] += srcrow[oh * OW + ow]
+                hi = hi if hi > lo else lo
+                oh_lo, oh_hi, off, t0, t1 = _flat_span(kh, kw, H, W, OH, ph, pw, dh, dw, base)
+                for oh in range(oh_lo, oh_hi):
+                    _zero(srcrow, oh * OW, oh * OW + lo)
+                    _zero(srcrow, oh * OW + hi, oh * OW + OW)
+                _add(out, off + t0, srcrow, t0, t1 - t0)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
@@ -188,11 +191,12 @@ def _gemm_rows(a, b, out):
     load/store of an output row (kept in L1) carries four FMAs."""
     M, K = a.shape
     L = b.shape[1]
-    out[:] = 0
+    for r in range(M):
+        _zero(out[r], 0, L)
     K4 = K - K % 4
     i = 0
     while i < M:
-        nr = min(4, M - i)
+        nr = 4 if M - i >= 4 else M - i
         if nr == 4:
             o0, o1, o2, o3 = out[i], out[i + 1], out[i + 2], out[i + 3]
             for k in range(0, K4, 4):
@@ -276,36 +280,30 @@ def _gemm_nt_acc(a, b, out):
             out[i, j] += s0
 
 
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def conv_fwd_fused(x, w2, N, C, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, out, nch):
-    """out[n] = w2 [OC, K] @ im2col(x[n]) for every image; out: [N, OC, OH*OW]."""
-    step = (N + nch - 1) // nch
-    for ci in prange(nch):
-        cols = np.empty((w2.shape[1], OH * OW), out.dtype)
-        for n in range(ci * step, min(N, (ci + 1) * step)):
-            _im2col_img(x, n, C, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, cols)
-            _gemm_rows(w2, cols, out[n])
+@njit(cache=True, nogil=True, error_model="numpy")
+def conv_fwd_imgs(x, w2, C, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, out, cols, lo, hi):
+    """out[n] = w2 [OC, K] @ im2col(x[n]) for images n in [lo, hi); out: [N, OC, OH*OW],
+    cols: [K, OH*OW] scratch."""
+    for n in range(lo, hi):
+        _im2col_img(x, n, C, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, cols)
+        _gemm_rows(w2, cols, out[n])
 
 
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def conv_bwd_input_fused(g, w2t, N, C, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, out, nch):
-    """out (flat NCHW, zeroed) = col2im(w2t [K, OC] @ g[n]) for every image n."""
-    step = (N + nch - 1) // nch
-    for ci in prange(nch):
-        cols = np.empty((w2t.shape[0], OH * OW), out.dtype)
-        for n in range(ci * step, min(N, (ci + 1) * step)):
-            _gemm_rows(w2t, g[n], cols)
-            _col2im_img(cols, n, C, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, out)
+@njit(cache=True, nogil=True, error_model="numpy")
+def conv_bwd_input_imgs(g, w2t, C, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, out, cols, lo,
+                        hi):  # fmt: skip
+    """out (flat NCHW, zeroed) = col2im(w2t [K, OC] @ g[n]) for images n in [lo, hi)."""
+    for n in range(lo, hi):
+        _gemm_rows(w2t, g[n], cols)
+        _col2im_img(cols, n, C, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, out)
 
 
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def conv_bwd_weight_fused(g, x, N, C, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, partial,
-                          nch):  # fmt: skip
-    """partial[chunk] (zeroed, [OC, K]) += g[n] [OC, L] @ im2col(x[n]).T over the chunk's
-    images; the caller sums the chunks."""
-    step = (N + nch - 1) // nch
-    for ci in prange(nch):
-        cols = np.empty((partial.shape[2], OH * OW), g.dtype)
-        for n in range(ci * step, min(N, (ci + 1) * step)):
-            _im2col_img(x, n, C, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, cols)
-            _gemm_nt_acc(g[n], cols, partial[ci])
+@njit(cache=True, nogil=True, error_model="numpy")
+def conv_bwd_weight_imgs(g, x, C, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, acc, cols, lo,
+                         hi):  # fmt: skip
+    """acc [OC, K] += g[n] [OC, L] @ im2col(x[n]).T over images n in [lo, hi)."""
+    for n in range(lo, hi):
+        _im2col_img(x, n, C, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, cols)
+        _gemm_nt_acc(g[n], cols, acc)
+
+

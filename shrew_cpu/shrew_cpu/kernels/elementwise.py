@@ -5,8 +5,9 @@ in runs along the innermost dim, choosing a vectorisable loop per run kind (both
 contiguous, one side a broadcast scalar, general stride). The op is an integer code
 switched inside an ``inline='always'`` helper: LLVM unswitches the loop, so each op
 still gets a tight SIMD loop, while one compilation per dtype (f32, f64) covers every
-op. The parallel kernel splits the flat output range into chunks over ``prange`` and
-runs the serial kernel on each.
+op. The serial kernels take an output range ``[lo, hi)`` and release the GIL
+(``nogil``): large outputs are split into ranges run on the backend's worker threads
+(``shrew_cpu.threads``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from shrew_core.backend import BINARY_OPS, UNARY_OPS
 
@@ -211,15 +212,6 @@ def unary_serial(op, x, xo, xs, out, shape, p0, p1, lo, hi):
         i += m
 
 
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def unary_parallel(op, x, xo, xs, out, shape, p0, p1, nchunks):
-    n = out.size
-    step = (n + nchunks - 1) // nchunks
-    for c in prange(nchunks):
-        lo = c * step
-        hi = min(n, lo + step)
-        unary_serial(op, x, xo, xs, out, shape, p0, p1, lo, hi)
-
 
 # ---------------------------------------------------------------------------- binary
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -304,15 +296,6 @@ def binary_serial(op, a, ao, ast, b, bo, bst, out, shape, lo, hi):
         _binary_run(op, a, pa, ast[3], b, pb, bst[3], out[i : i + m])
         i += m
 
-
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def binary_parallel(op, a, ao, ast, b, bo, bst, out, shape, nchunks):
-    n = out.size
-    step = (n + nchunks - 1) // nchunks
-    for c in prange(nchunks):
-        lo = c * step
-        hi = min(n, lo + step)
-        binary_serial(op, a, ao, ast, b, bo, bst, out, shape, lo, hi)
 
 
 # ---------------------------------------------------------------------------- NumPy paths
@@ -459,13 +442,6 @@ def unary_bwd_serial(op, x, g, out, lo, hi):
             o[i] = gs[i] * dop(op, xs[i])
 
 
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def unary_bwd_parallel(op, x, g, out, nchunks):
-    n = out.size
-    step = (n + nchunks - 1) // nchunks
-    for c in prange(nchunks):
-        unary_bwd_serial(op, x, g, out, c * step, min(n, (c + 1) * step))
-
 
 # ---------------------------------------------------------------------------- fused chains
 FUSED_UNARY, FUSED_BINARY, FUSED_CONST, FUSED_INPUT = 0, 1, 2, 3
@@ -510,12 +486,3 @@ def fused_serial(prog, consts, inputs, out, lo, hi):
         o = out[b0 : b0 + m]
         for i in range(m):
             o[i] = res[i]
-
-
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def fused_parallel(prog, consts, inputs, out, nchunks):
-    n = out.size
-    step = (n + nchunks - 1) // nchunks
-    step = ((step + FUSED_BLOCK - 1) // FUSED_BLOCK) * FUSED_BLOCK
-    for c in prange(nchunks):
-        fused_serial(prog, consts, inputs, out, min(n, c * step), min(n, (c + 1) * step))

@@ -2,8 +2,8 @@
 (+ backward), cross-entropy (+ backward).
 
 Every kernel works on a C-contiguous [R, L] matrix, normalising each row, and exists
-as a serial function over a row range ``[lo, hi)``; ``rows_parallel`` runs any of them
-over row chunks with ``prange`` (one compiled wrapper per kernel). Each row is a few
+as a serial function over a row range ``[lo, hi)`` that releases the GIL; the host runs
+large inputs as row ranges on the worker threads (``threads.py``). Each row is a few
 SIMD passes while it sits in L1: max (``llvm.maximum``, NaN-propagating), exp (``vmath``'s
 vectorised f32 exp), sums with reassociation (SIMD partial sums) accumulated in f64.
 Data stays in its dtype (f32 or f64; halves arrive as f32).
@@ -15,31 +15,27 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from .rows import row_dot, row_max, row_sum
-from .vmath import fexp
-
-
-# Row helpers. Reductions allow reassociation (SIMD partial sums, pairwise-like error)
-# and accumulate in f64; they live in their own functions because fastmath flags are per
-# function and the exp loops must not be reassociated (see ``vmath``).
-@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
-def _exp_shifted(x, m, o):
-    """o = exp(x - m) (SIMD exp for f32)."""
-    for j in range(x.size):
-        o[j] = fexp(x[j] - m)
+from .rows import row_dot, row_sum
+from .vmath import fexp, fmaximum
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+# Fastmath flags are per function: sums allow reassociation (SIMD partial sums,
+# pairwise-like error, accumulated in f64) and live in ``rows``; the exp loops must not be
+# reassociated (see ``vmath``), and the max loops need nsz to vectorise.
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract", "nsz"})
 def softmax_rows(x, out, log, lo, hi):
-    """A row of all -inf gives NaN (like torch): -inf - -inf is NaN."""
+    """A row of all -inf gives NaN (like torch): -inf - -inf is NaN. The max pass (nsz) and
+    the exp pass (no reassoc) share this function's flags; the sum is ``row_sum``."""
     for r in range(lo, hi):
         xr = x[r]
         o = out[r]
-        m = row_max(xr)
-        _exp_shifted(xr, m, o)
+        m = xr[0]
+        for j in range(1, xr.size):
+            m = fmaximum(m, xr[j])
+        for j in range(xr.size):
+            o[j] = fexp(xr[j] - m)
         s = row_sum(o)
         if log:
             lse = o.dtype.type(m + math.log(s))
@@ -182,16 +178,21 @@ def rms_norm_bwd_rows(g, x, w, has_w, rstd, gx, gw, lo, hi):
                 o[j] = rs * (gr[j] - xr[j] * rs * a2)
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
-def cross_entropy_rows(x, target, ignore, smooth, loss, lse_out, lo, hi):
-    """Returns the number of targets outside [0, C) (other than ``ignore``)."""
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract", "nsz"})
+def cross_entropy_rows(x, target, ignore, smooth, loss, lse_out, scratch, lo, hi):
+    """Returns the number of targets outside [0, C) (other than ``ignore``); ``scratch``:
+    C elements of x's dtype (from the caller: allocating here cost compile time). The max
+    and exp passes are loops of this function (nsz + contract suit both; separate helper
+    functions cost ~0.25 s more Numba compilation for the same SIMD code)."""
     C = x.shape[1]
     bad = 0
-    scratch = np.empty(C, x.dtype)
     for r in range(lo, hi):
         xr = x[r]
-        m = row_max(xr)
-        _exp_shifted(xr, m, scratch)
+        m = xr[0]
+        for j in range(1, C):
+            m = fmaximum(m, xr[j])
+        for j in range(C):
+            scratch[j] = fexp(xr[j] - m)
         s = row_sum(scratch)
         tot = row_sum(xr) if smooth > 0.0 else 0.0
         lse = m + math.log(s)
@@ -218,7 +219,8 @@ def cross_entropy_bwd_rows(g, x, target, lse, ignore, smooth, out, lo, hi):
         o = out[r]
         t = target[r]
         if t == ignore:
-            o[:] = 0.0
+            for j in range(C):
+                o[j] = 0.0
             continue
         gr = g[r]
         lr = lse[r]
@@ -228,75 +230,3 @@ def cross_entropy_bwd_rows(g, x, target, lse, ignore, smooth, out, lo, hi):
             o[j] = (fexp(xr[j] - lr) - base) * gr
         if 0 <= t < C:
             o[t] -= (1.0 - smooth) * gr
-
-
-# ------------------------------------------------------------------------ parallel drivers
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def softmax_par(x, out, log, nch):
-    R = x.shape[0]
-    step = (R + nch - 1) // nch
-    for c in prange(nch):
-        softmax_rows(x, out, log, c * step, min(R, (c + 1) * step))
-
-
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def softmax_bwd_par(y, g, out, log, nch):
-    R = y.shape[0]
-    step = (R + nch - 1) // nch
-    for c in prange(nch):
-        softmax_bwd_rows(y, g, out, log, c * step, min(R, (c + 1) * step))
-
-
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def layer_norm_par(x, w, b, has_w, has_b, eps, y, mean, rstd, nch):
-    R = x.shape[0]
-    step = (R + nch - 1) // nch
-    for c in prange(nch):
-        layer_norm_rows(x, w, b, has_w, has_b, eps, y, mean, rstd, c * step,
-                        min(R, (c + 1) * step))  # fmt: skip
-
-
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def layer_norm_bwd_par(g, x, w, has_w, mean, rstd, gx, gw, gb, nch):
-    R = x.shape[0]
-    step = (R + nch - 1) // nch
-    for c in prange(nch):
-        layer_norm_bwd_rows(g, x, w, has_w, mean, rstd, gx, gw[c], gb[c], c * step,
-                            min(R, (c + 1) * step))  # fmt: skip
-
-
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def rms_norm_par(x, w, has_w, eps, y, rstd, nch):
-    R = x.shape[0]
-    step = (R + nch - 1) // nch
-    for c in prange(nch):
-        rms_norm_rows(x, w, has_w, eps, y, rstd, c * step, min(R, (c + 1) * step))
-
-
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def rms_norm_bwd_par(g, x, w, has_w, rstd, gx, gw, nch):
-    R = x.shape[0]
-    step = (R + nch - 1) // nch
-    for c in prange(nch):
-        rms_norm_bwd_rows(g, x, w, has_w, rstd, gx, gw[c], c * step, min(R, (c + 1) * step))
-
-
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def cross_entropy_par(x, target, ignore, smooth, loss, lse, nch):
-    R = x.shape[0]
-    step = (R + nch - 1) // nch
-    bad = 0
-    for c in prange(nch):
-        bad += cross_entropy_rows(x, target, ignore, smooth, loss, lse, c * step,
-                                  min(R, (c + 1) * step))  # fmt: skip
-    return bad
-
-
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def cross_entropy_bwd_par(g, x, target, lse, ignore, smooth, out, nch):
-    R = x.shape[0]
-    step = (R + nch - 1) // nch
-    for c in prange(nch):
-        cross_entropy_bwd_rows(g, x, target, lse, ignore, smooth, out, c * step,
-                               min(R, (c + 1) * step))  # fmt: skip
-

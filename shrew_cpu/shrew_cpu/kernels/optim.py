@@ -2,75 +2,62 @@
 
 Each rule reads param, grad and its state once and writes param and state once, with
 the formulas of ``shrew_core.fused_defaults`` (PyTorch's SGD, Adam/AdamW with amsgrad,
-RAdam, RMSprop). The serial kernel updates an index range; the ``*_par`` wrappers split
-the range over ``prange`` chunks.
+RAdam, RMSprop). Each kernel updates an index range ``[lo, hi)`` without the GIL; the
+host splits large parameters into ranges over the worker threads (``threads.py``).
 
 Arithmetic runs in the storage dtype (f32 or f64; halves arrive as f32 copies), like
 ``torch.optim``'s fused kernels: hyperparameters and bias corrections are computed once
-per call in f64, then rounded to the dtype. The inner loops are branch-free so LLVM
-vectorises them: ``maximize`` is a sign factor (exact), decoupled weight decay a scale
-factor on the parameter (1 when off: exact), and the remaining options (L2 weight decay,
-amsgrad, momentum, centered, rectification) pick one of a few loop variants *outside*
-the loop: an ``inline='always'`` loop body called with constant flags, so each call site
-compiles to its own specialised loop. Loops index slices from 0 (``range(lo, hi)`` over
-the full arrays makes Numba emit negative-index wraparound checks that block SIMD).
+per call in f64, then rounded to the dtype (for SGD and Adam by the host, which passes
+them in). The inner loops are branch-free so LLVM vectorises them: ``maximize`` is a sign
+factor (exact), decoupled weight decay a scale factor on the parameter (1 when off:
+exact), and loop-invariant options read inside the loop (L2 weight decay, first momentum
+step, Nesterov) become vector selects. Options that change what the loop reads or writes
+(momentum buffer, amsgrad's running max) are separate kernels, compiled only when used,
+so a first step compiles one loop; RAdam and RMSprop pick among a few loop variants
+outside the loop (an ``inline='always'`` loop body called with constant flags). Loops
+index slices from 0 (``range(lo, hi)`` over the full arrays makes Numba emit
+negative-index wraparound checks that block SIMD).
 """
 
 from __future__ import annotations
 
 import math
 
-from numba import njit, prange
+from numba import njit
 
 
 # ------------------------------------------------------------------------------ SGD
 @njit(inline="always", error_model="numpy")
-def _sgd_loop(p, g, buf, lo, hi, L2, MOM, FIRST, NESTEROV, sgn, wd, lr, mom, omd):
+def _sgd_loop(p, g, buf, lo, hi, MOM, l2, first, nesterov, sgn, wd, lr, mom, omd):
     p = p[lo:hi]
     g = g[lo:hi]
     buf = buf[lo:hi]
     for i in range(hi - lo):
         gi = g[i] * sgn
-        if L2:
+        if l2:
             gi = gi + wd * p[i]
         if MOM:
-            if FIRST:
-                b = gi
-            else:
-                b = buf[i] * mom + omd * gi
+            b = gi if first else buf[i] * mom + omd * gi
             buf[i] = b
-            if NESTEROV:
-                gi = gi + mom * b
-            else:
-                gi = b
+            gi = gi + mom * b if nesterov else b
         p[i] = p[i] - lr * gi
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
-def sgd(p, g, buf, has_buf, lr, momentum, dampening, nesterov, wd, maximize, first, lo, hi):
-    t = p.dtype.type
-    sgn, wd_, lr_ = t(-1.0 if maximize else 1.0), t(wd), t(lr)
-    mom, omd = t(momentum), t(1.0 - dampening)
-    l2 = wd != 0.0
-    if not (momentum != 0.0 and has_buf):
-        if l2:
-            _sgd_loop(p, g, buf, lo, hi, True, False, False, False, sgn, wd_, lr_, mom, omd)
-        else:
-            _sgd_loop(p, g, buf, lo, hi, False, False, False, False, sgn, wd_, lr_, mom, omd)
-    elif first:
-        if nesterov:
-            _sgd_loop(p, g, buf, lo, hi, l2, True, True, True, sgn, wd_, lr_, mom, omd)
-        else:
-            _sgd_loop(p, g, buf, lo, hi, l2, True, True, False, sgn, wd_, lr_, mom, omd)
-    elif nesterov:
-        _sgd_loop(p, g, buf, lo, hi, l2, True, False, True, sgn, wd_, lr_, mom, omd)
-    else:
-        _sgd_loop(p, g, buf, lo, hi, l2, True, False, False, sgn, wd_, lr_, mom, omd)
+def sgd(p, g, l2, sgn, wd, lr, lo, hi):
+    """Plain SGD on [lo, hi): p -= lr * (sgn * g [+ wd * p])."""
+    _sgd_loop(p, g, g, lo, hi, False, l2, False, False, sgn, wd, lr, lr, lr)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+def sgd_momentum(p, g, buf, l2, sgn, wd, lr, first, nesterov, mom, omd, lo, hi):
+    """SGD with a momentum buffer (``first``: the buffer starts as the gradient)."""
+    _sgd_loop(p, g, buf, lo, hi, True, l2, first, nesterov, sgn, wd, lr, mom, omd)
 
 
 # ------------------------------------------------------------------------------ Adam
 @njit(inline="always", error_model="numpy")
-def _adam_loop(p, g, m, v, vmax, lo, hi, AMS, L2, sgn, pscale, wd, b1, omb1, b2, omb2,
+def _adam_loop(p, g, m, v, vmax, lo, hi, AMS, l2, sgn, pscale, wd, b1, omb1, b2, omb2,
                step_size, inv_sbc2, eps):  # fmt: skip
     p = p[lo:hi]
     g = g[lo:hi]
@@ -80,7 +67,7 @@ def _adam_loop(p, g, m, v, vmax, lo, hi, AMS, L2, sgn, pscale, wd, b1, omb1, b2,
     for i in range(hi - lo):
         gi = g[i] * sgn
         pi = p[i] * pscale
-        if L2:
+        if l2:
             gi = gi + wd * pi
         mi = m[i] * b1 + omb1 * gi
         vi = v[i] * b2 + omb2 * gi * gi
@@ -93,28 +80,18 @@ def _adam_loop(p, g, m, v, vmax, lo, hi, AMS, L2, sgn, pscale, wd, b1, omb1, b2,
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
-def adam(p, g, m, v, vmax, amsgrad, lr, b1, b2, eps, wd, decoupled, step, maximize, lo, hi):
-    t = p.dtype.type
-    bc1 = 1.0 - b1**step
-    bc2 = 1.0 - b2**step
-    sgn = t(-1.0 if maximize else 1.0)
-    pscale = t(1.0 - lr * wd if decoupled else 1.0)
-    l2 = wd != 0.0 and not decoupled
-    wd_, b1_, omb1, b2_, omb2 = t(wd), t(b1), t(1.0 - b1), t(b2), t(1.0 - b2)
-    ss, isb, eps_ = t(lr / bc1), t(1.0 / math.sqrt(bc2)), t(eps)
-    if amsgrad:
-        if l2:
-            _adam_loop(p, g, m, v, vmax, lo, hi, True, True, sgn, pscale, wd_, b1_, omb1,
-                       b2_, omb2, ss, isb, eps_)
-        else:
-            _adam_loop(p, g, m, v, vmax, lo, hi, True, False, sgn, pscale, wd_, b1_, omb1,
-                       b2_, omb2, ss, isb, eps_)
-    elif l2:
-        _adam_loop(p, g, m, v, vmax, lo, hi, False, True, sgn, pscale, wd_, b1_, omb1,
-                   b2_, omb2, ss, isb, eps_)
-    else:
-        _adam_loop(p, g, m, v, vmax, lo, hi, False, False, sgn, pscale, wd_, b1_, omb1,
-                   b2_, omb2, ss, isb, eps_)
+def adam(p, g, m, v, l2, sgn, pscale, wd, b1, omb1, b2, omb2, step_size, inv_sbc2, eps, lo, hi):
+    """Adam/AdamW on [lo, hi) with the per-call scalars of ``shrew_cpu.optim.adam``."""
+    _adam_loop(p, g, m, v, v, lo, hi, False, l2, sgn, pscale, wd, b1, omb1, b2, omb2,
+               step_size, inv_sbc2, eps)  # fmt: skip
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+def adam_amsgrad(p, g, m, v, vmax, l2, sgn, pscale, wd, b1, omb1, b2, omb2, step_size, inv_sbc2,
+                 eps, lo, hi):  # fmt: skip
+    """Adam/AdamW with amsgrad (the running max of the second moment in ``vmax``)."""
+    _adam_loop(p, g, m, v, vmax, lo, hi, True, l2, sgn, pscale, wd, b1, omb1, b2, omb2,
+               step_size, inv_sbc2, eps)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------ RAdam
@@ -236,41 +213,3 @@ def rmsprop(p, g, sq, buf, gavg, has_buf, centered, lr, alpha, eps, wd, momentum
     else:
         _rmsprop_loop(p, g, sq, buf, gavg, lo, hi, False, False, False, sgn, wd_, al, oma,
                       eps_, mo, lr_)  # fmt: skip
-
-
-# ------------------------------------------------------------------------------ parallel
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def sgd_par(p, g, buf, has_buf, lr, momentum, dampening, nesterov, wd, maximize, first, nch):
-    n = p.size
-    step = (n + nch - 1) // nch
-    for c in prange(nch):
-        sgd(p, g, buf, has_buf, lr, momentum, dampening, nesterov, wd, maximize, first,
-            c * step, min(n, (c + 1) * step))  # fmt: skip
-
-
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def adam_par(p, g, m, v, vmax, amsgrad, lr, b1, b2, eps, wd, decoupled, step_, maximize, nch):
-    n = p.size
-    step = (n + nch - 1) // nch
-    for c in prange(nch):
-        adam(p, g, m, v, vmax, amsgrad, lr, b1, b2, eps, wd, decoupled, step_, maximize,
-             c * step, min(n, (c + 1) * step))  # fmt: skip
-
-
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def radam_par(p, g, m, v, lr, b1, b2, eps, wd, decoupled, step_, maximize, nch):
-    n = p.size
-    step = (n + nch - 1) // nch
-    for c in prange(nch):
-        radam(p, g, m, v, lr, b1, b2, eps, wd, decoupled, step_, maximize, c * step,
-              min(n, (c + 1) * step))  # fmt: skip
-
-
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def rmsprop_par(p, g, sq, buf, gavg, has_buf, centered, lr, alpha, eps, wd, momentum, maximize,
-                nch):  # fmt: skip
-    n = p.size
-    step = (n + nch - 1) // nch
-    for c in prange(nch):
-        rmsprop(p, g, sq, buf, gavg, has_buf, centered, lr, alpha, eps, wd, momentum, maximize,
-                c * step, min(n, (c + 1) * step))  # fmt: skip

@@ -1,18 +1,22 @@
-"""Pooling kernels (NCHW planes, one plane per ``prange`` task): max pooling with
-flat-plane indices and its scatter backward, average pooling (PyTorch's divisor rules
-for padding and ceil mode) and its backward, adaptive average pooling and its backward.
-Every backward writes only into its own plane, so there are no races."""
+"""Pooling kernels over NCHW planes: max pooling with flat-plane indices and its scatter
+backward, average pooling (PyTorch's divisor rules for padding and ceil mode) and its
+backward, adaptive average pooling and its backward.
+
+Each kernel is serial over a plane range ``[lo, hi)`` and releases the GIL; the host
+runs large inputs as plane ranges on the worker threads (``threads.py``). Every backward
+writes only into its own planes, so there are no races.
+"""
 
 from __future__ import annotations
 
 import math
 
-from numba import njit, prange
+from numba import njit
 
 
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def max_pool_fwd(x, P, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, out, idx):
-    for p in prange(P):
+@njit(cache=True, nogil=True, error_model="numpy")
+def max_pool_fwd_planes(x, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, out, idx, lo, hi):
+    for p in range(lo, hi):
         base = p * H * W
         ob = p * OH * OW
         for oh in range(OH):
@@ -35,11 +39,12 @@ def max_pool_fwd(x, P, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, out, idx):
                 idx[ob + oh * OW + ow] = bi
 
 
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def max_pool_bwd(grad, idx, P, HW, L, out):
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def max_pool_bwd_planes(grad, idx, HW, L, out, lo, hi):
     """out[p, idx[p, j]] += grad[p, j]; returns the number of out-of-range indices."""
     bad = 0
-    for p in prange(P):
+    for p in range(lo, hi):
         for j in range(L):
             i = idx[p * L + j]
             if i < 0 or i >= HW:
@@ -49,24 +54,23 @@ def max_pool_bwd(grad, idx, P, HW, L, out):
     return bad
 
 
+
 @njit(cache=True, nogil=True, error_model="numpy")
-def _avg_window(o, s, p, k, n, include_pad):
+def _avg_window(o, s, p, k, n):
     start = o * s - p
-    end = min(start + k, n + p)
+    end = start + k if start + k < n + p else n + p
     size = end - start
-    start = max(start, 0)
-    end = min(end, n)
-    return start, end, size
+    return (start if start > 0 else 0), (end if end < n else n), size
 
 
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def avg_pool_fwd(x, P, H, W, KH, KW, sh, sw, ph, pw, OH, OW, include_pad, out):
-    for p in prange(P):
+@njit(cache=True, nogil=True, error_model="numpy")
+def avg_pool_fwd_planes(x, H, W, KH, KW, sh, sw, ph, pw, OH, OW, include_pad, out, lo, hi):
+    for p in range(lo, hi):
         base = p * H * W
         for oh in range(OH):
-            h0, h1, hs = _avg_window(oh, sh, ph, KH, H, include_pad)
+            h0, h1, hs = _avg_window(oh, sh, ph, KH, H)
             for ow in range(OW):
-                w0, w1, ws = _avg_window(ow, sw, pw, KW, W, include_pad)
+                w0, w1, ws = _avg_window(ow, sw, pw, KW, W)
                 div = hs * ws if include_pad else (h1 - h0) * (w1 - w0)
                 acc = 0.0
                 for ih in range(h0, h1):
@@ -75,14 +79,15 @@ def avg_pool_fwd(x, P, H, W, KH, KW, sh, sw, ph, pw, OH, OW, include_pad, out):
                 out[p * OH * OW + oh * OW + ow] = acc / div if div > 0 else 0.0
 
 
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def avg_pool_bwd(grad, P, H, W, KH, KW, sh, sw, ph, pw, OH, OW, include_pad, out):
-    for p in prange(P):
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def avg_pool_bwd_planes(grad, H, W, KH, KW, sh, sw, ph, pw, OH, OW, include_pad, out, lo, hi):
+    for p in range(lo, hi):
         base = p * H * W
         for oh in range(OH):
-            h0, h1, hs = _avg_window(oh, sh, ph, KH, H, include_pad)
+            h0, h1, hs = _avg_window(oh, sh, ph, KH, H)
             for ow in range(OW):
-                w0, w1, ws = _avg_window(ow, sw, pw, KW, W, include_pad)
+                w0, w1, ws = _avg_window(ow, sw, pw, KW, W)
                 div = hs * ws if include_pad else (h1 - h0) * (w1 - w0)
                 if div <= 0:
                     continue
@@ -92,9 +97,10 @@ def avg_pool_bwd(grad, P, H, W, KH, KW, sh, sw, ph, pw, OH, OW, include_pad, out
                         out[base + ih * W + iw] += g
 
 
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def adaptive_avg_fwd(x, P, H, W, OH, OW, out):
-    for p in prange(P):
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def adaptive_avg_fwd_planes(x, H, W, OH, OW, out, lo, hi):
+    for p in range(lo, hi):
         base = p * H * W
         for oh in range(OH):
             h0 = (oh * H) // OH
@@ -109,9 +115,10 @@ def adaptive_avg_fwd(x, P, H, W, OH, OW, out):
                 out[p * OH * OW + oh * OW + ow] = acc / ((h1 - h0) * (w1 - w0))
 
 
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def adaptive_avg_bwd(grad, P, H, W, OH, OW, out):
-    for p in prange(P):
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def adaptive_avg_bwd_planes(grad, H, W, OH, OW, out, lo, hi):
+    for p in range(lo, hi):
         base = p * H * W
         for oh in range(OH):
             h0 = (oh * H) // OH

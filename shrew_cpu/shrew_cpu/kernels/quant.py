@@ -5,8 +5,9 @@ Weights follow ``Backend.quantized_linear``: N rows of K integers in one flat by
 (int8: one per byte; int4: two per byte, low nibble first, stored as q + 8), f32 scales and
 zero points of shape [N, G] (G groups of K // G columns per row).
 
-The GEMV kernels (``prange`` over blocks of four output rows, which share each load of x)
-never build float weights. For row n and
+The GEMV kernels (over a range of blocks of four output rows, which share each load of x;
+the host splits the blocks over the worker threads of ``threads.py``) never build float
+weights. For row n and
 group g they accumulate ``a = Σ x[m, k]·u[n, k]`` over the group's columns, where ``u`` is
 the stored code (int8 value, or the int4 nibble 0..15), and add
 ``scale[n, g]·(a - (offset + zp[n, g])·xsum[m, g])`` with ``offset`` 0 for int8 and 8 for
@@ -17,14 +18,14 @@ loop vectorises. Accumulation is f32 with reassociation (SIMD partial sums); a g
 at most K values is summed in f32, the groups are added in f64.
 
 Every inner loop lives in a function of its own (``_dot4_*``, ``_dequant_*_run``) taking
-slices: written inline in the ``prange`` body the same loops stayed scalar (8x slower for
+slices: written inline in the outer loop's body the same loops stayed scalar (8x slower for
 the dequantisation).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 _FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
 
@@ -62,17 +63,17 @@ def _dot4_q4(x_even, x_odd, q0, q1, q2, q3):
     return a0, a1, a2, a3
 
 
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy", fastmath=_FASTMATH)
-def gemv_q8(x, q, scales, zps, xsum, out):
-    """out[m, n] = Σ_k x[m, k]·W[n, k] for int8 ``q``; x [M, K] f32; out [M, N] f32.
-    Threads take blocks of four output rows (past the last row, the block repeats the last
-    row and drops those results)."""
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FASTMATH)
+def gemv_q8(x, q, scales, zps, xsum, out, lo, hi):
+    """out[m, n] = Σ_k x[m, k]·W[n, k] for int8 ``q``; x [M, K] f32; out [M, N] f32, for the
+    blocks ``lo..hi`` of four output rows (worker threads take ranges of blocks; past the
+    last row, the block repeats the last row and drops those results)."""
     m_rows, k = x.shape
     n_rows, groups = scales.shape
     gs = k // groups
     has_zp = zps.shape[0] == n_rows
     last = n_rows - 1
-    for blk in prange((n_rows + 3) // 4):
+    for blk in range(lo, hi):
         n0 = 4 * blk
         n1, n2, n3 = min(n0 + 1, last), min(n0 + 2, last), min(n0 + 3, last)
         q0, q1 = q[n0 * k : (n0 + 1) * k], q[n1 * k : (n1 + 1) * k]
@@ -94,8 +95,8 @@ def gemv_q8(x, q, scales, zps, xsum, out):
             _store4(out[m], n0, last, t0, t1, t2, t3)
 
 
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy", fastmath=_FASTMATH)
-def gemv_q4(x_even, x_odd, q, scales, zps, xsum, out):
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FASTMATH)
+def gemv_q4(x_even, x_odd, q, scales, zps, xsum, out, lo, hi):
     """The int4 GEMV for even K: ``x_even``/``x_odd`` [M, K/2] are x's even/odd columns;
     row n's bytes start at byte n*K/2. Codes are stored as q + 8: the 8 joins the zero
     point in the per-group correction."""
@@ -105,7 +106,7 @@ def gemv_q4(x_even, x_odd, q, scales, zps, xsum, out):
     has_zp = zps.shape[0] == n_rows
     last = n_rows - 1
     eight = np.float32(8.0)
-    for blk in prange((n_rows + 3) // 4):
+    for blk in range(lo, hi):
         n0 = 4 * blk
         n1, n2, n3 = min(n0 + 1, last), min(n0 + 2, last), min(n0 + 3, last)
         q0, q1 = q[n0 * half : (n0 + 1) * half], q[n1 * half : (n1 + 1) * half]
@@ -145,7 +146,7 @@ def _store4(row, n0, last, t0, t1, t2, t3):
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def _dequant_q8_run(src, s, zp, out):
     """out[j] = (src[j] - zp)·s for an int8 run (a loop of its own vectorises; inside the
-    prange body the same loop stayed scalar, 8x slower)."""
+    row loop the same loop stayed scalar, 8x slower)."""
     for j in range(out.size):
         out[j] = (np.float32(np.int32(src[j])) - zp) * s
 
@@ -159,14 +160,15 @@ def _dequant_q4_run(src, s, zp, lo_out, hi_out):
         hi_out[j] = (np.float32(b >> 4) - zp) * s
 
 
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def dequant_q8(q, scales, zps, row0, out):
-    """out[r, :] = float weight row ``row0 + r`` (int8 codes); out [R, K] f32."""
+@njit(cache=True, nogil=True, error_model="numpy")
+def dequant_q8(q, scales, zps, row0, out, lo, hi):
+    """out[r, :] = float weight row ``row0 + r`` (int8 codes) for r in ``lo..hi``; out
+    [R, K] f32."""
     rows, k = out.shape
     groups = scales.shape[1]
     gs = k // groups
     has_zp = zps.shape[0] == scales.shape[0]
-    for r in prange(rows):
+    for r in range(lo, hi):
         n = row0 + r
         src = q[n * k : (n + 1) * k]
         o = out[r]
@@ -176,8 +178,8 @@ def dequant_q8(q, scales, zps, row0, out):
             _dequant_q8_run(src[a:b], scales[n, g], zp, o[a:b])
 
 
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def dequant_q4(q, scales, zps, row0, out):
+@njit(cache=True, nogil=True, error_model="numpy")
+def dequant_q4(q, scales, zps, row0, out, lo, hi):
     """The int4 version for even K (row n's bytes start at n*K/2), with the columns
     de-interleaved: out[r, j] = W[n, 2j] and out[r, K/2 + j] = W[n, 2j + 1], so both
     stores are unit-stride; the caller permutes x's columns the same way."""
@@ -186,7 +188,7 @@ def dequant_q4(q, scales, zps, row0, out):
     groups = scales.shape[1]
     hg = half // groups
     has_zp = zps.shape[0] == scales.shape[0]
-    for r in prange(rows):
+    for r in range(lo, hi):
         n = row0 + r
         src = q[n * half : (n + 1) * half]
         lo_out = out[r, :half]

@@ -3,17 +3,18 @@
 A reduction reaches these kernels in *row form*: the reduced dims moved last and
 coalesced into one run of ``L`` elements with stride ``s``, one run per output element
 starting at ``offs[row]``. Work is split into (row, chunk) tasks so one long row (a full
-reduction) and many short rows both use every thread. Sums accumulate in f64 over
-blocks of ``BLOCK`` elements with reassociation allowed *inside* a block only (SIMD
-partial sums, i.e. pairwise-like error), then add the block sums in order: for f32 data
-that is far more accurate than a sequential f32 sum. Max/min propagate NaN (no
-fastmath there).
+reduction) and many short rows both use every thread; the kernels run a task range
+and the host spreads task ranges over the worker threads (``threads.py``). Sums of
+contiguous runs add sub-blocks of ``SUB`` elements in the data's dtype with
+reassociation (SIMD partial sums of ~8 terms each, pairwise-like error) into an f64
+total: for f32 data far more accurate than a sequential f32 sum, at f32 SIMD speed.
+Max/min propagate NaN (``llvm.maximum``/``minimum``, vectorised on contiguous runs).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .vmath import fmaximum, fminimum
 
@@ -21,12 +22,39 @@ BLOCK = 4096
 SUM, MAX, MIN = 0, 1, 2
 
 
+#: Elements summed in the data's dtype (SIMD partial sums, ~8 terms per lane) before being
+#: added into the f64 total: converting every f32 element to f64 halved the throughput.
+SUB = 256
+
+
 @njit(cache=True, nogil=True, fastmath={"reassoc"}, error_model="numpy")
 def _block_sum(xs):
-    s = 0.0
-    for i in range(xs.size):
-        s += xs[i]
-    return s
+    total = 0.0
+    n = xs.size
+    full = n - n % SUB
+    z = xs.dtype.type(0)
+    for b0 in range(0, full, SUB):
+        blk = xs[b0 : b0 + SUB]
+        s = z
+        for i in range(SUB):
+            s += blk[i]
+        total += s
+    for i in range(full, n):
+        total += xs[i]
+    return total
+
+
+@njit(cache=True, nogil=True, fastmath={"nsz"}, error_model="numpy")
+def _contig_extreme(xs, is_min):
+    """Max (min) of a contiguous run, NaN-propagating and vectorised (``llvm.maximum``)."""
+    m = xs[0]
+    if is_min:
+        for i in range(1, xs.size):
+            m = fminimum(m, xs[i])
+    else:
+        for i in range(1, xs.size):
+            m = fmaximum(m, xs[i])
+    return m
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -46,6 +74,8 @@ def _sum_run(x, p, n, st):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _extreme_run(x, p, n, st, is_min):
+    if st == 1:
+        return _contig_extreme(x[p : p + n], is_min)
     m = x[p]
     if is_min:
         for i in range(1, n):
@@ -64,12 +94,12 @@ def _extreme_run(x, p, n, st, is_min):
     return m
 
 
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def reduce_rows(op, x, offs, n, st, chunk, partial):
-    """partial[row, c] = op over elements [c*chunk, (c+1)*chunk) of row ``row``."""
-    nrows = offs.size
+@njit(cache=True, nogil=True, error_model="numpy")
+def reduce_rows(op, x, offs, n, st, chunk, partial, t0, t1):
+    """partial[row, c] = op over elements [c*chunk, (c+1)*chunk) of row ``row``, for the
+    tasks t = row * nck + c in [t0, t1)."""
     nck = partial.shape[1]
-    for t in prange(nrows * nck):
+    for t in range(t0, t1):
         r = t // nck
         c = t % nck
         lo = c * chunk
@@ -90,16 +120,16 @@ COL_BLOCK = 4096
 ROW_GROUP = 32
 
 
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy", fastmath={"nsz"})
-def reduce_cols(op, x, offs, m, n, st, chunk, partial):
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz"})
+def reduce_cols(op, x, offs, m, n, st, chunk, partial, t0, t1):
     """partial[c, o, j] = op over i in chunk c (rows [c*chunk, (c+1)*chunk) of n) of
     x[offs[o] + i*st + j], for j < m: the reduced run has stride ``st``, the kept inner run
     is contiguous. Tasks are (outer, row chunk); each adds whole row segments into an
     accumulator block (SIMD; sums in groups of ``ROW_GROUP`` rows, then in f64, in row
     order), max/min with the NaN-propagating
-    ``fmaximum``/``fminimum``. The caller combines the chunks."""
+    ``fmaximum``/``fminimum``. Runs tasks [t0, t1); the caller combines the chunks."""
     nck = partial.shape[0]
-    for t in prange(offs.size * nck):
+    for t in range(t0, t1):
         o = t // nck
         c = t % nck
         i0 = c * chunk

@@ -2,7 +2,8 @@
 softmax of attention (+ backward).
 
 Cell kernels work on C-contiguous [B, k*H] matrices, one batch row at a time, as a serial
-function over a row range ``[lo, hi)`` plus a ``prange`` driver over row chunks. Each row
+function over a row range ``[lo, hi)`` that releases the GIL (the host splits large batches
+into row ranges over the worker threads, ``threads.py``). Each row
 is split into its gate blocks (slices), so the inner loop over ``j < H`` reads and writes
 unit-stride arrays and LLVM vectorises it.
 
@@ -25,11 +26,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange, types
+from numba import njit, types
 from numba.extending import overload
 
-from .rows import row_dot, row_max, row_sum
-from .vmath import fexp
+from .rows import row_dot, row_sum
+from .vmath import fexp, fmaximum
 
 _F = np.float32
 _TANH_CLAMP = _F(7.90531110763549805)
@@ -106,13 +107,6 @@ def lstm_fwd_rows(gates, c_prev, h, c, act, tanh_c, lo, hi):
             hb[j] = o_ * t
 
 
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def lstm_fwd_par(gates, c_prev, h, c, act, tanh_c, nch):
-    B = gates.shape[0]
-    step = (B + nch - 1) // nch
-    for k in prange(nch):
-        lstm_fwd_rows(gates, c_prev, h, c, act, tanh_c, k * step, min(B, (k + 1) * step))
-
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def lstm_bwd_rows(dh, dc, act, c_prev, tanh_c, d_gates, dc_prev, lo, hi):
@@ -133,15 +127,6 @@ def lstm_bwd_rows(dh, dc, act, c_prev, tanh_c, d_gates, dc_prev, lo, hi):
             dg[j] = dct * i_ * (one - g_ * g_)
             do[j] = dhj * t * o_ * (one - o_)
             dcp[j] = dct * f_
-
-
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def lstm_bwd_par(dh, dc, act, c_prev, tanh_c, d_gates, dc_prev, nch):
-    B = dh.shape[0]
-    step = (B + nch - 1) // nch
-    for k in prange(nch):
-        lstm_bwd_rows(dh, dc, act, c_prev, tanh_c, d_gates, dc_prev, k * step,
-                      min(B, (k + 1) * step))  # fmt: skip
 
 
 # ---------------------------------------------------------------------------- GRU
@@ -165,13 +150,6 @@ def gru_fwd_rows(xg, hg, h_prev, h, rz, n, lo, hi):
             nb[j] = n_
             hb[j] = n_ + z_ * (hp[j] - n_)
 
-
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def gru_fwd_par(xg, hg, h_prev, h, rz, n, nch):
-    B = xg.shape[0]
-    step = (B + nch - 1) // nch
-    for k in prange(nch):
-        gru_fwd_rows(xg, hg, h_prev, h, rz, n, k * step, min(B, (k + 1) * step))
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -200,26 +178,11 @@ def gru_bwd_rows(dh, h_prev, hg, rz, n, d_xg, d_hg, dh_direct, lo, hi):
             dd[j] = d * z_
 
 
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def gru_bwd_par(dh, h_prev, hg, rz, n, d_xg, d_hg, dh_direct, nch):
-    B = dh.shape[0]
-    step = (B + nch - 1) // nch
-    for k in prange(nch):
-        gru_bwd_rows(dh, h_prev, hg, rz, n, d_xg, d_hg, dh_direct, k * step,
-                     min(B, (k + 1) * step))  # fmt: skip
-
-
 # ---------------------------------------------------------------------------- masked softmax
-# Row passes in the style of ``norm`` (row reductions shared through ``rows``), SIMD exp
-# (``fexp``), sums with reassociation accumulated in f64, in separate functions because
-# fastmath flags are per function and the exp loop must not be reassociated.
-@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
-def _exp_shifted_inplace(o, m):
-    for j in range(o.size):
-        o[j] = fexp(o[j] - m)
-
-
-@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+# Row passes in the style of ``norm``: max (``fmaximum``, nsz) and SIMD exp (``fexp``, no
+# reassoc) in the kernel, sums with reassociation accumulated in f64 through ``rows``
+# (fastmath flags are per function and the exp loop must not be reassociated).
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract", "nsz"})
 def masked_softmax_rows(x, mask, moff, mshape, mstrides, mj, has_mask, scale, out, lo, hi):
     """Rows [lo, hi) of softmax(x * scale + mask). Row r of x is the row-major index of the
     4 leading dims ``mshape``; its mask row starts at ``moff + sum(i_k * mstrides[k])`` and
@@ -254,20 +217,15 @@ def masked_softmax_rows(x, mask, moff, mshape, mstrides, mj, has_mask, scale, ou
         else:
             for j in range(L):
                 o[j] = xr[j] * sc
-        m = row_max(o)
-        _exp_shifted_inplace(o, m)
+        m = o[0]
+        for j in range(1, L):
+            m = fmaximum(m, o[j])
+        for j in range(L):
+            o[j] = fexp(o[j] - m)
         inv = o.dtype.type(1.0 / row_sum(o))
         for j in range(L):
             o[j] = o[j] * inv
 
-
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def masked_softmax_par(x, mask, moff, mshape, mstrides, mj, has_mask, scale, out, nch):
-    R = x.shape[0]
-    step = (R + nch - 1) // nch
-    for k in prange(nch):
-        masked_softmax_rows(x, mask, moff, mshape, mstrides, mj, has_mask, scale, out, k * step,
-                            min(R, (k + 1) * step))  # fmt: skip
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
@@ -280,11 +238,3 @@ def masked_softmax_bwd_rows(y, g, scale, out, lo, hi):
         s = o.dtype.type(row_dot(gr, yr))
         for j in range(o.size):
             o[j] = sc * yr[j] * (gr[j] - s)
-
-
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def masked_softmax_bwd_par(y, g, scale, out, nch):
-    R = y.shape[0]
-    step = (R + nch - 1) // nch
-    for k in prange(nch):
-        masked_softmax_bwd_rows(y, g, scale, out, k * step, min(R, (k + 1) * step))

@@ -1,13 +1,12 @@
-"""Row reductions shared by the fused row kernels (norm, masked softmax): SIMD partial
-sums accumulated in f64 (reassociation allowed) and a NaN-propagating SIMD max. They live
-in their own functions because fastmath flags are per function, and the exp loops of the
-callers must not be reassociated (see ``vmath``)."""
+"""Row sums shared by the fused row kernels (norm, masked softmax): SIMD partial sums
+accumulated in f64 (reassociation allowed). They live in their own functions because
+fastmath flags are per function, and the exp loops of the callers must not be
+reassociated (see ``vmath``). The callers' max passes use ``vmath.fmaximum`` (LLVM's
+NaN-propagating maximum, which vectorises with nsz) in their own loops."""
 
 from __future__ import annotations
 
 from numba import njit
-
-from .vmath import fmaximum
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
@@ -24,12 +23,3 @@ def row_dot(a, b):
     for j in range(a.size):
         s += a[j] * b[j]
     return s
-
-
-@njit(cache=True, nogil=True, error_model="numpy", fastmath={"nsz"})
-def row_max(a):
-    """Max of a row (NaN-propagating), vectorised."""
-    m = a[0]
-    for j in range(1, a.size):
-        m = fmaximum(m, a[j])
-    return m

@@ -1,0 +1,112 @@
+"""The backend's worker threads (``threads.py``) and the kernel-cache fallback (``_cache.py``)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+
+import numpy as np
+import pytest
+
+import shrew_cpu
+from shrew_core import dtypes as D
+from shrew_core.layout import Layout
+from shrew_cpu import _config, threads
+from shrew_cpu.threads import parallel_for, ranges
+
+
+@pytest.fixture
+def three_threads():
+    before = threads.get_num_threads()
+    shrew_cpu.set_num_threads(3)
+    yield
+    shrew_cpu.set_num_threads(before)
+
+
+def test_ranges_cover_exactly():
+    for n, parts in ((10, 3), (3, 8), (0, 2), (7, 1), (1000, 7)):
+        rs = ranges(n, parts)
+        assert [i for lo, hi in rs for i in range(lo, hi)] == list(range(n))
+        assert len(rs) == max(1, min(parts, n))
+        sizes = [hi - lo for lo, hi in rs]
+        assert max(sizes) - min(sizes) <= 1, sizes
+
+
+def test_parallel_for_results_in_order_and_uses_workers(three_threads):
+    barrier = threading.Barrier(3, timeout=10)  # only passes if 3 chunks run at once
+
+    def chunk(i):
+        barrier.wait()
+        return i * i, threading.get_ident()
+
+    out = parallel_for(chunk, [(i,) for i in range(3)])
+    assert [r[0] for r in out] == [0, 1, 4]
+    assert len({r[1] for r in out}) == 3, out
+
+
+def test_parallel_for_reraises_and_stays_usable(three_threads):
+    def chunk(i):
+        if i == 5:
+            raise ValueError("chunk 5 failed")
+        return i
+
+    with pytest.raises(ValueError, match="chunk 5 failed"):
+        parallel_for(chunk, [(i,) for i in range(8)])
+    assert parallel_for(chunk, [(i,) for i in range(4)]) == [0, 1, 2, 3]
+
+
+def test_one_thread_runs_in_the_caller():
+    before = threads.get_num_threads()
+    shrew_cpu.set_num_threads(1)
+    try:
+        names = parallel_for(lambda: threading.current_thread().name, [()] * 4)
+    finally:
+        shrew_cpu.set_num_threads(before)
+    assert names == [threading.current_thread().name] * 4
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_set_num_threads_rejects(bad):
+    with pytest.raises(ValueError, match="set_num_threads"):
+        shrew_cpu.set_num_threads(bad)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX-only")
+def test_pool_works_in_a_forked_child(three_threads, cpu):
+    """Worker threads do not survive fork(); the child starts its own instead of waiting
+    forever on the parent's (dead) ones."""
+    parallel_for(lambda i: i, [(i,) for i in range(3)])  # the parent's workers exist
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: a parallel kernel through the backend, then report
+        try:
+            a = np.arange(1 << 20, dtype=np.float64)
+            _config.PARALLEL_THRESHOLD = 1
+            lay = Layout.contiguous(a.shape)
+            out = cpu.binary("add", a, lay, a, lay, D.f64)
+            os.write(w, b"ok" if np.array_equal(out, 2 * a) else b"bad")
+        finally:
+            os._exit(0)
+    os.close(w)
+    _, status = os.waitpid(pid, 0)
+    assert os.read(r, 2) == b"ok" and status == 0
+
+
+def test_cache_fallback_locator_only_for_this_package():
+    from numba.core import caching
+
+    from shrew_cpu import _cache
+    from shrew_cpu.kernels import reduce as K
+
+    impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl
+    assert _cache.TempDirCacheLocator in impl._locator_classes
+
+    def not_ours():
+        pass
+
+    assert _cache.TempDirCacheLocator.from_function(not_ours, __file__) is None
+    py = K._block_sum.py_func
+    loc = _cache.TempDirCacheLocator.from_function(py, K.__file__)
+    assert loc is not None and loc.get_cache_path().startswith(tempfile.gettempdir())
+    assert os.path.isdir(loc.get_cache_path())
