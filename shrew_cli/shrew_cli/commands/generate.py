@@ -47,7 +47,7 @@ def register(sub) -> None:
     c = sub.add_parser("generate", help="sample from a trained model (@inference generation)")
     c.add_argument("file", help="the .sw program")
     c.add_argument("--params", metavar="CKPT", help="trained parameters or training checkpoint")
-    c.add_argument("--prompt", default="\n", help="text prompt (character models)")
+    c.add_argument("--prompt", default="The ", help="text prompt (character models)")
     c.add_argument("--tokens", default=None, help="prompt as comma-separated token ids instead")
     c.add_argument("--max-tokens", type=int, default=None)
     c.add_argument("--temperature", type=float, default=None)

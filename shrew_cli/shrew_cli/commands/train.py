@@ -146,6 +146,6 @@ def register(sub) -> None:
     c.add_argument("--checkpoint", metavar="DIR", help="write last/best checkpoints here")
     c.add_argument("--resume", metavar="CKPT", help="continue from a training checkpoint")
     c.add_argument("--save", metavar="PARAMS", help="write trained parameters (.shrew/.npz/...)")
-    c.add_argument("--prompt", default="\n", help="text models: prompt of the sample printed")
+    c.add_argument("--prompt", default="The ", help="text models: prompt of the sample printed")
     c.add_argument("--sample-tokens", type=int, default=200, help="text models: sample length")
     c.set_defaults(func=cmd_train)
