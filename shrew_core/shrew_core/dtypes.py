@@ -1,6 +1,8 @@
 """Data types and the one dtype-promotion table.
 
-Shrew's dtypes map one-to-one onto NumPy dtypes (bfloat16 through ``ml_dtypes``).
+Shrew's dtypes map one-to-one onto NumPy dtypes (bfloat16 through ``ml_dtypes``, imported
+the first time bf16's NumPy dtype is needed: ``import ml_dtypes`` costs ~0.8 s, most of
+what ``import shrew_core`` would otherwise take).
 Promotion follows PyTorch: ``bool < integers < floats``; within integers the wider
 type wins (``u8 + u32 -> u32``, anything with ``i64 -> i64``); within floats the
 wider wins and ``f16 + bf16 -> f32``. Python scalars are "weak": they never
@@ -11,8 +13,8 @@ the category (``i64 tensor * 2.5 -> f32``, the default float dtype).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
-import ml_dtypes
 import numpy as np
 
 from .errors import DTypeError
@@ -24,8 +26,17 @@ class DType:
 
     name: str  # long name, PyTorch/NumPy spelling: "float32"
     short: str  # seed spelling: "f32"
-    np_dtype: np.dtype
+    np_type: type | None  # the NumPy scalar type; None: bfloat16 (ml_dtypes, lazily)
     category: int  # 0 bool, 1 integer, 2 float
+
+    @cached_property
+    def np_dtype(self) -> np.dtype:
+        """The NumPy dtype (cached in the instance: reading it costs a dict lookup)."""
+        if self.np_type is None:
+            import ml_dtypes
+
+            return np.dtype(ml_dtypes.bfloat16)
+        return np.dtype(self.np_type)
 
     @property
     def is_float(self) -> bool:
@@ -50,14 +61,14 @@ class DType:
         return self.name
 
 
-bool_ = DType("bool", "bool", np.dtype(np.bool_), 0)
-u8 = DType("uint8", "u8", np.dtype(np.uint8), 1)
-u32 = DType("uint32", "u32", np.dtype(np.uint32), 1)
-i64 = DType("int64", "i64", np.dtype(np.int64), 1)
-f16 = DType("float16", "f16", np.dtype(np.float16), 2)
-bf16 = DType("bfloat16", "bf16", np.dtype(ml_dtypes.bfloat16), 2)
-f32 = DType("float32", "f32", np.dtype(np.float32), 2)
-f64 = DType("float64", "f64", np.dtype(np.float64), 2)
+bool_ = DType("bool", "bool", np.bool_, 0)
+u8 = DType("uint8", "u8", np.uint8, 1)
+u32 = DType("uint32", "u32", np.uint32, 1)
+i64 = DType("int64", "i64", np.int64, 1)
+f16 = DType("float16", "f16", np.float16, 2)
+bf16 = DType("bfloat16", "bf16", None, 2)
+f32 = DType("float32", "f32", np.float32, 2)
+f64 = DType("float64", "f64", np.float64, 2)
 
 ALL_DTYPES: tuple[DType, ...] = (bool_, u8, u32, i64, f16, bf16, f32, f64)
 FLOAT_DTYPES: tuple[DType, ...] = (f16, bf16, f32, f64)
@@ -66,7 +77,7 @@ DEFAULT_FLOAT = f32
 DEFAULT_INT = i64
 
 _BY_NAME = {d.name: d for d in ALL_DTYPES} | {d.short: d for d in ALL_DTYPES}
-_BY_NP = {d.np_dtype: d for d in ALL_DTYPES}
+_BY_NP = {d.np_dtype: d for d in ALL_DTYPES if d is not bf16}  # + bf16 in as_dtype
 
 # The promotion table, written out in full (row, column -> result). Symmetric.
 _ORDER = ("bool", "u8", "u32", "i64", "f16", "bf16", "f32", "f64")
@@ -113,6 +124,8 @@ def as_dtype(value) -> DType:
     try:
         return _BY_NP[npd]
     except KeyError:
+        if npd.name == "bfloat16" and npd == bf16.np_dtype:  # ml_dtypes is imported by now
+            return bf16
         raise DTypeError(f"NumPy dtype {npd} has no Shrew equivalent") from None
 
 

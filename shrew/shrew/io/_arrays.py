@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sys
 
-import ml_dtypes
 import numpy as np
 
 import shrew_core as sc
@@ -24,8 +23,13 @@ _WIDEN = {
     np.dtype(np.int32): np.dtype(np.int64),
     np.dtype(np.uint16): np.dtype(np.uint32),
 }
-_SHREW_NP = {d.np_dtype for d in sc.ALL_DTYPES}
-BF16 = np.dtype(ml_dtypes.bfloat16)
+# bf16 (ml_dtypes, ~0.8 s to import) is matched by name, so it loads only when used.
+_SHREW_NP = {d.np_dtype for d in sc.ALL_DTYPES if d is not sc.bf16}
+
+
+def is_bf16(dtype: np.dtype) -> bool:
+    """``dtype`` is ml_dtypes' bfloat16 (without importing ml_dtypes for other dtypes)."""
+    return dtype.name == "bfloat16" and dtype == sc.bf16.np_dtype
 
 
 def to_array(value: object, path: str, name: str) -> np.ndarray:
@@ -51,7 +55,7 @@ def to_array(value: object, path: str, name: str) -> np.ndarray:
 
 def shrew_array(arr: np.ndarray, path: str, name: str) -> np.ndarray:
     """``arr`` in a dtype Shrew has: itself, or exactly widened; else ``CheckpointError``."""
-    if arr.dtype in _SHREW_NP:
+    if arr.dtype in _SHREW_NP or is_bf16(arr.dtype):
         return arr
     wide = _WIDEN.get(arr.dtype)
     if wide is None:
@@ -71,7 +75,7 @@ def to_tensor(arr: np.ndarray, device: object = None) -> sc.Tensor:
 def np_dtype(name: object) -> np.dtype:
     """The NumPy dtype named ``name`` (``"int32"``, ``"bfloat16"`` ...); ``TypeError`` if none."""
     if name == "bfloat16":
-        return BF16
+        return sc.bf16.np_dtype
     if not isinstance(name, str):
         raise TypeError(f"not a dtype name: {name!r}")
     return np.dtype(name)

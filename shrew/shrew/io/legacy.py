@@ -25,11 +25,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._arrays import np_dtype
 from ._files import read_exact
 from .errors import CheckpointError
-from .native import CODE_DTYPES, Cursor, as_typed
+from .native import CODE_NAMES, Cursor, as_typed
 
-_V1_CODES = {c: d for c, d in CODE_DTYPES.items() if c <= 6}  # version 1 has no bool
+_V1_CODES = {c: n for c, n in CODE_NAMES.items() if c <= 6}  # version 1 has no bool
 _END = 0xFF
 
 
@@ -99,9 +100,9 @@ def _tensors(cur: Cursor) -> dict[str, np.ndarray]:
     for _ in range(count):
         name = cur.text("tensor name")
         code, ndim = cur.unpack("<BI", f"dtype of tensor {name!r}")
-        dtype = _V1_CODES.get(code)
-        if dtype is None:
+        if code not in _V1_CODES:
             raise CheckpointError(path, f"tensor {name!r}: unknown dtype tag: {code}")
+        dtype = np_dtype(_V1_CODES[code])
         if ndim > 64:
             raise CheckpointError(path, f"tensor {name!r}: corrupt entry (ndim {ndim})")
         shape = cur.unpack(f"<{ndim}I", f"shape of tensor {name!r}")

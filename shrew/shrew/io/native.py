@@ -58,7 +58,7 @@ from typing import BinaryIO
 import numpy as np
 
 from .._atomic import atomic_write
-from ._arrays import BF16, shrew_array, to_array, to_tensor
+from ._arrays import np_dtype, shrew_array, to_array, to_tensor
 from ._files import MAGIC, describe_foreign, open_file, read_exact
 from ._xxhash import Hasher, xxh64
 from .errors import CheckpointError
@@ -72,17 +72,10 @@ _ENTRY = struct.Struct("<BBHIQ")  # dtype, ndim, reserved u16 + u32, data checks
 _HASH_THREADS = min(4, os.cpu_count() or 1)
 _CHUNK = 1 << 22  # write in 4 MiB pieces, each hashed by another thread meanwhile
 
-DTYPE_CODES: dict[np.dtype, int] = {
-    np.dtype(np.float32): 0,
-    np.dtype(np.float64): 1,
-    np.dtype(np.uint8): 2,
-    np.dtype(np.uint32): 3,
-    np.dtype(np.int64): 4,
-    np.dtype(np.float16): 5,
-    BF16: 6,
-    np.dtype(np.bool_): 7,
-}
-CODE_DTYPES: dict[int, np.dtype] = {c: d for d, c in DTYPE_CODES.items()}
+#: The code of each NumPy dtype, by name (so bf16's ml_dtypes is imported only when used).
+DTYPE_CODES: dict[str, int] = {"float32": 0, "float64": 1, "uint8": 2, "uint32": 3, "int64": 4,
+                               "float16": 5, "bfloat16": 6, "bool": 7}  # fmt: skip
+CODE_NAMES: dict[int, str] = {c: n for n, c in DTYPE_CODES.items()}
 
 
 @dataclass(frozen=True)
@@ -182,7 +175,7 @@ def encode_header(meta: dict[str, str], entries: list[Entry], header_size: int,
     for e in entries:
         nb = e.name.encode()
         out += struct.pack("<I", len(nb)) + nb
-        out += _ENTRY.pack(DTYPE_CODES[e.dtype], len(e.shape), 0, 0, e.checksum)
+        out += _ENTRY.pack(DTYPE_CODES[e.dtype.name], len(e.shape), 0, 0, e.checksum)
         out += struct.pack(f"<{len(e.shape)}Q", *e.shape)
         out += struct.pack("<QQ", e.offset, e.nbytes)
     out += bytes(header_size - len(out))
@@ -312,10 +305,10 @@ def _read_entry(cur: Cursor, data_size: int) -> Entry:
     name = cur.text("tensor name")
     code, ndim, reserved, reserved2, checksum = cur.unpack(_ENTRY.format,
                                                            f"entry of tensor {name!r}")
-    dtype = CODE_DTYPES.get(code)
-    if dtype is None:
+    if code not in CODE_NAMES:
         raise CheckpointError(path, f"tensor {name!r}: unknown dtype code {code} (known: "
-                              + ", ".join(f"{c} {d}" for c, d in CODE_DTYPES.items()) + ")")
+                              + ", ".join(f"{c} {d}" for c, d in CODE_NAMES.items()) + ")")
+    dtype = np_dtype(CODE_NAMES[code])
     if ndim > MAX_NDIM or reserved or reserved2:
         raise CheckpointError(path, f"tensor {name!r}: corrupt entry (ndim {ndim}, reserved "
                               f"bytes {reserved}, {reserved2})")  # fmt: skip
