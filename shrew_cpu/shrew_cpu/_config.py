@@ -7,6 +7,11 @@
   ~15-50 us, more than it saves on smaller outputs.
 * ``SHREW_CPU_REDUCE_THRESHOLD`` (default 262144 elements): the same switch for reductions
   and fused row kernels (softmax, norms), which do more work per element.
+* ``SHREW_CPU_COMPILE_FREE_BELOW`` (default 16384 elements): logits below it take
+  cross-entropy (forward and backward) as NumPy ufunc calls instead of the fused Numba
+  row kernels, which are the slowest of a small classifier's first step to compile
+  (~0.9 s of the 784-128-10 MLP's 1.2-1.4 s cold step). Above it the kernels' single
+  pass wins (README "Cold start").
 * ``SHREW_CPU_MALLOC_TUNE`` (default off; ``1`` to enable): at import, raise glibc
   malloc's mmap and trim thresholds (``mallopt``) so freed large buffers are reused
   instead of being returned to the OS and page-faulted back in on the next step. On the
@@ -44,6 +49,7 @@ def _default_threads() -> int:
 NUM_THREADS = _default_threads()
 PARALLEL_THRESHOLD = int(os.environ.get("SHREW_CPU_PARALLEL_THRESHOLD", 524288))
 REDUCE_THRESHOLD = int(os.environ.get("SHREW_CPU_REDUCE_THRESHOLD", 262144))
+COMPILE_FREE_BELOW = int(os.environ.get("SHREW_CPU_COMPILE_FREE_BELOW", 16384))
 #: Elements per parallel task: small enough to balance, large enough to amortise dispatch.
 MIN_CHUNK = 32768
 #: Multiply-adds from which float matmuls are split over the worker threads (gemm.py).

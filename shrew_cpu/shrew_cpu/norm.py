@@ -17,7 +17,7 @@ from shrew_core.errors import IndexOutOfRangeError
 
 from . import _config
 from .kernels import norm as K
-from .strided import view
+from .strided import fp_quiet, fp_restore, view
 from .threads import get_num_threads, parallel_for, ranges
 
 _F32 = np.dtype(np.float32)
@@ -195,7 +195,9 @@ def cross_entropy(logits, layout, target, np_dtype, ignore_index, label_smoothin
     loss = np.empty(N, calc)
     lse = np.empty(N, calc)
     bad = 0
-    if N and C:
+    if N and C and a.size < _config.COMPILE_FREE_BELOW:
+        bad = _cross_entropy_numpy(a, t, int(ignore_index), float(label_smoothing), loss, lse)
+    elif N and C:
         nch = _nch(N, a.size)
         args = (a, t, int(ignore_index), float(label_smoothing), loss, lse)
         if nch:
@@ -221,7 +223,9 @@ def cross_entropy_backward(grad_rows, logits, shape, target, lse, np_dtype, igno
     t = np.ascontiguousarray(target, dtype=np.int64).reshape(-1)
     ls = np.ascontiguousarray(lse, dtype=calc).reshape(-1)
     out = np.empty_like(a)
-    if N and C:
+    if N and C and a.size < _config.COMPILE_FREE_BELOW:
+        _cross_entropy_bwd_numpy(g, a, t, ls, int(ignore_index), float(label_smoothing), out)
+    elif N and C:
         nch = _nch(N, a.size)
         args = (g, a, t, ls, int(ignore_index), float(label_smoothing), out)
         if nch:
@@ -229,3 +233,45 @@ def cross_entropy_backward(grad_rows, logits, shape, target, lse, np_dtype, igno
         else:
             K.cross_entropy_bwd_rows(*args, 0, N)
     return out.astype(np_dtype, copy=False).reshape(-1)
+
+
+# Below ``COMPILE_FREE_BELOW`` elements: the row kernels' formulas as NumPy ufunc calls
+# (nothing to compile, so a small model's first training step pays no Numba compilation;
+# floating-point warnings off, as in the kernels).
+def _cross_entropy_numpy(x, target, ignore, smooth, loss, lse_out):
+    """``kernels.norm.cross_entropy_rows`` over all rows; the number of bad targets."""
+    N, C = x.shape
+    tok = fp_quiet()
+    try:
+        m = x.max(1)
+        e = np.subtract(x, m[:, None])
+        np.exp(e, out=e)
+        np.log(e.sum(1), out=lse_out)
+        lse_out += m
+        keep = target != ignore
+        ok = keep & (target >= 0) & (target < C)
+        nll = lse_out - x[np.arange(N), np.where(ok, target, 0)]
+        if smooth > 0.0:
+            nll = (1.0 - smooth) * nll + smooth * (lse_out - x.sum(1) / C)
+        loss[...] = np.where(ok, nll, np.where(keep, np.nan, 0.0))
+    finally:
+        fp_restore(tok)
+    return int(np.count_nonzero(keep & ~ok))
+
+
+def _cross_entropy_bwd_numpy(g, x, target, lse, ignore, smooth, out):
+    """``kernels.norm.cross_entropy_bwd_rows`` over all rows, into ``out``."""
+    C = x.shape[1]
+    tok = fp_quiet()
+    try:
+        np.subtract(x, lse[:, None], out=out)
+        np.exp(out, out=out)
+        if smooth > 0.0:
+            out -= out.dtype.type(smooth / C)
+        out *= g[:, None]
+        keep = target != ignore
+        rows = np.flatnonzero(keep & (target >= 0) & (target < C))
+        out[rows, target[rows]] -= (1.0 - smooth) * g[rows]
+        out[~keep] = 0.0
+    finally:
+        fp_restore(tok)

@@ -14,6 +14,7 @@ from shrew_core import dtypes as D
 from shrew_core import fused_defaults as FD
 from shrew_core.errors import IndexOutOfRangeError
 from shrew_core.layout import Layout
+from shrew_cpu import _config
 from shrew_cpu.testing import check, storage_of
 
 DTYPES = [D.f32, D.f64, D.bf16, D.f16]
@@ -110,10 +111,25 @@ def test_rms_norm(cpu, path, dtype, affine, shape, nd):
                   if dtype is D.f32 else None)  # fmt: skip
 
 
+@pytest.fixture(params=["numpy", "serial", "parallel"])
+def ce_path(request, monkeypatch):
+    """Cross-entropy's three host paths: NumPy (below COMPILE_FREE_BELOW), the serial row
+    kernel, the row kernel on the worker threads."""
+    if request.param != "numpy":
+        monkeypatch.setattr(_config, "COMPILE_FREE_BELOW", 0)
+    if request.param == "parallel":
+        monkeypatch.setattr(_config, "REDUCE_THRESHOLD", 1)
+    else:
+        monkeypatch.setattr(_config, "REDUCE_THRESHOLD", 1 << 40)
+    if request.param == "numpy":
+        monkeypatch.setattr(_config, "COMPILE_FREE_BELOW", 1 << 40)
+    return request.param
+
+
 @pytest.mark.parametrize("dtype", [D.f32, D.f64, D.bf16])
 @pytest.mark.parametrize("smoothing", [0.0, 0.1])
 @pytest.mark.parametrize("n,c", [(9, 7), (300, 1000)])
-def test_cross_entropy(cpu, path, dtype, smoothing, n, c):
+def test_cross_entropy(cpu, ce_path, dtype, smoothing, n, c):
     rng = np.random.default_rng(44)
     x = (rng.standard_normal((n, c)) * 2).astype(dtype.np_dtype)
     tgt = rng.integers(0, c, size=n).astype(np.int64)
@@ -135,10 +151,22 @@ def test_cross_entropy(cpu, path, dtype, smoothing, n, c):
     check(gx, tx.grad.numpy().astype(dtype.np_dtype), dtype)
 
 
-def test_cross_entropy_bad_target_raises(cpu):
+def test_cross_entropy_bad_target_raises(cpu, ce_path):
     x = np.zeros(12, np.float32)
     with pytest.raises(IndexOutOfRangeError, match="target 4 is out of range for 3 classes"):
         cpu.cross_entropy(x, _c((4, 3)), np.array([0, 4, 1, 2], np.int64), D.f32, -100, 0.0)
+    with pytest.raises(IndexOutOfRangeError, match="target -2 is out of range"):
+        cpu.cross_entropy(x, _c((4, 3)), np.array([0, 1, -100, -2], np.int64), D.f32, -100, 0.0)
+
+
+def test_cross_entropy_nonfinite_rows_match_torch(cpu, ce_path):
+    """A NaN logit makes its row NaN, an all -inf row NaN, a +inf logit NaN (as torch)."""
+    x = np.array([[1.0, np.nan, 0.0], [-np.inf, -np.inf, -np.inf], [np.inf, 0.0, 1.0],
+                  [0.5, -1.0, 2.0]], np.float32)  # fmt: skip
+    tgt = np.array([0, 1, 2, 2], np.int64)
+    loss, _ = cpu.cross_entropy(x.reshape(-1), _c((4, 3)), tgt, D.f32, -100, 0.0)
+    ref = F.cross_entropy(torch.from_numpy(x), torch.from_numpy(tgt), reduction="none")
+    np.testing.assert_allclose(loss, ref.numpy(), rtol=1e-6, equal_nan=True)
 
 
 @pytest.mark.parametrize("op", ["gelu", "gelu_tanh", "silu", "sigmoid", "tanh"])
