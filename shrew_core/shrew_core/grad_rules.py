@@ -242,7 +242,10 @@ def _expand_back(node, g):
 
 @rule("sum")
 def _sum(node, g):
-    return (_expand_back(node, g).expand(_in(node).shape),)
+    x = _in(node)
+    if g.ndim == 0:  # a full reduction: the 0-d gradient expands to any shape directly
+        return (g.expand(x.shape),)
+    return (_expand_back(node, g).expand(x.shape),)
 
 
 @rule("max", "min")

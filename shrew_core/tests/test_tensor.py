@@ -15,6 +15,9 @@ def test_tensor_infers_dtypes_like_torch(device):
     assert sc.tensor([True], device=device).dtype == sc.bool_
     assert sc.tensor(np.zeros(2, np.float64), device=device).dtype == sc.f64
     assert sc.tensor(3.5, device=device).shape == ()
+    for scalar in (np.float64(2.5), np.float32(2.5), np.float16(2.5)):  # NumPy scalars keep it
+        got = sc.tensor(scalar, device=device)
+        assert (got.shape, str(got.dtype)) == ((), str(torch.tensor(scalar).dtype)[6:])
     assert sc.tensor(np.arange(3, dtype=np.int32), device=device).dtype == sc.i64  # widened
     assert sc.tensor(np.arange(3, dtype=np.uint16), device=device).dtype == sc.u32
     with pytest.raises(sc.DTypeError, match="int32 has no Shrew equivalent"):

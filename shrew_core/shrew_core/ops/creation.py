@@ -90,9 +90,10 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
     if dtype is not None:
         dt = as_dtype(dtype)
     else:
-        dt = _infer_dtype(arr, from_python=not isinstance(data, (np.ndarray, Tensor)))
-    arr = np.array(arr, dtype=dt.np_dtype, copy=True, order="C")
-    return _finish(from_numpy(arr, device), requires_grad)
+        dt = _infer_dtype(arr, from_python=not isinstance(data, (np.ndarray, np.generic, Tensor)))
+    arr = np.array(arr, dtype=dt.np_dtype, copy=True, order="C")  # C-contiguous, dtype dt
+    b = _backend(device)
+    return _finish(wrap(b.from_numpy(arr.reshape(-1)), arr.shape, dt, b), requires_grad)
 
 
 as_tensor = tensor

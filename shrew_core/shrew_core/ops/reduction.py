@@ -33,8 +33,8 @@ def _reduce(op: str, x: Tensor, dim, keepdim: bool) -> Tensor:
     out_shape = tuple(d for i, d in enumerate(x.shape) if i not in dims)
     storage = x._backend.reduce(op, x._storage, x.layout, x.dtype, dims)
     out = wrap(storage, _keep_shape(x.shape, dims) if keepdim else out_shape, x.dtype, x._backend)
-    if x.dtype.is_float:
-        record(op, out, (x,), (dims, keepdim, out.detach()))
+    if x.dtype.is_float:  # max/min's gradient needs the result (sum/prod's does not)
+        record(op, out, (x,), (dims, keepdim, out.detach() if op in ("max", "min") else None))
     return out
 
 
