@@ -38,21 +38,22 @@ class DType:
             return np.dtype(ml_dtypes.bfloat16)
         return np.dtype(self.np_type)
 
-    @property
+    # cached_property: after the first read these are instance attributes (no call per op)
+    @cached_property
     def is_float(self) -> bool:
         return self.category == 2
 
-    @property
+    @cached_property
     def is_int(self) -> bool:
         return self.category == 1
 
-    @property
+    @cached_property
     def is_bool(self) -> bool:
         return self.category == 0
 
-    @property
+    @cached_property
     def itemsize(self) -> int:
-        return self.np_dtype.itemsize
+        return 2 if self.np_type is None else self.np_dtype.itemsize  # bf16: 2, no import
 
     def __repr__(self) -> str:
         return f"shrew.{self.name}"
