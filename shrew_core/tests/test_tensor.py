@@ -121,8 +121,54 @@ def test_setitem_and_inplace(device):
     np.testing.assert_array_equal(x.numpy(), ref)
     x.fill_(2.0).mul_(3.0)
     assert float(x.sum()) == 72.0
-    with pytest.raises(NotImplementedError, match="index_put"):
-        x[sc.tensor([0, 1], device=device)] = 1.0
+
+
+_ADVANCED_KEYS = [  # (key builder given the module, value builder given the module)
+    (lambda m: m.tensor([0, 2]), lambda m: 9.0),
+    (lambda m: m.tensor([0, 2]), lambda m: m.tensor([1.0, 2.0, 3.0])),
+    (lambda m: (m.tensor([0, 2]), m.tensor([1, 0])), lambda m: m.tensor([7.0, 8.0])),
+    (lambda m: (slice(None), m.tensor([2, 0])), lambda m: m.tensor([[1.0], [2.0], [3.0], [4.0]])),
+    (lambda m: m.tensor([True, False, True, False]), lambda m: -1.0),  # a row mask
+    (lambda m: m.tensor([3, 3, 1]), lambda m: m.tensor([[1.0, 2, 3], [4, 5, 6], [7, 8, 9]])),
+    (lambda m: [1, 0], lambda m: m.tensor(5.0)),
+    (lambda m: m.arange(12).reshape(4, 3) > 6, lambda m: m.tensor([1.0, 2, 3, 4, 5])),
+    (lambda m: (m.tensor([[0], [3]]), m.tensor([[0, 2]])), lambda m: m.tensor([[-1.0, -2.0]])),
+]
+
+
+@pytest.mark.parametrize("case", range(len(_ADVANCED_KEYS)))
+@pytest.mark.parametrize("dtype", ["float32", "int64", "float64"])
+def test_setitem_with_advanced_keys_matches_torch(device, case, dtype):
+    """index_put: integer lists/tensors, several advanced keys broadcast together, a key
+    after a slice, partial and full bool masks with one value per selected element, and a
+    repeated index (the last value wins, as torch on CPU)."""
+    key, value = _ADVANCED_KEYS[case]
+    base = np.arange(12).reshape(4, 3)
+    x = sc.tensor(base, dtype=dtype, device=device)
+    t = torch.tensor(base, dtype=getattr(torch, dtype))
+
+    def moved(k):  # a shrew key on the test's device
+        if isinstance(k, tuple):
+            return tuple(moved(e) for e in k)
+        return k.to(device) if isinstance(k, sc.Tensor) else k
+
+    v, tv = value(sc), value(torch)
+    x[moved(key(sc))] = v.to(device).to(dtype) if isinstance(v, sc.Tensor) else v
+    t[key(torch)] = tv.to(getattr(torch, dtype)) if isinstance(tv, torch.Tensor) else tv
+    np.testing.assert_array_equal(x.numpy(), t.numpy())
+
+
+def test_setitem_with_advanced_keys_rejects_bad_values(device):
+    x = sc.zeros(4, 3, device=device)
+    with pytest.raises(sc.ShapeError, match=r"value of shape \(2, 2\) cannot be broadcast to "
+                       r"the indexed shape \(2, 3\)"):  # fmt: skip
+        x[sc.tensor([0, 1], device=device)] = sc.ones(2, 2, device=device)
+    np.testing.assert_array_equal(x.numpy(), np.zeros((4, 3)))  # nothing was written
+    with pytest.raises(sc.IndexOutOfRangeError):
+        x[sc.tensor([0, 4], device=device)] = 1.0
+    w = sc.zeros(3, requires_grad=True)
+    with pytest.raises(sc.AutogradError, match="in-place write"):
+        w[sc.tensor([0])] = 1.0
 
 
 def test_python_operators_with_scalars_on_either_side(device):

@@ -380,19 +380,53 @@ def _write(x: Tensor, layout: Layout, value) -> None:
 def setitem(x: Tensor, key, value) -> None:
     """``x[key] = value`` in place for basic indexing or a full-shape bool mask."""
     _check_inplace("setitem", x)
-    if _is_bool_mask(key):
+    if _is_bool_mask(key) and key.shape == x.shape and not (
+        isinstance(value, Tensor) and value.ndim
+    ):  # a full mask and one value: a where (any other mask selects, like integer keys)
         copy_(x, ew.where(key, value, x))
         return
     from ..autograd import no_grad
 
     with no_grad():
         target = getitem(x.detach(), key)
-    if target._storage is not x._storage:
-        raise NotImplementedError(
-            "setitem: assignment through integer-tensor indices (index_put) is not implemented; "
-            "use basic indexing, a bool mask, or scatter_add"
-        )
+    if target._storage is not x._storage:  # advanced indices: not a view of x
+        _index_put(x, key, value)
+        return
     _write(x, target.layout, value)
+
+
+def _index_put(x: Tensor, key, value) -> None:
+    """``x[key] = value`` for advanced keys (integer lists/tensors, partial bool masks), like
+    ``torch.Tensor.index_put_``: the flat positions the key selects come from indexing an
+    arange the same way (on the host); where a position repeats, the last value wins (as
+    torch on CPU). Any dtype, any device: the write is one ``where`` + ``copy_``."""
+    from ..autograd import no_grad
+    from .creation import arange, from_numpy, tensor
+
+    with no_grad():
+        pos = getitem(arange(x.numel, device=x.device).reshape(x.shape), key)
+        if isinstance(value, Tensor):
+            check_device("setitem", x, value)
+            v = ew.cast(value.detach(), x.dtype)
+        else:
+            v = tensor(value, dtype=x.dtype, device=x.device)
+        if v.layout.broadcast_to(pos.shape) is None:
+            raise ShapeError(
+                f"setitem: value of shape {fmt_shape(v.shape)} cannot be broadcast to the "
+                f"indexed shape {fmt_shape(pos.shape)}"
+            )
+        flat = pos.numpy().reshape(-1)
+        if flat.size == 0:
+            return
+        last = flat.size - 1 - np.unique(flat[::-1], return_index=True)[1]  # last of each
+        source = np.zeros(x.numel, np.int64)  # which selected value lands on each position
+        source[flat[last]] = last
+        mask = np.zeros(x.numel, np.bool_)
+        mask[flat] = True
+        values = v.expand(pos.shape).reshape(-1)
+        written = index_select(values, 0, from_numpy(source, device=x.device))
+        copy_(x, ew.where(from_numpy(mask, device=x.device).reshape(x.shape),
+                          written.reshape(x.shape), x.detach()))  # fmt: skip
 
 
 def copy_(x: Tensor, src) -> Tensor:
