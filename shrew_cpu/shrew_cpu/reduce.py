@@ -96,11 +96,11 @@ def reduce(op: str, x, layout, np_dtype, dims) -> np.ndarray:
         v = v.astype(_F32)
         acc = _F32
     tok = fp_quiet()
-    try:
+    try:  # the cast back too: an f16 product may overflow to inf, silently as in torch
         res = _UFUNC[op].reduce(v, axis=dims, dtype=acc if op in ("sum", "prod") else None)
+        return np.asarray(res).astype(np_dtype, copy=False).reshape(-1)
     finally:
         fp_restore(tok)
-    return np.asarray(res).astype(np_dtype, copy=False).reshape(-1)
 
 
 def arg_reduce(op: str, x, layout, np_dtype, dim: int) -> np.ndarray:
