@@ -70,6 +70,33 @@ def _fused(G, OC, K_, KH, KW, stride, padding, macs):
             and not _pointwise(KH, KW, stride, padding))  # fmt: skip
 
 
+def _direct(stride, padding, dilation, KH, KW):
+    """Stride 1 and padding at most the kernel's reach (the input gradient, a convolution
+    of the output gradient with padding ``d*(k-1) - p``, needs it non-negative)."""
+    return (tuple(stride) == (1, 1) and padding[0] <= dilation[0] * (KH - 1)
+            and padding[1] <= dilation[1] * (KW - 1))  # fmt: skip
+
+
+def _conv_direct(xv, wk, padding, dilation, calc):
+    """Stride-1 convolution of contiguous ``xv`` [N, C, H, W] by ``wk`` [M, C, KH, KW] on
+    the worker threads (``kernels.conv.conv_direct_imgs``): flat [N, M, OH, OW]."""
+    N, C, H, W = xv.shape
+    M, _, KH, KW = wk.shape
+    (ph, pw), (dh, dw) = padding, dilation
+    Hp, Wp = H + 2 * ph, W + 2 * pw
+    OH, OW = Hp - dh * (KH - 1), Wp - dw * (KW - 1)
+    offs = (np.arange(C)[:, None, None] * (Hp * Wp) + np.arange(KH)[:, None] * (dh * Wp)
+            + np.arange(KW) * dw).reshape(-1)  # fmt: skip
+    tile = K.tile_pixels(calc.itemsize)
+    P = -(-OH * Wp // tile) * tile  # padded-width pixels, whole tiles
+    out = np.empty(N * M * OH * OW, calc)
+    args = (xv.reshape(-1), np.ascontiguousarray(wk, calc).reshape(-1), offs, C, H, W, ph, pw,
+            Hp, Wp, M, OH, OW, out)  # fmt: skip
+    parallel_for(K.conv_direct_imgs, [args + (np.zeros(offs[-1] + P, calc), np.empty(M * P, calc),
+                                              lo, hi) for lo, hi in _image_ranges(N)])  # fmt: skip
+    return out
+
+
 def _image_ranges(N):
     return ranges(N, 2 * get_num_threads())
 
@@ -125,6 +152,8 @@ def conv2d(x, xl, w, wl, np_dtype, stride, padding, dilation, groups):
     OC, G = wv.shape[0], groups
     K_, L = (C // G) * KH * KW, OH * OW
     if _fused(G, OC, K_, KH, KW, stride, padding, N * OC * K_ * L):
+        if _direct(stride, padding, dilation, KH, KW):
+            return _conv_direct(xv, wv, padding, dilation, calc).astype(np_dtype, copy=False)
         out = np.empty((N, OC, L), calc)
         args = (xv.reshape(-1), np.ascontiguousarray(wv.reshape(OC, K_)), C, H, W, KH, KW,
                 *stride, *padding, *dilation, OH, OW, out)  # fmt: skip
@@ -148,6 +177,11 @@ def conv2d_grad_input(grad, gl, w, wl, np_dtype, input_shape, stride, padding, d
     OC, G = wv.shape[0], groups
     K_, L = (C // G) * KH * KW, OH * OW
     if _fused(G, OC, K_, KH, KW, stride, padding, N * OC * K_ * L):
+        if _direct(stride, padding, dilation, KH, KW):  # full convolution, flipped weight
+            wf = wv.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1]
+            pf = (dilation[0] * (KH - 1) - padding[0], dilation[1] * (KW - 1) - padding[1])
+            dx = _conv_direct(gv.reshape(N, OC, OH, OW), wf, pf, dilation, calc)
+            return dx.astype(np_dtype, copy=False)
         out = np.zeros(N * C * H * W, calc)
         args = (np.ascontiguousarray(gv).reshape(N, OC, L),
                 np.ascontiguousarray(wv.reshape(OC, K_).T), C, H, W, KH, KW, *stride,

@@ -17,7 +17,10 @@ wraparound checks, so LLVM vectorises them), and scratch arrays come from the ca
 
 from __future__ import annotations
 
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -307,3 +310,134 @@ def conv_bwd_weight_imgs(g, x, C, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, 
         _gemm_nt_acc(g[n], cols, acc)
 
 
+# ------------------------------------------------------------------ direct stride-1 path
+# Stride-1 convolutions need no column matrix: with the image zero-padded to [C, Hp, Wp]
+# and the output computed on the padded-width grid (output pixel p = oh*Wp + ow, the last
+# Wp - OW columns of each row discarded), tap (c, kh, kw) reads the padded image at the
+# flat offset p + offs[c, kh, kw], so row k of the "column matrix" is the padded image
+# shifted by offs[k]. The product is a tile of 4 output rows x 4 SIMD vectors of pixels
+# whose accumulators stay in registers over the whole K loop. LLVM's loop vectorizer
+# would use 256-bit vectors on AVX-512 Intel CPUs ("prefer-vector-width"), so the tile is
+# written as explicit LLVM vectors of 64 bytes (16 f32 / 8 f64: zmm registers with
+# AVX-512, pairs of ymm with AVX2): ~140 GFLOP/s per core against ~86 for the loops above.
+#: Pixels per tile: 4 vectors of 64 bytes (64 f32 / 32 f64); the padded pixel count of a
+#: scratch row is a multiple of it (``tile_pixels``).
+TILE_VECTORS = 4
+VECTOR_BYTES = 64
+
+
+def tile_pixels(itemsize: int) -> int:
+    return TILE_VECTORS * VECTOR_BYTES // itemsize
+
+
+def _make_tile(rows):
+    """An intrinsic ``tile(w, wofs, ldw, offs, K, xp, xofs, out, oofs, ldo)``: for r < rows
+    and the TILE_VECTORS vectors v of pixels, out[oofs + r*ldo + v*VL : +VL] =
+    sum_k w[wofs + r*ldw + k] * xp[xofs + offs[k] + v*VL : +VL] (flat 1-D arrays of one
+    float dtype, offs int64); the rows x TILE_VECTORS accumulators are loop phis."""
+
+    @intrinsic
+    def tile(typingctx, w, wofs, ldw, offs, K, xp, xofs, out, oofs, ldo):
+        sig = types.void(w, wofs, ldw, offs, K, xp, xofs, out, oofs, ldo)
+
+        def codegen(context, builder, signature, args):
+            w_, wofs_, ldw_, offs_, k_n, _, xofs_, _, oofs_, ldo_ = args
+            arr = [context.make_array(signature.args[i])(context, builder, args[i]).data
+                   for i in (0, 3, 5, 7)]  # fmt: skip
+            wp, op, xpp, outp = arr
+            fty = context.get_value_type(signature.args[0].dtype)
+            isz = context.get_abi_sizeof(fty)
+            nl = VECTOR_BYTES // isz
+            vty, vptr = ir.VectorType(fty, nl), ir.VectorType(fty, nl).as_pointer()
+            i64, i32 = ir.IntType(64), ir.IntType(32)
+
+            def c64(v):
+                return ir.Constant(i64, v)
+
+            fma = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(vty, [vty] * 3), f"llvm.fma.v{nl}f{isz * 8}")
+            zero = ir.Constant(vty, None)
+            undef = ir.Constant(vty, ir.Undefined)
+            splat = ir.Constant(ir.VectorType(i32, nl), [0] * nl)
+            entry = builder.block
+            loop = builder.append_basic_block("tile.loop")
+            done = builder.append_basic_block("tile.done")
+            builder.cbranch(builder.icmp_signed(">", k_n, c64(0)), loop, done)
+
+            builder.position_at_end(loop)
+            k = builder.phi(i64)
+            acc = [[builder.phi(vty) for _ in range(TILE_VECTORS)] for _ in range(rows)]
+            base = builder.add(xofs_, builder.load(builder.gep(op, [k])))
+            xs = [builder.load(builder.bitcast(builder.gep(xpp, [builder.add(base, c64(v * nl))]),
+                                               vptr), align=isz)
+                  for v in range(TILE_VECTORS)]  # fmt: skip
+            new = []
+            for r in range(rows):
+                wi = builder.add(builder.add(wofs_, builder.mul(ldw_, c64(r))), k)
+                wr = builder.load(builder.gep(wp, [wi]))
+                wv = builder.shuffle_vector(builder.insert_element(undef, wr, ir.Constant(i32, 0)),
+                                            undef, splat)  # fmt: skip
+                new.append([builder.call(fma, [wv, xs[v], acc[r][v]]) for v in range(TILE_VECTORS)])
+            k_next = builder.add(k, c64(1))
+            k.add_incoming(c64(0), entry)
+            k.add_incoming(k_next, loop)
+            for r in range(rows):
+                for v in range(TILE_VECTORS):
+                    acc[r][v].add_incoming(zero, entry)
+                    acc[r][v].add_incoming(new[r][v], loop)
+            builder.cbranch(builder.icmp_signed("<", k_next, k_n), loop, done)
+
+            builder.position_at_end(done)
+            fin = [[builder.phi(vty) for _ in range(TILE_VECTORS)] for _ in range(rows)]
+            for r in range(rows):
+                for v in range(TILE_VECTORS):
+                    fin[r][v].add_incoming(zero, entry)
+                    fin[r][v].add_incoming(new[r][v], loop)
+            for r in range(rows):
+                row = builder.add(oofs_, builder.mul(ldo_, c64(r)))
+                for v in range(TILE_VECTORS):
+                    dst = builder.gep(outp, [builder.add(row, c64(v * nl))])
+                    builder.store(fin[r][v], builder.bitcast(dst, vptr), align=isz)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return tile
+
+
+_tile4 = _make_tile(4)
+_tile1 = _make_tile(1)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _gemm_shifted(w, M, offs, xp, out, P):
+    """out[i, p] = sum_k w[i, k] * xp[offs[k] + p] for p < P (flat w [M, K], out [M, P]; P a
+    multiple of ``tile_pixels``); per pixel tile, all row blocks (the tile's K rows of xp
+    stay in L1)."""
+    K = offs.size
+    T = TILE_VECTORS * VECTOR_BYTES // xp.itemsize
+    for p0 in range(0, P, T):
+        i = 0
+        while i + 4 <= M:
+            _tile4(w, i * K, K, offs, K, xp, p0, out, i * P + p0, P)
+            i += 4
+        while i < M:
+            _tile1(w, i * K, K, offs, K, xp, p0, out, i * P + p0, P)
+            i += 1
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def conv_direct_imgs(x, w, offs, C, H, W, ph, pw, Hp, Wp, M, OH, OW, out, xp, tmp, lo, hi):
+    """Stride-1 convolution of images n in [lo, hi): out[n] [M, OH, OW] = w [M, K] applied
+    to x[n] [C, H, W] zero-padded into ``xp`` ([C, Hp, Wp] + slack, zeroed by the caller:
+    only the interior is written) at the tap offsets ``offs`` [K]; ``tmp`` [M, P] holds the
+    padded-width result (x, out flat)."""
+    P = tmp.size // M
+    for n in range(lo, hi):
+        for c in range(C):
+            for h in range(H):
+                _copy(xp, (c * Hp + h + ph) * Wp + pw, x, ((n * C + c) * H + h) * W, W)
+        _gemm_shifted(w, M, offs, xp, tmp, P)
+        for m in range(M):
+            for oh in range(OH):
+                _copy(out, ((n * M + m) * OH + oh) * OW, tmp, m * P + oh * Wp, OW)
