@@ -77,24 +77,46 @@ def _direct(stride, padding, dilation, KH, KW):
             and padding[1] <= dilation[1] * (KW - 1))  # fmt: skip
 
 
-def _conv_direct(xv, wk, padding, dilation, calc):
-    """Stride-1 convolution of contiguous ``xv`` [N, C, H, W] by ``wk`` [M, C, KH, KW] on
-    the worker threads (``kernels.conv.conv_direct_imgs``): flat [N, M, OH, OW]."""
-    N, C, H, W = xv.shape
-    M, _, KH, KW = wk.shape
+def _direct_geometry(xshape, wshape, padding, dilation, calc):
+    """Padded sizes, output sizes, the tap offsets in the padded image and the
+    padded-width pixel count (whole tiles) of a stride-1 convolution."""
+    _, C, H, W = xshape
+    KH, KW = wshape[2:]
     (ph, pw), (dh, dw) = padding, dilation
     Hp, Wp = H + 2 * ph, W + 2 * pw
     OH, OW = Hp - dh * (KH - 1), Wp - dw * (KW - 1)
     offs = (np.arange(C)[:, None, None] * (Hp * Wp) + np.arange(KH)[:, None] * (dh * Wp)
             + np.arange(KW) * dw).reshape(-1)  # fmt: skip
     tile = K.tile_pixels(calc.itemsize)
-    P = -(-OH * Wp // tile) * tile  # padded-width pixels, whole tiles
+    return Hp, Wp, OH, OW, offs, -(-OH * Wp // tile) * tile
+
+
+def _conv_direct(xv, wk, padding, dilation, calc):
+    """Stride-1 convolution of contiguous ``xv`` [N, C, H, W] by ``wk`` [M, C, KH, KW] on
+    the worker threads (``kernels.conv.conv_direct_imgs``): flat [N, M, OH, OW]."""
+    N, C, H, W = xv.shape
+    M = wk.shape[0]
+    Hp, Wp, OH, OW, offs, P = _direct_geometry(xv.shape, wk.shape, padding, dilation, calc)
     out = np.empty(N * M * OH * OW, calc)
-    args = (xv.reshape(-1), np.ascontiguousarray(wk, calc).reshape(-1), offs, C, H, W, ph, pw,
-            Hp, Wp, M, OH, OW, out)  # fmt: skip
+    args = (xv.reshape(-1), np.ascontiguousarray(wk, calc).reshape(-1), offs, C, H, W,
+            *padding, Hp, Wp, M, OH, OW, out)  # fmt: skip
     parallel_for(K.conv_direct_imgs, [args + (np.zeros(offs[-1] + P, calc), np.empty(M * P, calc),
                                               lo, hi) for lo, hi in _image_ranges(N)])  # fmt: skip
     return out
+
+
+def _conv_direct_wgrad(gv, xv, wshape, padding, dilation, calc):
+    """Weight gradient [M, C*KH*KW] of ``_conv_direct``: per-range partial sums."""
+    N, C, H, W = xv.shape
+    M = wshape[0]
+    Hp, Wp, OH, OW, offs, P = _direct_geometry(xv.shape, wshape, padding, dilation, calc)
+    parts = _image_ranges(N)
+    partial = np.zeros((len(parts), M * offs.size), calc)
+    args = (gv.reshape(-1), xv.reshape(-1), offs, C, H, W, *padding, Hp, Wp, M, OH, OW)
+    parallel_for(K.conv_direct_wgrad_imgs,
+                 [args + (partial[i], np.zeros(offs[-1] + P, calc), np.zeros(M * P, calc), lo, hi)
+                  for i, (lo, hi) in enumerate(parts)])  # fmt: skip
+    return partial.sum(0)
 
 
 def _image_ranges(N):
@@ -207,6 +229,9 @@ def conv2d_grad_weight(grad, gl, x, xl, np_dtype, weight_shape, stride, padding,
     OC, G = weight_shape[0], groups
     K_, L = (C // G) * KH * KW, OH * OW
     if _fused(G, OC, K_, KH, KW, stride, padding, N * OC * K_ * L):
+        if _direct(stride, padding, dilation, KH, KW):
+            gw = _conv_direct_wgrad(gv, xv, weight_shape, padding, dilation, calc)
+            return gw.astype(np_dtype, copy=False)
         parts = _image_ranges(N)
         partial = np.zeros((len(parts), OC, K_), calc)  # one accumulator per range
         args = (np.ascontiguousarray(gv).reshape(N, OC, L), xv.reshape(-1), C, H, W, KH, KW,

@@ -441,3 +441,129 @@ def conv_direct_imgs(x, w, offs, C, H, W, ph, pw, Hp, Wp, M, OH, OW, out, xp, tm
         for m in range(M):
             for oh in range(OH):
                 _copy(out, ((n * M + m) * OH + oh) * OW, tmp, m * P + oh * Wp, OW)
+
+
+def _make_dot_tile(rows, taps):
+    """An intrinsic ``dot(g, gofs, ldg, offs, j0, xp, out, oofs, ldo, nvec)``: for r < rows,
+    j < taps, out[oofs + r*ldo + j] += sum over p < nvec*VL of g[gofs + r*ldg + p] *
+    xp[offs[j0 + j] + p] (one SIMD accumulator per pair, summed across lanes at the end)."""
+
+    @intrinsic
+    def dot(typingctx, g, gofs, ldg, offs, j0, xp, out, oofs, ldo, nvec):
+        sig = types.void(g, gofs, ldg, offs, j0, xp, out, oofs, ldo, nvec)
+
+        def codegen(context, builder, signature, args):
+            _, gofs_, ldg_, _, j0_, _, _, oofs_, ldo_, nvec_ = args
+            gp, op, xpp, outp = [
+                context.make_array(signature.args[i])(context, builder, args[i]).data
+                for i in (0, 3, 5, 6)]  # fmt: skip
+            fty = context.get_value_type(signature.args[0].dtype)
+            isz = context.get_abi_sizeof(fty)
+            nl = VECTOR_BYTES // isz
+            vty, vptr = ir.VectorType(fty, nl), ir.VectorType(fty, nl).as_pointer()
+            i64 = ir.IntType(64)
+
+            def c64(v):
+                return ir.Constant(i64, v)
+
+            fma = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(vty, [vty] * 3), f"llvm.fma.v{nl}f{isz * 8}")
+            hsum = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(fty, [fty, vty]),
+                f"llvm.vector.reduce.fadd.v{nl}f{isz * 8}")
+            zero = ir.Constant(vty, None)
+            grow = [builder.add(gofs_, builder.mul(ldg_, c64(r))) for r in range(rows)]
+            xrow = [builder.load(builder.gep(op, [builder.add(j0_, c64(j))])) for j in range(taps)]
+            entry = builder.block
+            loop = builder.append_basic_block("dot.loop")
+            done = builder.append_basic_block("dot.done")
+            builder.cbranch(builder.icmp_signed(">", nvec_, c64(0)), loop, done)
+
+            builder.position_at_end(loop)
+            t = builder.phi(i64)
+            acc = [[builder.phi(vty) for _ in range(taps)] for _ in range(rows)]
+            p = builder.mul(t, c64(nl))
+
+            def vload(ptr, base):
+                return builder.load(builder.bitcast(builder.gep(ptr, [builder.add(base, p)]), vptr),
+                                    align=isz)  # fmt: skip
+
+            gs = [vload(gp, grow[r]) for r in range(rows)]
+            xs = [vload(xpp, xrow[j]) for j in range(taps)]
+            new = [[builder.call(fma, [gs[r], xs[j], acc[r][j]]) for j in range(taps)]
+                   for r in range(rows)]  # fmt: skip
+            t_next = builder.add(t, c64(1))
+            t.add_incoming(c64(0), entry)
+            t.add_incoming(t_next, loop)
+            for r in range(rows):
+                for j in range(taps):
+                    acc[r][j].add_incoming(zero, entry)
+                    acc[r][j].add_incoming(new[r][j], loop)
+            builder.cbranch(builder.icmp_signed("<", t_next, nvec_), loop, done)
+
+            builder.position_at_end(done)
+            fin = [[builder.phi(vty) for _ in range(taps)] for _ in range(rows)]
+            for r in range(rows):
+                for j in range(taps):
+                    fin[r][j].add_incoming(zero, entry)
+                    fin[r][j].add_incoming(new[r][j], loop)
+            for r in range(rows):
+                row = builder.add(oofs_, builder.mul(ldo_, c64(r)))
+                for j in range(taps):
+                    dst = builder.gep(outp, [builder.add(row, c64(j))])
+                    s = builder.call(hsum, [ir.Constant(fty, -0.0), fin[r][j]],
+                                     fastmath=("reassoc",))  # fmt: skip
+                    builder.store(builder.fadd(builder.load(dst), s), dst)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return dot
+
+
+_dot44 = _make_dot_tile(4, 4)
+_dot41 = _make_dot_tile(4, 1)
+_dot14 = _make_dot_tile(1, 4)
+_dot11 = _make_dot_tile(1, 1)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _gemm_dot_shifted(g, M, offs, xp, acc, P):
+    """acc[i, k] += sum_p g[i, p] * xp[offs[k] + p] over p < P (flat g [M, P], acc [M, K];
+    P a multiple of the vector length)."""
+    K = offs.size
+    nvec = P * xp.itemsize // VECTOR_BYTES
+    i = 0
+    while i < M:
+        full = M - i >= 4
+        j = 0
+        while j + 4 <= K:
+            if full:
+                _dot44(g, i * P, P, offs, j, xp, acc, i * K + j, K, nvec)
+            else:
+                _dot14(g, i * P, P, offs, j, xp, acc, i * K + j, K, nvec)
+            j += 4
+        while j < K:
+            if full:
+                _dot41(g, i * P, P, offs, j, xp, acc, i * K + j, K, nvec)
+            else:
+                _dot11(g, i * P, P, offs, j, xp, acc, i * K + j, K, nvec)
+            j += 1
+        i += 4 if full else 1
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def conv_direct_wgrad_imgs(g, x, offs, C, H, W, ph, pw, Hp, Wp, M, OH, OW, acc, xp, gp, lo,
+                           hi):  # fmt: skip
+    """acc [M, K] += weight gradient of the stride-1 convolution for images n in [lo, hi):
+    x[n] padded into ``xp`` as in ``conv_direct_imgs``, g[n] [M, OH, OW] spread onto the
+    padded-width grid ``gp`` [M, P] (zeroed by the caller: only valid pixels are written)."""
+    P = gp.size // M
+    for n in range(lo, hi):
+        for c in range(C):
+            for h in range(H):
+                _copy(xp, (c * Hp + h + ph) * Wp + pw, x, ((n * C + c) * H + h) * W, W)
+        for m in range(M):
+            for oh in range(OH):
+                _copy(gp, m * P + oh * Wp, g, ((n * M + m) * OH + oh) * OW, OW)
+        _gemm_dot_shifted(gp, M, offs, xp, acc, P)
