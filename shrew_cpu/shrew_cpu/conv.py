@@ -28,6 +28,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from shrew_core.layout import contiguous_strides
+
 from . import _config
 from .gemm import matmul_threads
 from .kernels import conv as K
@@ -91,28 +93,41 @@ def _direct_geometry(xshape, wshape, padding, dilation, calc):
     return Hp, Wp, OH, OW, offs, -(-OH * Wp // tile) * tile
 
 
-def _conv_direct(xv, wk, padding, dilation, calc):
-    """Stride-1 convolution of contiguous ``xv`` [N, C, H, W] by ``wk`` [M, C, KH, KW] on
-    the worker threads (``kernels.conv.conv_direct_imgs``): flat [N, M, OH, OW]."""
-    N, C, H, W = xv.shape
+def _source(storage, layout, calc):
+    """A flat ``calc`` array and (offset, 4 strides) reading the 4-D view ``layout`` of
+    ``storage`` in place: broadcast and permuted views (the output gradient of
+    ``y.sum()`` is one element broadcast) are not materialised. A 2-byte storage larger
+    than its view is copied first (converting it whole could cost more)."""
+    if storage.dtype != calc and storage.size > layout.numel:
+        return contiguous(storage, layout).astype(calc).reshape(-1), (0, *contiguous_strides(
+            layout.shape))  # fmt: skip
+    return storage.astype(calc, copy=False), (layout.offset, *layout.strides)
+
+
+def _conv_direct(src, xshape, wk, padding, dilation, calc):
+    """Stride-1 convolution of the 4-D view ``src`` (see ``_source``) of shape ``xshape``
+    [N, C, H, W] by ``wk`` [M, C, KH, KW] on the worker threads
+    (``kernels.conv.conv_direct_imgs``): flat [N, M, OH, OW]."""
+    N, C, H, W = xshape
     M = wk.shape[0]
-    Hp, Wp, OH, OW, offs, P = _direct_geometry(xv.shape, wk.shape, padding, dilation, calc)
+    Hp, Wp, OH, OW, offs, P = _direct_geometry(xshape, wk.shape, padding, dilation, calc)
     out = np.empty(N * M * OH * OW, calc)
-    args = (xv.reshape(-1), np.ascontiguousarray(wk, calc).reshape(-1), offs, C, H, W,
-            *padding, Hp, Wp, M, OH, OW, out)  # fmt: skip
+    args = (*src, np.ascontiguousarray(wk, calc).reshape(-1), offs, C, H, W, *padding, Hp, Wp,
+            M, OH, OW, out)  # fmt: skip
     parallel_for(K.conv_direct_imgs, [args + (np.zeros(offs[-1] + P, calc), np.empty(M * P, calc),
                                               lo, hi) for lo, hi in _image_ranges(N)])  # fmt: skip
     return out
 
 
-def _conv_direct_wgrad(gv, xv, wshape, padding, dilation, calc):
-    """Weight gradient [M, C*KH*KW] of ``_conv_direct``: per-range partial sums."""
-    N, C, H, W = xv.shape
+def _conv_direct_wgrad(gsrc, xsrc, xshape, wshape, padding, dilation, calc):
+    """Weight gradient [M, C*KH*KW] of ``_conv_direct`` (the output gradient and the input
+    as ``_source`` views): per-range partial sums."""
+    N, C, H, W = xshape
     M = wshape[0]
-    Hp, Wp, OH, OW, offs, P = _direct_geometry(xv.shape, wshape, padding, dilation, calc)
+    Hp, Wp, OH, OW, offs, P = _direct_geometry(xshape, wshape, padding, dilation, calc)
     parts = _image_ranges(N)
     partial = np.zeros((len(parts), M * offs.size), calc)
-    args = (gv.reshape(-1), xv.reshape(-1), offs, C, H, W, *padding, Hp, Wp, M, OH, OW)
+    args = (*gsrc, *xsrc, offs, C, H, W, *padding, Hp, Wp, M, OH, OW)
     parallel_for(K.conv_direct_wgrad_imgs,
                  [args + (partial[i], np.zeros(offs[-1] + P, calc), np.zeros(M * P, calc), lo, hi)
                   for i, (lo, hi) in enumerate(parts)])  # fmt: skip
@@ -168,14 +183,16 @@ def _batch_to_back(gv, G, rows, N, L):
 
 def conv2d(x, xl, w, wl, np_dtype, stride, padding, dilation, groups):
     calc = _calc(np_dtype)
-    xv = contiguous(x, xl).astype(calc, copy=False)
     wv = contiguous(w, wl).astype(calc, copy=False)
-    N, C, H, W, KH, KW, OH, OW = _geometry(xv.shape, wv.shape, stride, padding, dilation)
+    N, C, H, W, KH, KW, OH, OW = _geometry(xl.shape, wv.shape, stride, padding, dilation)
     OC, G = wv.shape[0], groups
     K_, L = (C // G) * KH * KW, OH * OW
-    if _fused(G, OC, K_, KH, KW, stride, padding, N * OC * K_ * L):
-        if _direct(stride, padding, dilation, KH, KW):
-            return _conv_direct(xv, wv, padding, dilation, calc).astype(np_dtype, copy=False)
+    fused = _fused(G, OC, K_, KH, KW, stride, padding, N * OC * K_ * L)
+    if fused and _direct(stride, padding, dilation, KH, KW):
+        out = _conv_direct(_source(x, xl, calc), xl.shape, wv, padding, dilation, calc)
+        return out.astype(np_dtype, copy=False)
+    xv = contiguous(x, xl).astype(calc, copy=False)
+    if fused:
         out = np.empty((N, OC, L), calc)
         args = (xv.reshape(-1), np.ascontiguousarray(wv.reshape(OC, K_)), C, H, W, KH, KW,
                 *stride, *padding, *dilation, OH, OW, out)  # fmt: skip
@@ -193,17 +210,18 @@ def conv2d(x, xl, w, wl, np_dtype, stride, padding, dilation, groups):
 
 def conv2d_grad_input(grad, gl, w, wl, np_dtype, input_shape, stride, padding, dilation, groups):
     calc = _calc(np_dtype)
-    gv = contiguous(grad, gl).astype(calc, copy=False)
     wv = contiguous(w, wl).astype(calc, copy=False)
     N, C, H, W, KH, KW, OH, OW = _geometry(input_shape, wv.shape, stride, padding, dilation)
     OC, G = wv.shape[0], groups
     K_, L = (C // G) * KH * KW, OH * OW
-    if _fused(G, OC, K_, KH, KW, stride, padding, N * OC * K_ * L):
-        if _direct(stride, padding, dilation, KH, KW):  # full convolution, flipped weight
-            wf = wv.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1]
-            pf = (dilation[0] * (KH - 1) - padding[0], dilation[1] * (KW - 1) - padding[1])
-            dx = _conv_direct(gv.reshape(N, OC, OH, OW), wf, pf, dilation, calc)
-            return dx.astype(np_dtype, copy=False)
+    fused = _fused(G, OC, K_, KH, KW, stride, padding, N * OC * K_ * L)
+    if fused and _direct(stride, padding, dilation, KH, KW):  # full conv., flipped weight
+        wf = wv.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1]
+        pf = (dilation[0] * (KH - 1) - padding[0], dilation[1] * (KW - 1) - padding[1])
+        dx = _conv_direct(_source(grad, gl, calc), gl.shape, wf, pf, dilation, calc)
+        return dx.astype(np_dtype, copy=False)
+    gv = contiguous(grad, gl).astype(calc, copy=False)
+    if fused:
         out = np.zeros(N * C * H * W, calc)
         args = (np.ascontiguousarray(gv).reshape(N, OC, L),
                 np.ascontiguousarray(wv.reshape(OC, K_).T), C, H, W, KH, KW, *stride,
@@ -223,15 +241,17 @@ def conv2d_grad_input(grad, gl, w, wl, np_dtype, input_shape, stride, padding, d
 def conv2d_grad_weight(grad, gl, x, xl, np_dtype, weight_shape, stride, padding, dilation,
                        groups):  # fmt: skip
     calc = _calc(np_dtype)
-    gv = contiguous(grad, gl).astype(calc, copy=False)
-    xv = contiguous(x, xl).astype(calc, copy=False)
-    N, C, H, W, KH, KW, OH, OW = _geometry(xv.shape, weight_shape, stride, padding, dilation)
+    N, C, H, W, KH, KW, OH, OW = _geometry(xl.shape, weight_shape, stride, padding, dilation)
     OC, G = weight_shape[0], groups
     K_, L = (C // G) * KH * KW, OH * OW
-    if _fused(G, OC, K_, KH, KW, stride, padding, N * OC * K_ * L):
-        if _direct(stride, padding, dilation, KH, KW):
-            gw = _conv_direct_wgrad(gv, xv, weight_shape, padding, dilation, calc)
-            return gw.astype(np_dtype, copy=False)
+    fused = _fused(G, OC, K_, KH, KW, stride, padding, N * OC * K_ * L)
+    if fused and _direct(stride, padding, dilation, KH, KW):
+        gw = _conv_direct_wgrad(_source(grad, gl, calc), _source(x, xl, calc), xl.shape,
+                                weight_shape, padding, dilation, calc)  # fmt: skip
+        return gw.astype(np_dtype, copy=False)
+    gv = contiguous(grad, gl).astype(calc, copy=False)
+    xv = contiguous(x, xl).astype(calc, copy=False)
+    if fused:
         parts = _image_ranges(N)
         partial = np.zeros((len(parts), OC, K_), calc)  # one accumulator per range
         args = (np.ascontiguousarray(gv).reshape(N, OC, L), xv.reshape(-1), C, H, W, KH, KW,

@@ -427,16 +427,31 @@ def _gemm_shifted(w, M, offs, xp, out, P):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def conv_direct_imgs(x, w, offs, C, H, W, ph, pw, Hp, Wp, M, OH, OW, out, xp, tmp, lo, hi):
+def _pad_image(x, xs, n, C, H, W, ph, pw, plane, Wp, xp):
+    """xp[c*plane + (h+ph)*Wp + pw + w] = image n of the 4-D view [N, C, H, W] of the flat
+    array ``x`` with element offset and strides ``xs`` = (offset, sN, sC, sH, sW)."""
+    for c in range(C):
+        for h in range(H):
+            s0 = xs[0] + n * xs[1] + c * xs[2] + h * xs[3]
+            d0 = c * plane + (h + ph) * Wp + pw
+            if xs[4] == 1:
+                _copy(xp, d0, x, s0, W)
+            else:
+                d = xp[d0 : d0 + W]
+                for i in range(W):
+                    d[i] = x[s0 + i * xs[4]]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def conv_direct_imgs(x, xs, w, offs, C, H, W, ph, pw, Hp, Wp, M, OH, OW, out, xp, tmp, lo,
+                     hi):  # fmt: skip
     """Stride-1 convolution of images n in [lo, hi): out[n] [M, OH, OW] = w [M, K] applied
-    to x[n] [C, H, W] zero-padded into ``xp`` ([C, Hp, Wp] + slack, zeroed by the caller:
-    only the interior is written) at the tap offsets ``offs`` [K]; ``tmp`` [M, P] holds the
-    padded-width result (x, out flat)."""
+    to image n of x (see ``_pad_image``) zero-padded into ``xp`` ([C, Hp, Wp] + slack,
+    zeroed by the caller: only the interior is written) at the tap offsets ``offs`` [K];
+    ``tmp`` [M, P] holds the padded-width result (w, out flat)."""
     P = tmp.size // M
     for n in range(lo, hi):
-        for c in range(C):
-            for h in range(H):
-                _copy(xp, (c * Hp + h + ph) * Wp + pw, x, ((n * C + c) * H + h) * W, W)
+        _pad_image(x, xs, n, C, H, W, ph, pw, Hp * Wp, Wp, xp)
         _gemm_shifted(w, M, offs, xp, tmp, P)
         for m in range(M):
             for oh in range(OH):
@@ -553,17 +568,14 @@ def _gemm_dot_shifted(g, M, offs, xp, acc, P):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def conv_direct_wgrad_imgs(g, x, offs, C, H, W, ph, pw, Hp, Wp, M, OH, OW, acc, xp, gp, lo,
-                           hi):  # fmt: skip
+def conv_direct_wgrad_imgs(g, gs, x, xs, offs, C, H, W, ph, pw, Hp, Wp, M, OH, OW, acc, xp, gp,
+                           lo, hi):  # fmt: skip
     """acc [M, K] += weight gradient of the stride-1 convolution for images n in [lo, hi):
-    x[n] padded into ``xp`` as in ``conv_direct_imgs``, g[n] [M, OH, OW] spread onto the
-    padded-width grid ``gp`` [M, P] (zeroed by the caller: only valid pixels are written)."""
+    image n of x padded into ``xp`` as in ``conv_direct_imgs``, image n of g [M, OH, OW]
+    (strided like x) spread onto the padded-width grid ``gp`` [M, P] (zeroed by the caller:
+    only valid pixels are written)."""
     P = gp.size // M
     for n in range(lo, hi):
-        for c in range(C):
-            for h in range(H):
-                _copy(xp, (c * Hp + h + ph) * Wp + pw, x, ((n * C + c) * H + h) * W, W)
-        for m in range(M):
-            for oh in range(OH):
-                _copy(gp, m * P + oh * Wp, g, ((n * M + m) * OH + oh) * OW, OW)
+        _pad_image(x, xs, n, C, H, W, ph, pw, Hp * Wp, Wp, xp)
+        _pad_image(g, gs, n, M, OH, OW, 0, 0, P, Wp, gp)
         _gemm_dot_shifted(gp, M, offs, xp, acc, P)
