@@ -81,6 +81,32 @@ def test_conv2d_strided_input_view(cpu, conv_path):
     check(y, ref.numpy(), D.f64)
 
 
+@pytest.mark.parametrize("dtype", [D.f32, D.bf16])
+def test_conv2d_grads_of_views(cpu, dtype, conv_path):
+    """A broadcast output gradient (of ``y.sum()``: one element, strides 0), an offset
+    permuted input view and a bf16 storage larger than its view, read in place or copied."""
+    rng = np.random.default_rng(34)
+    xs, ws = (2, 3, 7, 6), (4, 3, 3, 3)
+    base = rng.standard_normal((4, 2, 6, 7)).astype(dtype.np_dtype)  # x = base[1:].permute
+    xl = Layout((2, 3, 7, 6), (42, 84, 1, 7), 84)
+    x = np.ascontiguousarray(base[1:].transpose(1, 0, 3, 2))
+    w = rng.standard_normal(ws).astype(dtype.np_dtype)
+    tx, tw = _t(x).requires_grad_(), _t(w).requires_grad_()
+    ty = F.conv2d(tx, tw, padding=1)
+    ty.sum().backward()
+    gl = Layout(tuple(ty.shape), (0, 0, 0, 0), 0)
+    one = np.ones(1, dtype.np_dtype)
+    wl = Layout.contiguous(ws)
+    tol = {"rtol": 5e-2, "atol": 0.25} if dtype is D.bf16 else {"rtol": 1e-4, "atol": 1e-4}
+    y = cpu.conv2d(base.reshape(-1), xl, w.reshape(-1), wl, dtype, (1, 1), (1, 1), (1, 1), 1)
+    check(y, ty.detach().numpy().astype(dtype.np_dtype), dtype, **tol)
+    gx = cpu.conv2d_grad_input(one, gl, w.reshape(-1), wl, dtype, xs, (1, 1), (1, 1), (1, 1), 1)
+    check(gx, tx.grad.numpy().astype(dtype.np_dtype), dtype, **tol)
+    gw = cpu.conv2d_grad_weight(one, gl, base.reshape(-1), xl, dtype, ws, (1, 1), (1, 1),
+                                (1, 1), 1)  # fmt: skip
+    check(gw, tw.grad.numpy().astype(dtype.np_dtype), dtype, **tol)
+
+
 POOL_CASES = [
     # kernel, stride, padding, dilation, ceil_mode
     ((2, 2), (2, 2), (0, 0), (1, 1), False),

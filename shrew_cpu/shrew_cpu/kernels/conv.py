@@ -320,13 +320,30 @@ def conv_bwd_weight_imgs(g, x, C, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, 
 # would use 256-bit vectors on AVX-512 Intel CPUs ("prefer-vector-width"), so the tile is
 # written as explicit LLVM vectors of 64 bytes (16 f32 / 8 f64: zmm registers with
 # AVX-512, pairs of ymm with AVX2): ~140 GFLOP/s per core against ~86 for the loops above.
-#: Pixels per tile: 4 vectors of 64 bytes (64 f32 / 32 f64); the padded pixel count of a
-#: scratch row is a multiple of it (``tile_pixels``).
-TILE_VECTORS = 4
-VECTOR_BYTES = 64
+def _has_avx512() -> bool:
+    """Whether Numba compiles for a CPU with AVX-512F (the host's, unless NUMBA_CPU_NAME /
+    NUMBA_CPU_FEATURES say otherwise; Numba's cache is keyed by the same CPU)."""
+    import llvmlite.binding as llvm
+    from numba.core import config
+
+    if config.CPU_FEATURES is not None:
+        return "+avx512f" in config.CPU_FEATURES
+    if config.CPU_NAME is not None:
+        return False
+    return "+avx512f" in llvm.get_host_cpu_features().flatten()
+
+
+#: SIMD vector of the tiles: 64 bytes (one zmm register) with AVX-512, else 32. The tiles
+#: keep their accumulators in registers: 4 rows x 4 vectors / 4 x 4 dot products with 32
+#: vector registers (AVX-512), 4 x 2 / 2 x 4 with 16 (AVX2).
+_AVX512 = _has_avx512()
+VECTOR_BYTES = 64 if _AVX512 else 32
+TILE_VECTORS = 4 if _AVX512 else 2
+DOT_ROWS = 4 if _AVX512 else 2
 
 
 def tile_pixels(itemsize: int) -> int:
+    """Pixels per tile of ``_gemm_shifted``: scratch rows are padded to a multiple."""
     return TILE_VECTORS * VECTOR_BYTES // itemsize
 
 
@@ -536,10 +553,10 @@ def _make_dot_tile(rows, taps):
     return dot
 
 
-_dot44 = _make_dot_tile(4, 4)
-_dot41 = _make_dot_tile(4, 1)
-_dot14 = _make_dot_tile(1, 4)
-_dot11 = _make_dot_tile(1, 1)
+_dot_full = _make_dot_tile(DOT_ROWS, 4)
+_dot_row_tail = _make_dot_tile(1, 4)
+_dot_tap_tail = _make_dot_tile(DOT_ROWS, 1)
+_dot_one = _make_dot_tile(1, 1)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -550,21 +567,21 @@ def _gemm_dot_shifted(g, M, offs, xp, acc, P):
     nvec = P * xp.itemsize // VECTOR_BYTES
     i = 0
     while i < M:
-        full = M - i >= 4
+        full = M - i >= DOT_ROWS
         j = 0
         while j + 4 <= K:
             if full:
-                _dot44(g, i * P, P, offs, j, xp, acc, i * K + j, K, nvec)
+                _dot_full(g, i * P, P, offs, j, xp, acc, i * K + j, K, nvec)
             else:
-                _dot14(g, i * P, P, offs, j, xp, acc, i * K + j, K, nvec)
+                _dot_row_tail(g, i * P, P, offs, j, xp, acc, i * K + j, K, nvec)
             j += 4
         while j < K:
             if full:
-                _dot41(g, i * P, P, offs, j, xp, acc, i * K + j, K, nvec)
+                _dot_tap_tail(g, i * P, P, offs, j, xp, acc, i * K + j, K, nvec)
             else:
-                _dot11(g, i * P, P, offs, j, xp, acc, i * K + j, K, nvec)
+                _dot_one(g, i * P, P, offs, j, xp, acc, i * K + j, K, nvec)
             j += 1
-        i += 4 if full else 1
+        i += DOT_ROWS if full else 1
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
