@@ -4,7 +4,7 @@ forward      out[g]  = W[g] @ cols[g]              (cols = im2col(x): [G, K, N*L
 grad input   cols[g] = W[g]^T @ grad[g]; dx = col2im(cols)
 grad weight  dW[g]   = grad[g] @ cols[g]^T
 
-Two paths:
+Three paths:
 
 * **im2col + BLAS** (small, grouped and large-weight convolutions): NumPy builds the
   column matrix as one strided copy of the padded input, ``[C*KH*KW, N*OH*OW]`` with
@@ -19,11 +19,22 @@ Two paths:
   scratch and multiply it at once with blocked SIMD loops (no [N, K, L] buffer, no
   transposed copies, no OpenBLAS thread pool, which wakes slowly on a busy 2-core
   machine); image ranges run on the worker threads (``threads.py``).
+* **direct stride-1** (the fused path's stride-1 convolutions with padding at most the
+  kernel's reach, ``_direct``): no column matrix at all (``kernels.conv.conv_direct_*``).
+  Each image is zero-padded into a small scratch and the output computed on the
+  padded-width grid, where every kernel tap is a flat shift of the padded image; the
+  input gradient is the same kernel run on the output gradient with the flipped,
+  transposed weight and padding ``d*(k-1) - p`` (a full convolution), the weight
+  gradient SIMD dot products of the output gradient with the shifted images. The input
+  and the output gradient are read through their strides (``_source``): the broadcast
+  gradient of ``y.sum()`` is never materialised.
 
 f16/bf16 compute in f32.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -80,8 +91,14 @@ def _direct(stride, padding, dilation, KH, KW):
 
 
 def _direct_geometry(xshape, wshape, padding, dilation, calc):
-    """Padded sizes, output sizes, the tap offsets in the padded image and the
-    padded-width pixel count (whole tiles) of a stride-1 convolution."""
+    """Padded sizes, output sizes, the tap offsets in the padded image (shared between
+    calls: never written) and the padded-width pixel count (whole tiles) of a stride-1
+    convolution."""
+    return _direct_geometry_of(*map(tuple, (xshape, wshape, padding, dilation)), calc)
+
+
+@functools.lru_cache(maxsize=64)
+def _direct_geometry_of(xshape, wshape, padding, dilation, calc):
     _, C, H, W = xshape
     KH, KW = wshape[2:]
     (ph, pw), (dh, dw) = padding, dilation

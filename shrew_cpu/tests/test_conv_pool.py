@@ -21,11 +21,12 @@ CONV_CASES = [
     ((3, 6, 5, 6), 8, (1, 1), (1, 1), (0, 0), (1, 1), 1),  # pointwise fast path
     ((2, 6, 7, 9), 3, (2, 4), (3, 1), (1, 2), (2, 2), 3),
     ((1, 2, 1, 17), 5, (1, 5), (1, 2), (0, 2), (1, 3), 1),  # conv1d as 2-D
-    # fused per-image path, stride-1 "same width" geometry (flat-shift im2col/col2im)
+    # stride 1: the direct kernels on the fused path (dilation, asymmetric kernels, tile tails)
     ((3, 5, 7, 6), 6, (3, 3), (1, 1), (2, 2), (2, 2), 1),
     ((2, 3, 6, 7), 5, (5, 3), (1, 1), (1, 1), (1, 1), 1),
     ((2, 4, 5, 9), 3, (2, 5), (1, 1), (0, 2), (1, 1), 1),
-    ((5, 2, 3, 3), 9, (3, 3), (1, 1), (4, 1), (1, 1), 1),  # taps entirely in the padding
+    # taps entirely in the padding; padding beyond the reach: fused flat-shift im2col/col2im
+    ((5, 2, 3, 3), 9, (3, 3), (1, 1), (4, 1), (1, 1), 1),
     ((2, 3, 9, 8), 4, (3, 3), (2, 2), (1, 1), (1, 1), 1),  # fused, general im2col
     ((1, 130, 5, 5), 130, (3, 3), (1, 1), (1, 1), (1, 1), 1),  # large weight: BLAS path
     ((2, 3, 3, 1100), 5, (3, 3), (1, 1), (1, 1), (1, 1), 1),  # > 1 GEMM column block
@@ -39,7 +40,8 @@ def _t(a):
 @pytest.fixture(params=["blas", "fused"])
 def conv_path(request, monkeypatch):
     """Every convolution once through NumPy im2col + BLAS and once (where the geometry
-    allows: ungrouped, small weight, not pointwise) through the fused Numba kernels."""
+    allows: ungrouped, small weight, not pointwise) through the Numba kernels: the direct
+    ones at stride 1 (padding within the kernel's reach), the fused im2col ones else."""
     monkeypatch.setattr(_config, "CONV_FUSED_MACS", 0 if request.param == "fused" else 1 << 62)
     return request.param
 

@@ -1,7 +1,8 @@
-"""Numba kernels of the fused convolution path (ungrouped, small/medium weights; see
-``conv.py``): for each image of a range, im2col into an L2-sized scratch [C*KH*KW, OH*OW]
-and a register-blocked SIMD GEMM right away (forward, weight gradient), or the transposed
-GEMM then col2im into the image's own planes (input gradient: no races between ranges).
+"""Numba kernels of the fused and direct convolution paths (ungrouped, small/medium
+weights; see ``conv.py``). Fused: for each image of a range, im2col into an L2-sized
+scratch [C*KH*KW, OH*OW] and a register-blocked SIMD GEMM right away (forward, weight
+gradient), or the transposed GEMM then col2im into the image's own planes (input
+gradient: no races between ranges).
 
 Row (c, kh, kw) of the column matrix holds the input pixels that kernel tap meets at each
 output position (0 in padding); col2im is its adjoint. Valid output-column ranges are
@@ -13,6 +14,9 @@ Compile time: every copy, fill and accumulation is an explicit loop over a slice
 starts at 0 (``a[i:j] = b[k:l]`` pulls in NumPy's broadcasting setitem, whose error
 formatting alone took ~2 s of Numba compilation; 0-based loops also avoid negative-index
 wraparound checks, so LLVM vectorises them), and scratch arrays come from the caller.
+
+Direct (stride 1, the last section): no column matrix; the products are tiles written as
+explicit LLVM vectors (``_make_tile``, ``_make_dot_tile``), see there.
 """
 
 from __future__ import annotations
