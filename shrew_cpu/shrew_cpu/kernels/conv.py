@@ -351,11 +351,12 @@ def tile_pixels(itemsize: int) -> int:
     return TILE_VECTORS * VECTOR_BYTES // itemsize
 
 
-def _make_tile(rows):
+def _make_tile(rows, add):
     """An intrinsic ``tile(w, wofs, ldw, offs, K, xp, xofs, out, oofs, ldo)``: for r < rows
-    and the TILE_VECTORS vectors v of pixels, out[oofs + r*ldo + v*VL : +VL] =
+    and the TILE_VECTORS vectors v of pixels, out[oofs + r*ldo + v*VL : +VL] (+)=
     sum_k w[wofs + r*ldw + k] * xp[xofs + offs[k] + v*VL : +VL] (flat 1-D arrays of one
-    float dtype, offs int64); the rows x TILE_VECTORS accumulators are loop phis."""
+    float dtype, offs int64; ``add``: accumulate into out); the rows x TILE_VECTORS
+    accumulators are loop phis."""
 
     @intrinsic
     def tile(typingctx, w, wofs, ldw, offs, K, xp, xofs, out, oofs, ldo):
@@ -417,8 +418,11 @@ def _make_tile(rows):
             for r in range(rows):
                 row = builder.add(oofs_, builder.mul(ldo_, c64(r)))
                 for v in range(TILE_VECTORS):
-                    dst = builder.gep(outp, [builder.add(row, c64(v * nl))])
-                    builder.store(fin[r][v], builder.bitcast(dst, vptr), align=isz)
+                    dst = builder.bitcast(builder.gep(outp, [builder.add(row, c64(v * nl))]), vptr)
+                    res = fin[r][v]
+                    if add:
+                        res = builder.fadd(builder.load(dst, align=isz), res)
+                    builder.store(res, dst, align=isz)
             return context.get_dummy_value()
 
         return sig, codegen
@@ -426,25 +430,40 @@ def _make_tile(rows):
     return tile
 
 
-_tile4 = _make_tile(4)
-_tile1 = _make_tile(1)
+_tile4 = _make_tile(4, False)
+_tile4_add = _make_tile(4, True)
+_tile1 = _make_tile(1, False)
+_tile1_add = _make_tile(1, True)
+#: Taps per block of the K loop: a pixel tile's rows of xp for one block (TAP_BLOCK x 256
+#: bytes) stay in L1 while every row block of w passes over them.
+TAP_BLOCK = 144
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _gemm_shifted(w, M, offs, xp, out, P):
     """out[i, p] = sum_k w[i, k] * xp[offs[k] + p] for p < P (flat w [M, K], out [M, P]; P a
-    multiple of ``tile_pixels``); per pixel tile, all row blocks (the tile's K rows of xp
-    stay in L1)."""
+    multiple of ``tile_pixels``); per pixel tile and block of taps, all row blocks."""
     K = offs.size
     T = TILE_VECTORS * VECTOR_BYTES // xp.itemsize
+    nblocks = (K + TAP_BLOCK - 1) // TAP_BLOCK
+    kb = (K + nblocks - 1) // nblocks
     for p0 in range(0, P, T):
-        i = 0
-        while i + 4 <= M:
-            _tile4(w, i * K, K, offs, K, xp, p0, out, i * P + p0, P)
-            i += 4
-        while i < M:
-            _tile1(w, i * K, K, offs, K, xp, p0, out, i * P + p0, P)
-            i += 1
+        for k0 in range(0, K, kb):
+            k1 = min(k0 + kb, K)
+            o = offs[k0:k1]
+            i = 0
+            while i + 4 <= M:
+                if k0 == 0:
+                    _tile4(w, i * K + k0, K, o, k1 - k0, xp, p0, out, i * P + p0, P)
+                else:
+                    _tile4_add(w, i * K + k0, K, o, k1 - k0, xp, p0, out, i * P + p0, P)
+                i += 4
+            while i < M:
+                if k0 == 0:
+                    _tile1(w, i * K + k0, K, o, k1 - k0, xp, p0, out, i * P + p0, P)
+                else:
+                    _tile1_add(w, i * K + k0, K, o, k1 - k0, xp, p0, out, i * P + p0, P)
+                i += 1
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
