@@ -27,6 +27,7 @@ CONV_CASES = [
     ((2, 4, 5, 9), 3, (2, 5), (1, 1), (0, 2), (1, 1), 1),
     # taps entirely in the padding; padding beyond the reach: fused flat-shift im2col/col2im
     ((5, 2, 3, 3), 9, (3, 3), (1, 1), (4, 1), (1, 1), 1),
+    ((1, 17, 4, 5), 17, (3, 3), (1, 1), (1, 1), (1, 1), 1),  # direct: > TAP_BLOCK taps
     ((2, 3, 9, 8), 4, (3, 3), (2, 2), (1, 1), (1, 1), 1),  # fused, general im2col
     ((1, 130, 5, 5), 130, (3, 3), (1, 1), (1, 1), (1, 1), 1),  # large weight: BLAS path
     ((2, 3, 3, 1100), 5, (3, 3), (1, 1), (1, 1), (1, 1), 1),  # > 1 GEMM column block
