@@ -344,6 +344,7 @@ _AVX512 = _has_avx512()
 VECTOR_BYTES = 64 if _AVX512 else 32
 TILE_VECTORS = 4 if _AVX512 else 2
 DOT_ROWS = 4 if _AVX512 else 2
+DOT_TAPS = 6 if _AVX512 else 4
 
 
 def tile_pixels(itemsize: int) -> int:
@@ -576,8 +577,8 @@ def _make_dot_tile(rows, taps):
     return dot
 
 
-_dot_full = _make_dot_tile(DOT_ROWS, 4)
-_dot_row_tail = _make_dot_tile(1, 4)
+_dot_full = _make_dot_tile(DOT_ROWS, DOT_TAPS)
+_dot_row_tail = _make_dot_tile(1, DOT_TAPS)
 _dot_tap_tail = _make_dot_tile(DOT_ROWS, 1)
 _dot_one = _make_dot_tile(1, 1)
 
@@ -592,12 +593,12 @@ def _gemm_dot_shifted(g, M, offs, xp, acc, P):
     while i < M:
         full = M - i >= DOT_ROWS
         j = 0
-        while j + 4 <= K:
+        while j + DOT_TAPS <= K:
             if full:
                 _dot_full(g, i * P, P, offs, j, xp, acc, i * K + j, K, nvec)
             else:
                 _dot_row_tail(g, i * P, P, offs, j, xp, acc, i * K + j, K, nvec)
-            j += 4
+            j += DOT_TAPS
         while j < K:
             if full:
                 _dot_tap_tail(g, i * P, P, offs, j, xp, acc, i * K + j, K, nvec)
