@@ -79,7 +79,7 @@ FUSED_MAX_WEIGHT = 128 * 1152
 
 
 def _fused(G, OC, K_, KH, KW, stride, padding, macs):
-    return (G == 1 and OC * K_ <= FUSED_MAX_WEIGHT and macs >= _config.CONV_FUSED_MACS
+    return (G == 1 and OC * K_ <= FUSED_MAX_WEIGHT and macs >= max(1, _config.CONV_FUSED_MACS)
             and not _pointwise(KH, KW, stride, padding))  # fmt: skip
 
 
@@ -204,6 +204,8 @@ def conv2d(x, xl, w, wl, np_dtype, stride, padding, dilation, groups):
     N, C, H, W, KH, KW, OH, OW = _geometry(xl.shape, wv.shape, stride, padding, dilation)
     OC, G = wv.shape[0], groups
     K_, L = (C // G) * KH * KW, OH * OW
+    if K_ == 0:
+        return np.zeros(N * OC * L, np_dtype)  # no input channels: all zeros
     fused = _fused(G, OC, K_, KH, KW, stride, padding, N * OC * K_ * L)
     if fused and _direct(stride, padding, dilation, KH, KW):
         out = _conv_direct(_source(x, xl, calc), xl.shape, wv, padding, dilation, calc)
@@ -231,6 +233,8 @@ def conv2d_grad_input(grad, gl, w, wl, np_dtype, input_shape, stride, padding, d
     N, C, H, W, KH, KW, OH, OW = _geometry(input_shape, wv.shape, stride, padding, dilation)
     OC, G = wv.shape[0], groups
     K_, L = (C // G) * KH * KW, OH * OW
+    if K_ == 0:
+        return np.zeros(N * C * H * W, np_dtype)
     fused = _fused(G, OC, K_, KH, KW, stride, padding, N * OC * K_ * L)
     if fused and _direct(stride, padding, dilation, KH, KW):  # full conv., flipped weight
         wf = wv.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1]
@@ -261,6 +265,8 @@ def conv2d_grad_weight(grad, gl, x, xl, np_dtype, weight_shape, stride, padding,
     N, C, H, W, KH, KW, OH, OW = _geometry(xl.shape, weight_shape, stride, padding, dilation)
     OC, G = weight_shape[0], groups
     K_, L = (C // G) * KH * KW, OH * OW
+    if K_ == 0:
+        return np.zeros(OC * K_, np_dtype)
     fused = _fused(G, OC, K_, KH, KW, stride, padding, N * OC * K_ * L)
     if fused and _direct(stride, padding, dilation, KH, KW):
         gw = _conv_direct_wgrad(_source(grad, gl, calc), _source(x, xl, calc), xl.shape,

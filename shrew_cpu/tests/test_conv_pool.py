@@ -110,6 +110,23 @@ def test_conv2d_grads_of_views(cpu, dtype, conv_path):
     check(gw, tw.grad.numpy().astype(dtype.np_dtype), dtype, **tol)
 
 
+@pytest.mark.parametrize("xs", [(0, 3, 5, 5), (2, 0, 5, 5)])
+def test_conv2d_empty(cpu, xs, conv_path):
+    """No images, or no input channels (the output is then all zeros: torch 2.13 instead
+    returns 0 output channels for a [4, 0, 3, 3] weight)."""
+    w = np.ones((4, xs[1], 3, 3))
+    g = np.ones((xs[0], 4, 5, 5))
+    xl, wl, gl = Layout.contiguous(xs), Layout.contiguous(w.shape), Layout.contiguous(g.shape)
+    args = ((1, 1), (1, 1), (1, 1), 1)
+    y = cpu.conv2d(np.ones(int(np.prod(xs))), xl, w.reshape(-1), wl, D.f64, *args)
+    check(y, np.zeros(g.shape), D.f64)
+    gx = cpu.conv2d_grad_input(g.reshape(-1), gl, w.reshape(-1), wl, D.f64, xs, *args)
+    check(gx, np.zeros(xs), D.f64)
+    gw = cpu.conv2d_grad_weight(g.reshape(-1), gl, np.ones(int(np.prod(xs))), xl, D.f64, w.shape,
+                                *args)  # fmt: skip
+    check(gw, np.zeros(w.shape), D.f64)
+
+
 POOL_CASES = [
     # kernel, stride, padding, dilation, ceil_mode
     ((2, 2), (2, 2), (0, 0), (1, 1), False),
