@@ -57,8 +57,8 @@ GEMM_PARALLEL_MACS = 1 << 22
 #: Who runs a large matmul's threads: "blas" (NumPy's BLAS, e.g. OpenBLAS, with its own
 #: threads) or "workers" (BLAS single-threaded, blocks on the worker threads; see gemm.py).
 GEMM_THREADS = os.environ.get("SHREW_CPU_GEMM_THREADS", "blas")
-#: Multiply-adds from which ungrouped convolutions take the fused Numba kernels; below, NumPy
-#: im2col + one BLAS GEMM (nothing to compile; see conv.py).
+#: Multiply-adds from which ungrouped convolutions take the Numba kernels (direct at stride 1,
+#: fused im2col else); below, NumPy im2col + one BLAS GEMM (nothing to compile; see conv.py).
 CONV_FUSED_MACS = 1 << 22
 
 MALLOC_TUNE = os.environ.get("SHREW_CPU_MALLOC_TUNE", "0") not in ("", "0")

@@ -4,7 +4,7 @@ forward      out[g]  = W[g] @ cols[g]              (cols = im2col(x): [G, K, N*L
 grad input   cols[g] = W[g]^T @ grad[g]; dx = col2im(cols)
 grad weight  dW[g]   = grad[g] @ cols[g]^T
 
-Two paths:
+Three paths:
 
 * **im2col + BLAS** (small, grouped and large-weight convolutions): NumPy builds the
   column matrix as one strided copy of the padded input, ``[C*KH*KW, N*OH*OW]`` with
@@ -19,14 +19,27 @@ Two paths:
   scratch and multiply it at once with blocked SIMD loops (no [N, K, L] buffer, no
   transposed copies, no OpenBLAS thread pool, which wakes slowly on a busy 2-core
   machine); image ranges run on the worker threads (``threads.py``).
+* **direct stride-1** (the fused path's stride-1 convolutions with padding at most the
+  kernel's reach, ``_direct``): no column matrix at all (``kernels.conv.conv_direct_*``).
+  Each image is zero-padded into a small scratch and the output computed on the
+  padded-width grid, where every kernel tap is a flat shift of the padded image; the
+  input gradient is the same kernel run on the output gradient with the flipped,
+  transposed weight and padding ``d*(k-1) - p`` (a full convolution), the weight
+  gradient SIMD dot products of the output gradient with the shifted images. The input
+  and the output gradient are read through their strides (``_source``): the broadcast
+  gradient of ``y.sum()`` is never materialised.
 
 f16/bf16 compute in f32.
 """
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
+
+from shrew_core.layout import contiguous_strides
 
 from . import _config
 from .gemm import matmul_threads
@@ -66,8 +79,76 @@ FUSED_MAX_WEIGHT = 128 * 1152
 
 
 def _fused(G, OC, K_, KH, KW, stride, padding, macs):
-    return (G == 1 and OC * K_ <= FUSED_MAX_WEIGHT and macs >= _config.CONV_FUSED_MACS
+    return (G == 1 and OC * K_ <= FUSED_MAX_WEIGHT and macs >= max(1, _config.CONV_FUSED_MACS)
             and not _pointwise(KH, KW, stride, padding))  # fmt: skip
+
+
+def _direct(stride, padding, dilation, KH, KW):
+    """Stride 1 and padding at most the kernel's reach (the input gradient, a convolution
+    of the output gradient with padding ``d*(k-1) - p``, needs it non-negative)."""
+    return (tuple(stride) == (1, 1) and padding[0] <= dilation[0] * (KH - 1)
+            and padding[1] <= dilation[1] * (KW - 1))  # fmt: skip
+
+
+def _direct_geometry(xshape, wshape, padding, dilation, calc):
+    """Padded sizes, output sizes, the tap offsets in the padded image (shared between
+    calls: never written) and the padded-width pixel count (whole tiles) of a stride-1
+    convolution."""
+    return _direct_geometry_of(*map(tuple, (xshape, wshape, padding, dilation)), calc)
+
+
+@functools.lru_cache(maxsize=64)
+def _direct_geometry_of(xshape, wshape, padding, dilation, calc):
+    _, C, H, W = xshape
+    KH, KW = wshape[2:]
+    (ph, pw), (dh, dw) = padding, dilation
+    Hp, Wp = H + 2 * ph, W + 2 * pw
+    OH, OW = Hp - dh * (KH - 1), Wp - dw * (KW - 1)
+    offs = (np.arange(C)[:, None, None] * (Hp * Wp) + np.arange(KH)[:, None] * (dh * Wp)
+            + np.arange(KW) * dw).reshape(-1)  # fmt: skip
+    tile = K.tile_pixels(calc.itemsize)
+    return Hp, Wp, OH, OW, offs, -(-OH * Wp // tile) * tile
+
+
+def _source(storage, layout, calc):
+    """A flat ``calc`` array and (offset, 4 strides) reading the 4-D view ``layout`` of
+    ``storage`` in place: broadcast and permuted views (the output gradient of
+    ``y.sum()`` is one element broadcast) are not materialised. A 2-byte storage larger
+    than its view is copied first (converting it whole could cost more)."""
+    if storage.dtype != calc and storage.size > layout.numel:
+        return contiguous(storage, layout).astype(calc).reshape(-1), (0, *contiguous_strides(
+            layout.shape))  # fmt: skip
+    return storage.astype(calc, copy=False), (layout.offset, *layout.strides)
+
+
+def _conv_direct(src, xshape, wk, padding, dilation, calc):
+    """Stride-1 convolution of the 4-D view ``src`` (see ``_source``) of shape ``xshape``
+    [N, C, H, W] by ``wk`` [M, C, KH, KW] on the worker threads
+    (``kernels.conv.conv_direct_imgs``): flat [N, M, OH, OW]."""
+    N, C, H, W = xshape
+    M = wk.shape[0]
+    Hp, Wp, OH, OW, offs, P = _direct_geometry(xshape, wk.shape, padding, dilation, calc)
+    out = np.empty(N * M * OH * OW, calc)
+    args = (*src, np.ascontiguousarray(wk, calc).reshape(-1), offs, C, H, W, *padding, Hp, Wp,
+            M, OH, OW, out)  # fmt: skip
+    parallel_for(K.conv_direct_imgs, [args + (np.zeros(offs[-1] + P, calc), np.empty(M * P, calc),
+                                              lo, hi) for lo, hi in _image_ranges(N)])  # fmt: skip
+    return out
+
+
+def _conv_direct_wgrad(gsrc, xsrc, xshape, wshape, padding, dilation, calc):
+    """Weight gradient [M, C*KH*KW] of ``_conv_direct`` (the output gradient and the input
+    as ``_source`` views): per-range partial sums."""
+    N, C, H, W = xshape
+    M = wshape[0]
+    Hp, Wp, OH, OW, offs, P = _direct_geometry(xshape, wshape, padding, dilation, calc)
+    parts = _image_ranges(N)
+    partial = np.zeros((len(parts), M * offs.size), calc)
+    args = (*gsrc, *xsrc, offs, C, H, W, *padding, Hp, Wp, M, OH, OW)
+    parallel_for(K.conv_direct_wgrad_imgs,
+                 [args + (partial[i], np.zeros(offs[-1] + P, calc), np.zeros(M * P, calc), lo, hi)
+                  for i, (lo, hi) in enumerate(parts)])  # fmt: skip
+    return partial.sum(0)
 
 
 def _image_ranges(N):
@@ -119,12 +200,18 @@ def _batch_to_back(gv, G, rows, N, L):
 
 def conv2d(x, xl, w, wl, np_dtype, stride, padding, dilation, groups):
     calc = _calc(np_dtype)
-    xv = contiguous(x, xl).astype(calc, copy=False)
     wv = contiguous(w, wl).astype(calc, copy=False)
-    N, C, H, W, KH, KW, OH, OW = _geometry(xv.shape, wv.shape, stride, padding, dilation)
+    N, C, H, W, KH, KW, OH, OW = _geometry(xl.shape, wv.shape, stride, padding, dilation)
     OC, G = wv.shape[0], groups
     K_, L = (C // G) * KH * KW, OH * OW
-    if _fused(G, OC, K_, KH, KW, stride, padding, N * OC * K_ * L):
+    if K_ == 0:
+        return np.zeros(N * OC * L, np_dtype)  # no input channels: all zeros
+    fused = _fused(G, OC, K_, KH, KW, stride, padding, N * OC * K_ * L)
+    if fused and _direct(stride, padding, dilation, KH, KW):
+        out = _conv_direct(_source(x, xl, calc), xl.shape, wv, padding, dilation, calc)
+        return out.astype(np_dtype, copy=False)
+    xv = contiguous(x, xl).astype(calc, copy=False)
+    if fused:
         out = np.empty((N, OC, L), calc)
         args = (xv.reshape(-1), np.ascontiguousarray(wv.reshape(OC, K_)), C, H, W, KH, KW,
                 *stride, *padding, *dilation, OH, OW, out)  # fmt: skip
@@ -142,12 +229,20 @@ def conv2d(x, xl, w, wl, np_dtype, stride, padding, dilation, groups):
 
 def conv2d_grad_input(grad, gl, w, wl, np_dtype, input_shape, stride, padding, dilation, groups):
     calc = _calc(np_dtype)
-    gv = contiguous(grad, gl).astype(calc, copy=False)
     wv = contiguous(w, wl).astype(calc, copy=False)
     N, C, H, W, KH, KW, OH, OW = _geometry(input_shape, wv.shape, stride, padding, dilation)
     OC, G = wv.shape[0], groups
     K_, L = (C // G) * KH * KW, OH * OW
-    if _fused(G, OC, K_, KH, KW, stride, padding, N * OC * K_ * L):
+    if K_ == 0:
+        return np.zeros(N * C * H * W, np_dtype)
+    fused = _fused(G, OC, K_, KH, KW, stride, padding, N * OC * K_ * L)
+    if fused and _direct(stride, padding, dilation, KH, KW):  # full conv., flipped weight
+        wf = wv.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1]
+        pf = (dilation[0] * (KH - 1) - padding[0], dilation[1] * (KW - 1) - padding[1])
+        dx = _conv_direct(_source(grad, gl, calc), gl.shape, wf, pf, dilation, calc)
+        return dx.astype(np_dtype, copy=False)
+    gv = contiguous(grad, gl).astype(calc, copy=False)
+    if fused:
         out = np.zeros(N * C * H * W, calc)
         args = (np.ascontiguousarray(gv).reshape(N, OC, L),
                 np.ascontiguousarray(wv.reshape(OC, K_).T), C, H, W, KH, KW, *stride,
@@ -167,12 +262,19 @@ def conv2d_grad_input(grad, gl, w, wl, np_dtype, input_shape, stride, padding, d
 def conv2d_grad_weight(grad, gl, x, xl, np_dtype, weight_shape, stride, padding, dilation,
                        groups):  # fmt: skip
     calc = _calc(np_dtype)
-    gv = contiguous(grad, gl).astype(calc, copy=False)
-    xv = contiguous(x, xl).astype(calc, copy=False)
-    N, C, H, W, KH, KW, OH, OW = _geometry(xv.shape, weight_shape, stride, padding, dilation)
+    N, C, H, W, KH, KW, OH, OW = _geometry(xl.shape, weight_shape, stride, padding, dilation)
     OC, G = weight_shape[0], groups
     K_, L = (C // G) * KH * KW, OH * OW
-    if _fused(G, OC, K_, KH, KW, stride, padding, N * OC * K_ * L):
+    if K_ == 0:
+        return np.zeros(OC * K_, np_dtype)
+    fused = _fused(G, OC, K_, KH, KW, stride, padding, N * OC * K_ * L)
+    if fused and _direct(stride, padding, dilation, KH, KW):
+        gw = _conv_direct_wgrad(_source(grad, gl, calc), _source(x, xl, calc), xl.shape,
+                                weight_shape, padding, dilation, calc)  # fmt: skip
+        return gw.astype(np_dtype, copy=False)
+    gv = contiguous(grad, gl).astype(calc, copy=False)
+    xv = contiguous(x, xl).astype(calc, copy=False)
+    if fused:
         parts = _image_ranges(N)
         partial = np.zeros((len(parts), OC, K_), calc)  # one accumulator per range
         args = (np.ascontiguousarray(gv).reshape(N, OC, L), xv.reshape(-1), C, H, W, KH, KW,

@@ -21,11 +21,13 @@ CONV_CASES = [
     ((3, 6, 5, 6), 8, (1, 1), (1, 1), (0, 0), (1, 1), 1),  # pointwise fast path
     ((2, 6, 7, 9), 3, (2, 4), (3, 1), (1, 2), (2, 2), 3),
     ((1, 2, 1, 17), 5, (1, 5), (1, 2), (0, 2), (1, 3), 1),  # conv1d as 2-D
-    # fused per-image path, stride-1 "same width" geometry (flat-shift im2col/col2im)
+    # stride 1: the direct kernels on the fused path (dilation, asymmetric kernels, tile tails)
     ((3, 5, 7, 6), 6, (3, 3), (1, 1), (2, 2), (2, 2), 1),
     ((2, 3, 6, 7), 5, (5, 3), (1, 1), (1, 1), (1, 1), 1),
     ((2, 4, 5, 9), 3, (2, 5), (1, 1), (0, 2), (1, 1), 1),
-    ((5, 2, 3, 3), 9, (3, 3), (1, 1), (4, 1), (1, 1), 1),  # taps entirely in the padding
+    # taps entirely in the padding; padding beyond the reach: fused flat-shift im2col/col2im
+    ((5, 2, 3, 3), 9, (3, 3), (1, 1), (4, 1), (1, 1), 1),
+    ((1, 17, 4, 5), 17, (3, 3), (1, 1), (1, 1), (1, 1), 1),  # direct: > TAP_BLOCK taps
     ((2, 3, 9, 8), 4, (3, 3), (2, 2), (1, 1), (1, 1), 1),  # fused, general im2col
     ((1, 130, 5, 5), 130, (3, 3), (1, 1), (1, 1), (1, 1), 1),  # large weight: BLAS path
     ((2, 3, 3, 1100), 5, (3, 3), (1, 1), (1, 1), (1, 1), 1),  # > 1 GEMM column block
@@ -39,7 +41,8 @@ def _t(a):
 @pytest.fixture(params=["blas", "fused"])
 def conv_path(request, monkeypatch):
     """Every convolution once through NumPy im2col + BLAS and once (where the geometry
-    allows: ungrouped, small weight, not pointwise) through the fused Numba kernels."""
+    allows: ungrouped, small weight, not pointwise) through the Numba kernels: the direct
+    ones at stride 1 (padding within the kernel's reach), the fused im2col ones else."""
     monkeypatch.setattr(_config, "CONV_FUSED_MACS", 0 if request.param == "fused" else 1 << 62)
     return request.param
 
@@ -79,6 +82,49 @@ def test_conv2d_strided_input_view(cpu, conv_path):
                    (1, 1), (1, 1), (1, 1), 1)  # fmt: skip
     ref = F.conv2d(_t(base).permute(0, 1, 3, 2), _t(w), padding=1)
     check(y, ref.numpy(), D.f64)
+
+
+@pytest.mark.parametrize("dtype", [D.f32, D.bf16])
+def test_conv2d_grads_of_views(cpu, dtype, conv_path):
+    """A broadcast output gradient (of ``y.sum()``: one element, strides 0), an offset
+    permuted input view and a bf16 storage larger than its view, read in place or copied."""
+    rng = np.random.default_rng(34)
+    xs, ws = (2, 3, 7, 6), (4, 3, 3, 3)
+    base = rng.standard_normal((4, 2, 6, 7)).astype(dtype.np_dtype)  # x = base[1:].permute
+    xl = Layout((2, 3, 7, 6), (42, 84, 1, 7), 84)
+    x = np.ascontiguousarray(base[1:].transpose(1, 0, 3, 2))
+    w = rng.standard_normal(ws).astype(dtype.np_dtype)
+    tx, tw = _t(x).requires_grad_(), _t(w).requires_grad_()
+    ty = F.conv2d(tx, tw, padding=1)
+    ty.sum().backward()
+    gl = Layout(tuple(ty.shape), (0, 0, 0, 0), 0)
+    one = np.ones(1, dtype.np_dtype)
+    wl = Layout.contiguous(ws)
+    tol = {"rtol": 5e-2, "atol": 0.25} if dtype is D.bf16 else {"rtol": 1e-4, "atol": 1e-4}
+    y = cpu.conv2d(base.reshape(-1), xl, w.reshape(-1), wl, dtype, (1, 1), (1, 1), (1, 1), 1)
+    check(y, ty.detach().numpy().astype(dtype.np_dtype), dtype, **tol)
+    gx = cpu.conv2d_grad_input(one, gl, w.reshape(-1), wl, dtype, xs, (1, 1), (1, 1), (1, 1), 1)
+    check(gx, tx.grad.numpy().astype(dtype.np_dtype), dtype, **tol)
+    gw = cpu.conv2d_grad_weight(one, gl, base.reshape(-1), xl, dtype, ws, (1, 1), (1, 1),
+                                (1, 1), 1)  # fmt: skip
+    check(gw, tw.grad.numpy().astype(dtype.np_dtype), dtype, **tol)
+
+
+@pytest.mark.parametrize("xs", [(0, 3, 5, 5), (2, 0, 5, 5)])
+def test_conv2d_empty(cpu, xs, conv_path):
+    """No images, or no input channels (the output is then all zeros: torch 2.13 instead
+    returns 0 output channels for a [4, 0, 3, 3] weight)."""
+    w = np.ones((4, xs[1], 3, 3))
+    g = np.ones((xs[0], 4, 5, 5))
+    xl, wl, gl = Layout.contiguous(xs), Layout.contiguous(w.shape), Layout.contiguous(g.shape)
+    args = ((1, 1), (1, 1), (1, 1), 1)
+    y = cpu.conv2d(np.ones(int(np.prod(xs))), xl, w.reshape(-1), wl, D.f64, *args)
+    check(y, np.zeros(g.shape), D.f64)
+    gx = cpu.conv2d_grad_input(g.reshape(-1), gl, w.reshape(-1), wl, D.f64, xs, *args)
+    check(gx, np.zeros(xs), D.f64)
+    gw = cpu.conv2d_grad_weight(g.reshape(-1), gl, np.ones(int(np.prod(xs))), xl, D.f64, w.shape,
+                                *args)  # fmt: skip
+    check(gw, np.zeros(w.shape), D.f64)
 
 
 POOL_CASES = [
