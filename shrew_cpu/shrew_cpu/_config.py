@@ -12,6 +12,14 @@
   row kernels, which are the slowest of a small classifier's first step to compile
   (~0.9 s of the 784-128-10 MLP's 1.2-1.4 s cold step). Above it the kernels' single
   pass wins (README "Cold start").
+* ``SHREW_CPU_WIDE_VECTORS`` (default ``1``; ``0`` to disable): on CPUs with AVX-512, let
+  LLVM's loop vectoriser use 512-bit vectors. For Intel server cores LLVM prefers 256-bit
+  ones (its ``prefer-256-bit`` tuning), which halves the width of every vectorised loop:
+  softmax, exp and GELU ran 15-35% slower (README "Wide vectors"). Applied as Numba's
+  CPU features (the host's plus ``-prefer-256-bit``) before this package's first
+  compilation, unless ``NUMBA_CPU_NAME`` / ``NUMBA_CPU_FEATURES`` are set. Numba keeps
+  one target machine per process, so the setting reaches every Numba function compiled
+  after it, and none if Numba compiled something before this package was imported.
 * ``SHREW_CPU_MALLOC_TUNE`` (default off; ``1`` to enable): at import, raise glibc
   malloc's mmap and trim thresholds (``mallopt``) so freed large buffers are reused
   instead of being returned to the OS and page-faulted back in on the next step. On the
@@ -61,6 +69,7 @@ GEMM_THREADS = os.environ.get("SHREW_CPU_GEMM_THREADS", "blas")
 #: fused im2col else); below, NumPy im2col + one BLAS GEMM (nothing to compile; see conv.py).
 CONV_FUSED_MACS = 1 << 22
 
+WIDE_VECTORS = os.environ.get("SHREW_CPU_WIDE_VECTORS", "1") not in ("", "0")
 MALLOC_TUNE = os.environ.get("SHREW_CPU_MALLOC_TUNE", "0") not in ("", "0")
 #: Bytes below which glibc may use mmap (above: the heap, reused after free) and the free
 #: top-of-heap size kept before trimming, when MALLOC_TUNE is on.
@@ -85,3 +94,17 @@ def apply_malloc_tuning() -> bool:
     except (OSError, AttributeError):  # not glibc
         return False
     return bool(ok)
+
+
+def apply_wide_vectors() -> bool:
+    """Drop LLVM's 256-bit preference on AVX-512 hosts (see ``SHREW_CPU_WIDE_VECTORS``);
+    True when applied. Called once, before any kernel module is imported."""
+    from numba.core import codegen, config
+
+    if not WIDE_VECTORS or config.CPU_NAME is not None or config.CPU_FEATURES is not None:
+        return False
+    features = codegen.get_host_cpu_features()
+    if "+avx512f" not in features.split(","):
+        return False
+    config.CPU_FEATURES = features + ",-prefer-256-bit"
+    return True
