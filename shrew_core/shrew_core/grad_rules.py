@@ -235,17 +235,14 @@ def _where(node, g):
 def _expand_back(node, g):
     x = _in(node)
     dims, keepdim, _ = node.saved
-    if not keepdim:
+    if not keepdim and g.ndim:  # a 0-d gradient (full reduction) broadcasts as it is
         g = g.reshape(tuple(1 if i in dims else d for i, d in enumerate(x.shape)))
     return g
 
 
 @rule("sum")
 def _sum(node, g):
-    x = _in(node)
-    if g.ndim == 0:  # a full reduction: the 0-d gradient expands to any shape directly
-        return (g.expand(x.shape),)
-    return (_expand_back(node, g).expand(x.shape),)
+    return (_expand_back(node, g).expand(_in(node).shape),)
 
 
 @rule("max", "min")

@@ -236,21 +236,26 @@ def getitem(x: Tensor, key) -> Tensor:
         return _advanced(x, key)
     out, d = x, 0
     for k in key:
-        if k is None:
-            out = sh.unsqueeze(out, d)
-            d += 1
-        elif isinstance(k, slice):
-            if k != slice(None):
-                out = sh.slice_dim(out, d, k.start, k.stop, k.step)
-            d += 1
-        elif _is_flag(k):
-            out = _flag(out, d, k)
-            d += 1
-        elif isinstance(k, (int, np.integer)):
-            out = sh.select(out, d, int(k))
-        else:
+        step = _basic(out, d, k)
+        if step is None:
             raise IndexError(f"unsupported index {k!r} of type {type(k).__name__}")
+        out, d = step
     return out
+
+
+def _basic(out: Tensor, d: int, k):
+    """Apply one basic key (None, slice, flag, int) at dim ``d`` of ``out`` as a view:
+    (view, next dim), or None when ``k`` is not basic. Ints select before any advanced
+    key is applied, like torch (not NumPy's rule)."""
+    if k is None:
+        return sh.unsqueeze(out, d), d + 1
+    if isinstance(k, slice):
+        return (out if k == slice(None) else sh.slice_dim(out, d, k.start, k.stop, k.step)), d + 1
+    if _is_flag(k):
+        return _flag(out, d, k), d + 1
+    if isinstance(k, (int, np.integer)):
+        return sh.select(out, d, int(k)), d
+    return None
 
 
 def _advanced(x: Tensor, key: list) -> Tensor:
@@ -258,23 +263,13 @@ def _advanced(x: Tensor, key: list) -> Tensor:
     out, d = x, 0
     picks: list[tuple[int, Tensor]] = []  # (dim of ``out``, i64 index) per indexed dim
     for k in key:
-        if k is None:
-            out = sh.unsqueeze(out, d)
-            d += 1
-        elif isinstance(k, slice):
-            if k != slice(None):
-                out = sh.slice_dim(out, d, k.start, k.stop, k.step)
-            d += 1
-        elif _is_flag(k):
-            out = _flag(out, d, k)
-            d += 1
+        if (step := _basic(out, d, k)) is not None:
+            out, d = step
         elif _is_bool_mask(k):  # a mask over k.ndim dims: its nonzero positions, per dim
             _check_mask(out, d, k)
             cols = nonzero(k)
             picks += [(d + j, cols[:, j]) for j in range(k.ndim)]
             d += k.ndim
-        elif isinstance(k, (int, np.integer)):  # torch: ints select first (not NumPy's rule)
-            out = sh.select(out, d, int(k))
         elif isinstance(k, (list, Tensor, np.ndarray)):
             picks.append((d, _wrapped(k, out.shape[d], out.device, out)))
             d += 1
