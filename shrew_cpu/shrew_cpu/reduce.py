@@ -23,7 +23,27 @@ _CODE = {"sum": K.SUM, "max": K.MAX, "min": K.MIN}
 _UFUNC = {"sum": np.add, "prod": np.multiply, "max": np.maximum, "min": np.minimum}
 
 
-def _row_form(layout, dims):
+#: Row/column forms by (shape, strides, offset, dims, kind): a training loop reduces the
+#: same layouts every step, and building the offsets costs ~0.1 ms cold at 4096 rows.
+#: Bounded: cleared when full; forms with more than _MEMO_MAX_ROWS offsets are not kept.
+_FORMS: dict = {}
+_MEMO_SIZE = 256
+_MEMO_MAX_ROWS = 1 << 16
+
+
+def _memo(kind, build, layout, dims):
+    key = (layout.shape, layout.strides, layout.offset, dims, kind)
+    form = _FORMS.get(key, False)
+    if form is False:
+        form = build(layout, dims)
+        if form is None or form[0].size <= _MEMO_MAX_ROWS:
+            if len(_FORMS) >= _MEMO_SIZE:
+                _FORMS.clear()
+            _FORMS[key] = form
+    return form
+
+
+def _build_row_form(layout, dims):
     """(offsets of each output row, run length, run stride) or None if not one run."""
     shape, strides = layout.shape, layout.strides
     rshape, (rstr,) = coalesce([shape[d] for d in dims], [strides[d] for d in dims])
@@ -34,7 +54,7 @@ def _row_form(layout, dims):
     return row_offsets(kshape, kstr, layout.offset), rshape[0], 1
 
 
-def _col_form(layout, dims):
+def _build_col_form(layout, dims):
     """(outer offsets, contiguous kept inner length, reduced length, reduced stride) when
     the reduced dims coalesce to one strided run and the innermost kept dims to one
     contiguous run (e.g. sum over dim 0 of a row-major matrix), else None."""
@@ -45,6 +65,14 @@ def _col_form(layout, dims):
     if len(rshape) != 1 or not kshape or kstr[-1] != 1 or rstr[0] < kshape[-1]:
         return None
     return row_offsets(kshape[:-1], kstr[:-1], layout.offset), kshape[-1], rshape[0], rstr[0]
+
+
+def _row_form(layout, dims):
+    return _memo("row", _build_row_form, layout, dims)
+
+
+def _col_form(layout, dims):
+    return _memo("col", _build_col_form, layout, dims)
 
 
 def _run(kernel, args, tasks: int, numel: int) -> None:

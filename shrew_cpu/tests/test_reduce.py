@@ -8,6 +8,7 @@ import torch
 
 from shrew_core import dtypes as D
 from shrew_core.layout import Layout
+from shrew_cpu import _config
 from shrew_cpu.testing import VIEW_KINDS, check, rand, storage_of
 
 NP_REDUCE = {"sum": np.sum, "prod": np.prod, "max": np.max, "min": np.min}
@@ -57,6 +58,39 @@ def test_sum_16m(cpu):
     check(cpu.reduce("sum", x, Layout.contiguous((n,)), D.f32, (0,)), [float(n)], D.f32, rtol=0)
     check(cpu.reduce("sum", x, Layout.contiguous((4096, 4096)), D.f32, (1,)),
           np.full(4096, 4096.0), D.f32, rtol=0)  # fmt: skip
+
+
+def test_reduction_forms_memo_is_bounded_and_layout_exact(cpu, monkeypatch):
+    """The row/column forms are memoised per (layout, dims): the same layout over new data
+    gives the new sums, views at other offsets get their own offsets, the memo stays
+    within its bound and forms with more rows than the cap are not kept."""
+    from shrew_cpu import reduce as red
+
+    monkeypatch.setattr(_config, "REDUCE_THRESHOLD", 1)
+    monkeypatch.setattr(red, "_FORMS", {})
+    monkeypatch.setattr(red, "_MEMO_SIZE", 8)
+    monkeypatch.setattr(red, "_MEMO_MAX_ROWS", 64)
+    rng = np.random.default_rng(12)
+    base = rng.standard_normal(40 * 33)
+    for step in range(3):  # same layouts, fresh data each time
+        x = base + step
+        for off in (0, 33, 66):  # row views [rows 0..9], [1..10], [2..11] of a [40, 33]
+            lay = Layout((10, 33), (33, 1), off)
+            logical = x[off : off + 330].reshape(10, 33)
+            for dims in [(0,), (1,)]:
+                check(cpu.reduce("sum", x, lay, D.f64, dims), logical.sum(axis=dims), D.f64)
+    assert 0 < len(red._FORMS) <= 8
+    for rows in range(1, 20):  # more layouts than the bound
+        cpu.reduce("max", base, Layout.contiguous((rows, 33)), D.f64, (1,))
+    assert len(red._FORMS) <= 8
+    red._FORMS.clear()
+    tall = Layout.contiguous((40, 33))  # 40 rows fit under the cap of 64; 1320 do not
+    check(cpu.reduce("sum", base, tall, D.f64, (1,)), base.reshape(40, 33).sum(1), D.f64)
+    assert len(red._FORMS) == 1
+    long = np.repeat(base, 2)[: 1320 * 2].reshape(1320, 2)
+    check(cpu.reduce("sum", long.reshape(-1), Layout.contiguous((1320, 2)), D.f64, (1,)),
+          long.sum(1), D.f64)  # fmt: skip
+    assert len(red._FORMS) == 1
 
 
 @pytest.mark.parametrize("shape,dims", [((300, 70), (0,)), ((6, 50, 40), (1,)),
