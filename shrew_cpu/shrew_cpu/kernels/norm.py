@@ -17,7 +17,7 @@ import math
 
 from numba import njit
 
-from .rows import row_dot, row_sum
+from .rows import row_dot, row_sqdev, row_sum
 from .vmath import fexp, fmaximum
 
 
@@ -64,26 +64,15 @@ def softmax_bwd_rows(y, g, out, log, lo, hi):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
-def _sqdev(a, mu):
-    q = 0.0
-    for j in range(a.size):
-        d = a[j] - mu
-        q += d * d
-    return q
-
-
-@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def layer_norm_rows(x, w, b, has_w, has_b, eps, y, mean, rstd, lo, hi):
     """Two SIMD passes for the statistics (mean, then squared deviations, f64 sums) while
     the row is in L1, one pass writing y in the data's dtype."""
     L = x.shape[1]
     for r in range(lo, hi):
         xr = x[r]
-        mu = row_sum(xr) / L
-        rs = 1.0 / math.sqrt(_sqdev(xr, mu) / L + eps)
-        mean[r] = mu
-        rstd[r] = rs
+        mean[r] = row_sum(xr) / L
         muc = mean[r]  # in the data's dtype
+        rstd[r] = 1.0 / math.sqrt(row_sqdev(xr, muc) / L + eps)
         rsc = rstd[r]
         yr = y[r]
         if has_w and has_b:

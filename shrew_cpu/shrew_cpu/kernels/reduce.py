@@ -5,9 +5,9 @@ coalesced into one run of ``L`` elements with stride ``s``, one run per output e
 starting at ``offs[row]``. Work is split into (row, chunk) tasks so one long row (a full
 reduction) and many short rows both use every thread; the kernels run a task range
 and the host spreads task ranges over the worker threads (``threads.py``). Sums of
-contiguous runs add sub-blocks of ``SUB`` elements in the data's dtype with
-reassociation (SIMD partial sums of a few dozen terms each) into an f64
-total: for f32 data far more accurate than a sequential f32 sum, at f32 SIMD speed.
+contiguous runs are ``rows.row_sum``: SIMD partial sums over sub-blocks in the data's
+dtype, added into an f64 total (for f32 data far more accurate than a sequential f32
+sum, at f32 SIMD speed).
 Max/min propagate NaN (``llvm.maximum``/``minimum``, vectorised on contiguous runs).
 """
 
@@ -16,35 +16,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .rows import row_sum
 from .vmath import fmaximum, fminimum
 
 #: Smallest piece a long row is split into across threads (the host's chunking), and the
 #: run a strided sum adds in f64 before adding it into the total.
 BLOCK = 4096
 SUM, MAX, MIN = 0, 1, 2
-
-
-#: Elements summed in the data's dtype (SIMD partial sums) before being added into the f64
-#: total: converting every f32 element to f64 halved the throughput, and 256-element
-#: blocks spent 5-10% of a [4096, 4096] row sum on the horizontal adds between blocks.
-SUB = 1024
-
-
-@njit(cache=True, nogil=True, fastmath={"reassoc"}, error_model="numpy")
-def _block_sum(xs):
-    total = 0.0
-    n = xs.size
-    full = n - n % SUB
-    z = xs.dtype.type(0)
-    for b0 in range(0, full, SUB):
-        blk = xs[b0 : b0 + SUB]
-        s = z
-        for i in range(SUB):
-            s += blk[i]
-        total += s
-    for i in range(full, n):
-        total += xs[i]
-    return total
 
 
 @njit(cache=True, nogil=True, fastmath={"nsz"}, error_model="numpy")
@@ -64,7 +42,7 @@ def _contig_extreme(xs, is_min):
 def _sum_run(x, p, n, st):
     total = 0.0
     if st == 1:
-        total = _block_sum(x[p : p + n])
+        total = row_sum(x[p : p + n])
     else:
         for b0 in range(0, n, BLOCK):
             bs = 0.0
