@@ -57,6 +57,9 @@ def _run(cpu, x, layout, dtype, case, bits, n, k, groups):
 SHAPES = [  # (M, N, K, groups): GEMV sizes, the block path, N % 4 != 0, one row, many groups
     (1, 5, 64, 1), (2, 7, 64, 2), (4, 8, 128, 4), (3, 1, 32, 1),
     (5, 6, 64, 2), (17, 9, 96, 3), (64, 12, 128, 1),
+    # GEMV groups whose length (int4: bytes, K / groups / 2) is not a multiple of the 16
+    # accumulator lanes (the tail loop), shorter than one lane vector, and a long row
+    (1, 6, 100, 2), (2, 5, 36, 1), (4, 3, 200, 4), (3, 4, 24, 2), (1, 9, 4096, 32),
 ]  # fmt: skip
 
 
