@@ -106,7 +106,7 @@ def test_cache_fallback_locator_only_for_this_package():
         pass
 
     assert _cache.TempDirCacheLocator.from_function(not_ours, __file__) is None
-    py = K._block_sum.py_func
+    py = K.reduce_rows.py_func
     loc = _cache.TempDirCacheLocator.from_function(py, K.__file__)
     assert loc is not None and loc.get_cache_path().startswith(tempfile.gettempdir())
     assert os.path.isdir(loc.get_cache_path())
