@@ -1,28 +1,85 @@
-"""Where the CPU backend's compiled kernels are cached on disk (Numba's ``cache=True``).
+"""Where the CPU backend's compiled kernels are cached on disk (Numba's ``cache=True``), and
+when a cached kernel is stale.
 
-Numba looks in order for ``NUMBA_CACHE_DIR``, then the ``__pycache__`` folder next to
-each kernel module when it is writable (editable installs, user-owned environments),
+Where: Numba looks in order for ``NUMBA_CACHE_DIR``, then the ``__pycache__`` folder next
+to each kernel module when it is writable (editable installs, user-owned environments),
 then a per-user folder (``$XDG_CACHE_HOME/numba`` or ``~/.cache/numba``: a read-only
 site-packages falls back there). If none of those is writable (no home folder, a
 read-only container), Numba refuses to decorate a cached function, so importing the
-backend would fail; ``install()`` adds a last resort for this package's kernels: a
-per-user folder under the system temp dir. Called by ``kernels/__init__.py`` before any
-kernel module is imported (Numba picks the folder when the decorator runs).
+backend would fail; this module adds a last resort for this package's kernels: a
+per-user folder under the system temp dir.
+
+When: Numba stamps a cached function with the hash of its own source file only, but our
+kernels inline helpers from other kernel modules (``vmath.fexp``, ``rows.row_sum``). A
+change to one of those (an upgrade that rewrites ``vmath.py`` and leaves ``rnn.py`` as it
+was, or an edit in a checkout) left the other modules' cached machine code in use, old
+helper inlined. The locators here stamp every kernel of this package with one hash over
+all of ``kernels/*.py``: any change there recompiles them all.
+
+``install()`` puts them in front of Numba's own locators (they only answer for this
+package's files); ``kernels/__init__.py`` calls it before any kernel module is imported
+(Numba picks the locator when the decorator runs).
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import tempfile
 
 from numba.core import caching
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+KERNELS_DIR = os.path.join(_PKG_DIR, "kernels")
 _Impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl  # numba >= 0.62 / older
-_Mixin = caching._SourceFileBackedLocatorMixin
 
 
-class TempDirCacheLocator(_Mixin, caching._CacheLocator):
+def sources_stamp(folder: str = KERNELS_DIR) -> bytes:
+    """SHA-256 over the names and contents of the ``.py`` files in ``folder``."""
+    names = sorted(n for n in os.listdir(folder) if n.endswith(".py"))
+    stats = tuple((n, os.stat(os.path.join(folder, n)).st_mtime_ns) for n in names)
+    return _hash_sources(folder, stats)
+
+
+@functools.lru_cache(maxsize=8)
+def _hash_sources(folder: str, stats: tuple) -> bytes:  # keyed on mtimes: re-hash on edit
+    h = hashlib.sha256()
+    for name, _ in stats:
+        with open(os.path.join(folder, name), "rb") as f:
+            data = f.read()
+        h.update(f"{name}\0{len(data)}\0".encode())
+        h.update(data)
+    return h.digest()
+
+
+class _PackageStamp:
+    """Mixin: answer only for this package's files, stamped by ``sources_stamp``."""
+
+    def get_source_stamp(self):
+        return sources_stamp()
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        if not os.path.abspath(py_file).startswith(_PKG_DIR):
+            return None  # not one of ours: Numba's own rules apply
+        return super().from_function(py_func, py_file)
+
+
+class UserProvidedLocator(_PackageStamp, caching.UserProvidedCacheLocator):
+    """``NUMBA_CACHE_DIR``."""
+
+
+class InTreeLocator(_PackageStamp, caching.InTreeCacheLocator):
+    """``__pycache__`` next to the kernel module."""
+
+
+class UserWideLocator(_PackageStamp, caching.UserWideCacheLocator):
+    """The per-user Numba cache folder."""
+
+
+class TempDirCacheLocator(_PackageStamp, caching._SourceFileBackedLocatorMixin,
+                          caching._CacheLocator):  # fmt: skip
     """Kernels of this package cached under ``<tempdir>/shrew_cpu-numba-<uid>``."""
 
     def __init__(self, py_func, py_file):
@@ -35,14 +92,12 @@ class TempDirCacheLocator(_Mixin, caching._CacheLocator):
     def get_cache_path(self):
         return self._cache_path
 
-    @classmethod
-    def from_function(cls, py_func, py_file):
-        if not os.path.abspath(py_file).startswith(_PKG_DIR):
-            return None  # not one of ours: Numba's own rules apply
-        return super().from_function(py_func, py_file)
+
+LOCATORS = (UserProvidedLocator, InTreeLocator, UserWideLocator, TempDirCacheLocator)
 
 
 def install() -> None:
-    """Append the temp-dir locator to Numba's list (idempotent)."""
-    if TempDirCacheLocator not in _Impl._locator_classes:
-        _Impl._locator_classes.append(TempDirCacheLocator)
+    """Put this package's locators in front of Numba's list (idempotent)."""
+    classes = _Impl._locator_classes
+    if classes[: len(LOCATORS)] != list(LOCATORS):
+        classes[:] = list(LOCATORS) + [c for c in classes if c not in LOCATORS]

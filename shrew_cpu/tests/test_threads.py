@@ -110,3 +110,34 @@ def test_cache_fallback_locator_only_for_this_package():
     loc = _cache.TempDirCacheLocator.from_function(py, K.__file__)
     assert loc is not None and loc.get_cache_path().startswith(tempfile.gettempdir())
     assert os.path.isdir(loc.get_cache_path())
+
+
+def test_kernel_cache_stamp_covers_every_kernel_module(tmp_path):
+    """A cached kernel is stale when ANY kernel module changes (kernels inline helpers
+    from vmath / rows), not only its own file: Numba's default stamp missed that."""
+    from numba.core import caching
+
+    from shrew_cpu import _cache
+    from shrew_cpu.kernels import rnn, vmath
+
+    (tmp_path / "a.py").write_text("x = 1\n")
+    (tmp_path / "b.py").write_text("y = 2\n")
+    (tmp_path / "notes.txt").write_text("ignored")
+    first = _cache.sources_stamp(str(tmp_path))
+    assert _cache.sources_stamp(str(tmp_path)) == first
+    (tmp_path / "notes.txt").write_text("still ignored")
+    assert _cache.sources_stamp(str(tmp_path)) == first
+    (tmp_path / "b.py").write_text("y = 3\n")
+    assert _cache.sources_stamp(str(tmp_path)) != first
+
+    impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl
+    assert impl._locator_classes[: len(_cache.LOCATORS)] == list(_cache.LOCATORS)
+    py = rnn.masked_softmax_rows.py_func
+    for cls in _cache.LOCATORS[1:]:  # (UserProvided answers only with NUMBA_CACHE_DIR set)
+        loc = cls.from_function(py, rnn.__file__)
+        assert loc is not None
+        assert loc.get_source_stamp() == _cache.sources_stamp()
+    own = caching.InTreeCacheLocator.from_function(py, rnn.__file__)
+    if own is not None:  # Numba's stamp: rnn.py alone, blind to an edit of vmath.py
+        assert own.get_source_stamp() != _cache.sources_stamp()
+    assert vmath.__file__.startswith(_cache.KERNELS_DIR)
