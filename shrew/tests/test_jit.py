@@ -295,6 +295,27 @@ def test_generated_kernels_are_cached_on_disk_by_hash(tmp_path, monkeypatch):
     assert jx.stats("G").fused_kernels == 1
 
 
+def test_generated_kernels_change_with_shrew_cpu_kernel_modules(tmp_path, monkeypatch):
+    """The generated code inlines shrew_cpu's vmath functions, whose edits Numba's cache
+    (stamped by the generated file alone) would not see: their stamp is in the source, so
+    a changed kernel module gives a new file (and a new compile), never stale code."""
+    from shrew.exec.jit import codegen
+    from shrew_cpu import _cache
+
+    monkeypatch.setenv("SHREW_CACHE_DIR", str(tmp_path))
+    src = "@graph G { input x: Tensor<[3, 3], f32>; output y: exp(x) * 0.5 + x; }"
+    ex, jx = pair(src)
+    check_program(ex, jx, "G", {"x": np.eye(3, dtype=np.float32)}, grad=False)
+    (first,) = (tmp_path / "jit").glob("k_*.py")
+    assert f"# shrew_cpu kernels {_cache.sources_stamp().hex()[:16]}" in first.read_text()
+    monkeypatch.setattr(codegen, "_kernels_stamp", lambda: "0123456789abcdef")
+    ex, jx = pair(src)
+    check_program(ex, jx, "G", {"x": np.eye(3, dtype=np.float32)}, grad=False)
+    files = sorted((tmp_path / "jit").glob("k_*.py"))
+    assert len(files) == 2
+    assert any("# shrew_cpu kernels 0123456789abcdef" in f.read_text() for f in files)
+
+
 def test_cache_dir_falls_back_when_unwritable(tmp_path, monkeypatch):
     locked = tmp_path / "locked"
     locked.mkdir()
