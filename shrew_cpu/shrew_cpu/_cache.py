@@ -53,11 +53,18 @@ def _hash_sources(folder: str, stats: tuple) -> bytes:  # keyed on mtimes: re-ha
     return h.digest()
 
 
+@functools.cache
+def _package_stamp() -> bytes:
+    """``sources_stamp()`` once per process: Numba asks for every kernel at import (~200
+    times), and the files do not change under a running process."""
+    return sources_stamp()
+
+
 class _PackageStamp:
     """Mixin: answer only for this package's files, stamped by ``sources_stamp``."""
 
     def get_source_stamp(self):
-        return sources_stamp()
+        return _package_stamp()
 
     @classmethod
     def from_function(cls, py_func, py_file):
