@@ -164,6 +164,50 @@ _rules: dict | None = None  # grad_rules.RULES, bound on the first backward (it 
 _wrap = None  # ops._base.wrap, likewise
 
 
+class SlabGrad:
+    """The ``slice`` rule's gradient, kept lazy: zero except ``g`` on the view ``target``
+    of a contiguous tensor of ``shape``. When several slices of one intermediate tensor
+    feed the loss (q, k, v = qkv[0], qkv[1], qkv[2]), the walk adds each slab into one
+    buffer, touching only the slab, instead of a zero tensor plus a copy per slice and a
+    full-size add per extra slice."""
+
+    __slots__ = ("shape", "target", "g")
+
+    def __init__(self, shape: tuple[int, ...], target, g: Tensor) -> None:
+        self.shape, self.target, self.g = shape, target, g
+
+    def dense(self) -> Tensor:
+        """A new tensor: zeros, ``g`` on the slab."""
+        g, b = self.g, self.g._backend
+        storage = b.full(self.shape, 0, g.dtype)
+        b.copy_into(storage, self.target, g._storage, g.layout, g.dtype)
+        return _wrap(storage, self.shape, g.dtype, b)
+
+    def add_into(self, t: Tensor) -> None:
+        """``t += self`` in place; ``t`` contiguous, of ``shape``, referenced by nobody else."""
+        from .layout import Layout
+
+        g, b = self.g, self.g._backend
+        summed = b.binary("add", t._storage, self.target, g._storage, g.layout, t.dtype)
+        b.copy_into(t._storage, self.target, summed, Layout.contiguous(self.target.shape),
+                    t.dtype)  # fmt: skip
+
+
+def _accumulate_slab(pending: dict, owned: dict, key: int, ig: SlabGrad) -> None:
+    """pending[key] += ig. A buffer made here is ``owned`` (no one else holds it) until the
+    walk pops it, and takes further slabs in place."""
+    prev = pending.get(key)
+    if prev is None:
+        pending[key] = ig
+        return
+    if type(prev) is SlabGrad:
+        prev = prev.dense()
+    elif owned.get(key) is not prev:
+        prev = prev.clone()  # someone else may hold it: never written in place
+    ig.add_into(prev)
+    pending[key] = owned[key] = prev
+
+
 def backward(
     root: Tensor,
     grad: Tensor | None = None,
@@ -213,7 +257,8 @@ def backward(
     _mode.enabled = False  # what ``with no_grad()`` does, without its per-call objects
     autocast_dtype, _ac.state.dtype = _ac.state.dtype, None  # backward ops keep forward's dtypes
     try:
-        pending: dict[int, Tensor] = {id(root._node): grad}
+        pending: dict[int, Tensor | SlabGrad] = {id(root._node): grad}
+        owned: dict[int, Tensor] = {}  # pending sums built by _accumulate_slab
         order = topo_order(root)
         uses = None if on_grad_ready is None else _leaf_uses(order)
         for t in order:
@@ -223,15 +268,26 @@ def backward(
                 if uses is not None:
                     _release(node, uses, store, on_grad_ready)
                 continue
+            owned.pop(id(node), None)
+            if type(g) is SlabGrad:
+                g = g.dense()
             in_grads = rules[node.op](node, g)
             for inp, need, ig in zip(node.inputs, node.needs, in_grads):
                 if not need or ig is None:
                     continue
+                if type(ig) is SlabGrad:
+                    if inp._node is not None and ig.g.dtype is inp.dtype:
+                        _accumulate_slab(pending, owned, id(inp._node), ig)
+                        continue
+                    ig = ig.dense()
                 ig = _fit(ig, inp, node.op)
                 if inp._node is not None:
                     key = id(inp._node)
                     prev = pending.get(key)
+                    if type(prev) is SlabGrad:
+                        prev = prev.dense()
                     pending[key] = ig if prev is None else prev + ig
+                    owned.pop(key, None)
                 else:
                     prev = grads.get(id(inp))
                     grads[id(inp)] = (inp, ig if prev is None else prev[1] + ig)
