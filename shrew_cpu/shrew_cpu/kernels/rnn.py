@@ -190,29 +190,19 @@ def masked_softmax_rows(x, mask, moff, mshape, mstrides, mj, has_mask, scale, ou
     L = x.shape[1]
     sc = out.dtype.type(scale)
     s1, s2, s3 = mshape[1], mshape[2], mshape[3]
-    q = lo  # the 4-D index of row lo; then stepped per row (six integer divisions per
-    i3 = q % s3  # row cost a third of a 64-wide row's time)
-    q //= s3
-    i2 = q % s2
-    q //= s2
-    i1 = q % s1
-    i0 = q // s1
     for r in range(lo, hi):
         xr = x[r]
         o = out[r]
         if has_mask:
+            q = r
+            i3 = q % s3
+            q //= s3
+            i2 = q % s2
+            q //= s2
+            i1 = q % s1
+            i0 = q // s1
             base = moff + i0 * mstrides[0] + i1 * mstrides[1] + i2 * mstrides[2]
             base += i3 * mstrides[3]
-            i3 += 1
-            if i3 == s3:
-                i3 = 0
-                i2 += 1
-                if i2 == s2:
-                    i2 = 0
-                    i1 += 1
-                    if i1 == s1:
-                        i1 = 0
-                        i0 += 1
             if mj == 1:
                 mrow = mask[base : base + L]
                 for j in range(L):
