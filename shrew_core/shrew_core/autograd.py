@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import autocast as _ac
 from .errors import AutogradError, DTypeError, ShapeError, fmt_shape
-from .layout import topo_order
+from .layout import Layout, topo_order
 
 if TYPE_CHECKING:
     from .tensor import Tensor
@@ -185,8 +185,6 @@ class SlabGrad:
 
     def add_into(self, t: Tensor) -> None:
         """``t += self`` in place; ``t`` contiguous, of ``shape``, referenced by nobody else."""
-        from .layout import Layout
-
         g, b = self.g, self.g._backend
         summed = b.binary("add", t._storage, self.target, g._storage, g.layout, t.dtype)
         b.copy_into(t._storage, self.target, summed, Layout.contiguous(self.target.shape),

@@ -37,15 +37,8 @@ _Impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl  # numba >= 0.
 
 def sources_stamp(folder: str = KERNELS_DIR) -> bytes:
     """SHA-256 over the names and contents of the ``.py`` files in ``folder``."""
-    names = sorted(n for n in os.listdir(folder) if n.endswith(".py"))
-    stats = tuple((n, os.stat(os.path.join(folder, n)).st_mtime_ns) for n in names)
-    return _hash_sources(folder, stats)
-
-
-@functools.lru_cache(maxsize=8)
-def _hash_sources(folder: str, stats: tuple) -> bytes:  # keyed on mtimes: re-hash on edit
     h = hashlib.sha256()
-    for name, _ in stats:
+    for name in sorted(n for n in os.listdir(folder) if n.endswith(".py")):
         with open(os.path.join(folder, name), "rb") as f:
             data = f.read()
         h.update(f"{name}\0{len(data)}\0".encode())
@@ -54,17 +47,17 @@ def _hash_sources(folder: str, stats: tuple) -> bytes:  # keyed on mtimes: re-ha
 
 
 @functools.cache
-def _package_stamp() -> bytes:
-    """``sources_stamp()`` once per process: Numba asks for every kernel at import (~200
-    times), and the files do not change under a running process."""
+def package_stamp() -> bytes:
+    """``sources_stamp()`` of ``kernels/``, once per process: Numba asks for it for every
+    kernel at import (~200 times), and the files do not change under a running process."""
     return sources_stamp()
 
 
 class _PackageStamp:
-    """Mixin: answer only for this package's files, stamped by ``sources_stamp``."""
+    """Mixin: answer only for this package's files, stamped by ``package_stamp``."""
 
     def get_source_stamp(self):
-        return _package_stamp()
+        return package_stamp()
 
     @classmethod
     def from_function(cls, py_func, py_file):

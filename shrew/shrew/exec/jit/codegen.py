@@ -42,10 +42,10 @@ CODEGEN_VERSION = 1
 
 
 def _kernels_stamp() -> str:
-    """A short hash of shrew_cpu's kernel modules (see shrew_cpu._cache.sources_stamp)."""
-    from shrew_cpu._cache import sources_stamp
+    """A short hash of shrew_cpu's kernel modules (see shrew_cpu._cache.package_stamp)."""
+    from shrew_cpu._cache import package_stamp
 
-    return sources_stamp().hex()[:16]
+    return package_stamp().hex()[:16]
 
 
 #: How an input is read at output element (r, c), k = r * C + c.
