@@ -23,7 +23,7 @@ _CODE = {"sum": K.SUM, "max": K.MAX, "min": K.MIN}
 _UFUNC = {"sum": np.add, "prod": np.multiply, "max": np.maximum, "min": np.minimum}
 
 
-#: Row/column forms by (shape, strides, offset, dims, kind): a training loop reduces the
+#: Row/column forms by (shape, strides, offset, dims, builder): a training loop reduces the
 #: same layouts every step, and building the offsets costs ~0.1 ms cold at 4096 rows.
 #: Bounded: cleared when full; forms with more than _MEMO_MAX_ROWS offsets are not kept.
 _FORMS: dict = {}
@@ -31,8 +31,9 @@ _MEMO_SIZE = 256
 _MEMO_MAX_ROWS = 1 << 16
 
 
-def _memo(kind, build, layout, dims):
-    key = (layout.shape, layout.strides, layout.offset, dims, kind)
+def _form(build, layout, dims):
+    """``build(layout, dims)`` (``_row_form`` / ``_col_form``), memoised in ``_FORMS``."""
+    key = (layout.shape, layout.strides, layout.offset, dims, build)
     form = _FORMS.get(key, False)
     if form is False:
         form = build(layout, dims)
@@ -43,7 +44,7 @@ def _memo(kind, build, layout, dims):
     return form
 
 
-def _build_row_form(layout, dims):
+def _row_form(layout, dims):
     """(offsets of each output row, run length, run stride) or None if not one run."""
     shape, strides = layout.shape, layout.strides
     rshape, (rstr,) = coalesce([shape[d] for d in dims], [strides[d] for d in dims])
@@ -54,7 +55,7 @@ def _build_row_form(layout, dims):
     return row_offsets(kshape, kstr, layout.offset), rshape[0], 1
 
 
-def _build_col_form(layout, dims):
+def _col_form(layout, dims):
     """(outer offsets, contiguous kept inner length, reduced length, reduced stride) when
     the reduced dims coalesce to one strided run and the innermost kept dims to one
     contiguous run (e.g. sum over dim 0 of a row-major matrix), else None."""
@@ -67,13 +68,6 @@ def _build_col_form(layout, dims):
     return row_offsets(kshape[:-1], kstr[:-1], layout.offset), kshape[-1], rshape[0], rstr[0]
 
 
-def _row_form(layout, dims):
-    return _memo("row", _build_row_form, layout, dims)
-
-
-def _col_form(layout, dims):
-    return _memo("col", _build_col_form, layout, dims)
-
 
 def _run(kernel, args, tasks: int, numel: int) -> None:
     """Run ``kernel(*args, t0, t1)`` over ``tasks`` tasks, split over the worker threads
@@ -85,7 +79,7 @@ def _run(kernel, args, tasks: int, numel: int) -> None:
 def reduce(op: str, x, layout, np_dtype, dims) -> np.ndarray:
     n = layout.numel
     big = n >= _config.REDUCE_THRESHOLD and op in _CODE and np_dtype in (_F32, _F64)
-    if big and (form := _row_form(layout, dims)) is not None:
+    if big and (form := _form(_row_form, layout, dims)) is not None:
         offs, length, st = form
         nrows = offs.size
         nthreads = get_num_threads()
@@ -102,7 +96,7 @@ def reduce(op: str, x, layout, np_dtype, dims) -> np.ndarray:
         else:
             res = (np.max if op == "max" else np.min)(partial, axis=1)
         return res.astype(np_dtype)
-    if big and (cform := _col_form(layout, dims)) is not None:
+    if big and (cform := _form(_col_form, layout, dims)) is not None:
         offs, m, length, st = cform
         nthreads = get_num_threads()
         nck = max(1, min(length, -(-2 * nthreads // offs.size)))
