@@ -352,6 +352,29 @@ def tile_pixels(itemsize: int) -> int:
     return TILE_VECTORS * VECTOR_BYTES // itemsize
 
 
+def _close_acc_loop(builder, i, n, acc, new, zero, entry, loop, done):
+    """Finish the counted loop ``loop`` (entered from ``entry``, i from 0 while i < n): wire
+    the counter phi ``i`` and the accumulator phis ``acc`` (``zero`` on entry, ``new`` from
+    the loop), branch back or to ``done``, and return the accumulators' values at ``done``
+    (zero when the loop never ran). Shared by the tile and dot intrinsics."""
+    one = ir.Constant(i.type, 1)
+    i_next = builder.add(i, one)
+    i.add_incoming(ir.Constant(i.type, 0), entry)
+    i.add_incoming(i_next, loop)
+    for acc_row, new_row in zip(acc, new):
+        for a, v in zip(acc_row, new_row):
+            a.add_incoming(zero, entry)
+            a.add_incoming(v, loop)
+    builder.cbranch(builder.icmp_signed("<", i_next, n), loop, done)
+    builder.position_at_end(done)
+    fin = [[builder.phi(zero.type) for _ in row] for row in acc]
+    for fin_row, new_row in zip(fin, new):
+        for f, v in zip(fin_row, new_row):
+            f.add_incoming(zero, entry)
+            f.add_incoming(v, loop)
+    return fin
+
+
 def _make_tile(rows, add):
     """An intrinsic ``tile(w, wofs, ldw, offs, K, xp, xofs, out, oofs, ldo)``: for r < rows
     and the TILE_VECTORS vectors v of pixels, out[oofs + r*ldo + v*VL : +VL] (+)=
@@ -401,21 +424,7 @@ def _make_tile(rows, add):
                 wv = builder.shuffle_vector(builder.insert_element(undef, wr, ir.Constant(i32, 0)),
                                             undef, splat)  # fmt: skip
                 new.append([builder.call(fma, [wv, xs[v], acc[r][v]]) for v in range(TILE_VECTORS)])
-            k_next = builder.add(k, c64(1))
-            k.add_incoming(c64(0), entry)
-            k.add_incoming(k_next, loop)
-            for r in range(rows):
-                for v in range(TILE_VECTORS):
-                    acc[r][v].add_incoming(zero, entry)
-                    acc[r][v].add_incoming(new[r][v], loop)
-            builder.cbranch(builder.icmp_signed("<", k_next, k_n), loop, done)
-
-            builder.position_at_end(done)
-            fin = [[builder.phi(vty) for _ in range(TILE_VECTORS)] for _ in range(rows)]
-            for r in range(rows):
-                for v in range(TILE_VECTORS):
-                    fin[r][v].add_incoming(zero, entry)
-                    fin[r][v].add_incoming(new[r][v], loop)
+            fin = _close_acc_loop(builder, k, k_n, acc, new, zero, entry, loop, done)
             for r in range(rows):
                 row = builder.add(oofs_, builder.mul(ldo_, c64(r)))
                 for v in range(TILE_VECTORS):
@@ -548,21 +557,7 @@ def _make_dot_tile(rows, taps):
             xs = [vload(xpp, xrow[j]) for j in range(taps)]
             new = [[builder.call(fma, [gs[r], xs[j], acc[r][j]]) for j in range(taps)]
                    for r in range(rows)]  # fmt: skip
-            t_next = builder.add(t, c64(1))
-            t.add_incoming(c64(0), entry)
-            t.add_incoming(t_next, loop)
-            for r in range(rows):
-                for j in range(taps):
-                    acc[r][j].add_incoming(zero, entry)
-                    acc[r][j].add_incoming(new[r][j], loop)
-            builder.cbranch(builder.icmp_signed("<", t_next, nvec_), loop, done)
-
-            builder.position_at_end(done)
-            fin = [[builder.phi(vty) for _ in range(taps)] for _ in range(rows)]
-            for r in range(rows):
-                for j in range(taps):
-                    fin[r][j].add_incoming(zero, entry)
-                    fin[r][j].add_incoming(new[r][j], loop)
+            fin = _close_acc_loop(builder, t, nvec_, acc, new, zero, entry, loop, done)
             for r in range(rows):
                 row = builder.add(oofs_, builder.mul(ldo_, c64(r)))
                 for j in range(taps):
