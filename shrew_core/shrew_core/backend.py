@@ -23,6 +23,7 @@ complete backend; overriding an optional kernel only makes it faster.
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -635,6 +636,14 @@ class Backend(ABC):
             centered=centered,
             maximize=maximize,
         )
+
+    def batched_updates(self) -> contextlib.AbstractContextManager:
+        """A context in which the optimizer updates above may be queued and run together
+        when it exits (one parallel region for a whole optimizer step instead of one per
+        parameter). Inside it the caller must not read or write the storages it passed
+        until the context has exited, and the updates must touch disjoint storages.
+        Default: run each update at once (``contextlib.nullcontext()``)."""
+        return contextlib.nullcontext()
 
     # ------------------------------------------------------------------ misc
     def synchronize(self) -> None:  # noqa: B027 - a no-op unless the backend is asynchronous

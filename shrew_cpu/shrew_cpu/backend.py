@@ -215,6 +215,9 @@ class CpuBackend(QuantKernels, RnnKernels, Backend):
                     eps=eps, weight_decay=weight_decay, decoupled=decoupled, step=step,
                     maximize=maximize)  # fmt: skip
 
+    def batched_updates(self):
+        return optim.batched()
+
     def rmsprop_update(self, numel, param, grad, square_avg, momentum_buf, grad_avg, dtype, *,
                        lr, alpha, eps, weight_decay, momentum, centered,
                        maximize=False):  # fmt: skip

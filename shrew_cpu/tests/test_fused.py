@@ -276,3 +276,91 @@ def test_adam_matches_torch(cpu):
         cpu.adam_update(50, p, g * step, m, v, vm, D.f64, lr=1e-2, beta1=0.9, beta2=0.99,
                         eps=1e-8, weight_decay=0.1, decoupled=True, step=step, maximize=False)
     check(p, tp.detach().numpy(), D.f64, rtol=1e-10)
+
+
+def _update_calls(cpu, rng):
+    """(arrays, update) pairs of mixed rules, dtypes and sizes (a bf16 one: run at once)."""
+    adam = dict(lr=1e-2, beta1=0.9, beta2=0.99, eps=1e-8, weight_decay=0.1, decoupled=False,
+                step=3, maximize=False)  # fmt: skip
+    calls = []
+    for n, dtype, rule in ((600_001, D.f32, "adam"), (7, D.f32, "adam"), (1000, D.f64, "sgd"),
+                           (300_001, D.f32, "rmsprop"), (65_537, D.f64, "radam"),
+                           (40_000, D.bf16, "adam"), (250_000, D.f32, "ams")):  # fmt: skip
+        a = list(_opt_case(rng, n, dtype))
+        if rule == "adam":
+            fn = lambda a, n=n, t=dtype: cpu.adam_update(n, *a[:4], None, t, **adam)  # noqa: E731
+        elif rule == "ams":
+            fn = lambda a, n=n, t=dtype: cpu.adam_update(n, *a[:5], t, **adam)  # noqa: E731
+        elif rule == "sgd":
+            fn = lambda a, n=n, t=dtype: cpu.sgd_update(  # noqa: E731
+                n, *a[:3], t, lr=0.1, momentum=0.9, dampening=0.0, nesterov=True,
+                weight_decay=0.01, maximize=False, first_step=False)
+        elif rule == "rmsprop":
+            a[4][:] = 0  # the running mean of the gradient: keeps sq - mean**2 positive
+            fn = lambda a, n=n, t=dtype: cpu.rmsprop_update(  # noqa: E731
+                n, a[0], a[1], a[3], a[2], a[4], t, lr=1e-2, alpha=0.99, eps=1e-8,
+                weight_decay=0.0, momentum=0.9, centered=True)
+        else:
+            fn = lambda a, n=n, t=dtype: cpu.radam_update(  # noqa: E731
+                n, *a[:4], t, lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01,
+                decoupled=True, step=10)
+        calls.append((a, fn))
+    return calls
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_batched_updates_run_once_on_exit_and_equal_immediate(cpu, threads, monkeypatch):
+    """Inside ``batched_updates()`` f32/f64 updates wait for the exit and then run as one
+    parallel region; the results are bit-identical to running each update at once. Half
+    updates (written back through f32 copies) run at once."""
+    from shrew_cpu import optim as host
+    from shrew_cpu import threads as th
+
+    monkeypatch.setattr(th, "_num_threads", threads)
+    rng = np.random.default_rng(49)
+    now = _update_calls(cpu, rng)
+    later = [([x.copy() for x in a], fn) for a, fn in now]
+    for a, fn in now:
+        fn(a)
+    regions = []
+    monkeypatch.setattr(host, "parallel_for", lambda f, c: regions.append(len(c)) or
+                        th.parallel_for(f, c))  # fmt: skip
+    with cpu.batched_updates():
+        before = [[x.copy() for x in a] for a, _ in later]
+        for a, fn in later:
+            fn(a)
+        for (a, _), b in zip(later, before):
+            half = a[0].dtype.itemsize == 2
+            assert np.array_equal(a[0], b[0]) != half  # queued, except the bf16 one
+    assert len(regions) == (1 if threads > 1 else 0)
+    for (a, _), (b, _) in zip(later, now):
+        for x, y in zip(a, b):
+            assert not np.isnan(x.astype(np.float64)).any()
+            assert np.array_equal(x.view(np.uint8), y.view(np.uint8))
+
+
+def test_batched_updates_of_one_storage_run_in_order(cpu):
+    """Two updates of the same storage (two parameters viewing it) are not run side by side."""
+    rng = np.random.default_rng(50)
+    p, g, m, v, _ = _opt_case(rng, 700_000, D.f32)
+    kw = dict(lr=1e-2, beta1=0.9, beta2=0.99, eps=1e-8, weight_decay=0.0, decoupled=False,
+              maximize=False)  # fmt: skip
+    ref = [p.copy(), m.copy(), v.copy()]
+    for step in (1, 2):
+        cpu.adam_update(p.size, ref[0], g, ref[1], ref[2], None, D.f32, step=step, **kw)
+    with cpu.batched_updates():
+        for step in (1, 2):
+            cpu.adam_update(p.size, p, g, m, v, None, D.f32, step=step, **kw)
+    for x, y in zip((p, m, v), ref):
+        assert np.array_equal(x, y)
+
+
+def test_batched_updates_run_when_the_body_raises(cpu):
+    rng = np.random.default_rng(51)
+    p, g, buf, *_ = _opt_case(rng, 1000, D.f64)
+    ref = p - 0.1 * g
+    with pytest.raises(RuntimeError, match="boom"), cpu.batched_updates():
+        cpu.sgd_update(1000, p, g, None, D.f64, lr=0.1, momentum=0.0, dampening=0.0,
+                       nesterov=False, weight_decay=0.0, maximize=False, first_step=True)
+        raise RuntimeError("boom")
+    np.testing.assert_allclose(p, ref, rtol=1e-14)  # the kernel fuses the multiply-add

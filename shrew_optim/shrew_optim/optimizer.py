@@ -16,6 +16,7 @@ step for that parameter; keep parameters contiguous for the fast path).
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -262,9 +263,30 @@ class Optimizer:
                 if g is not None:
                     self._check_grad(p, g)
                     work.append((p, g, group))
-        for p, g, group in work:  # every gradient is checked before anything changes
-            self._step_param(p, g, group)
+        # Every gradient is checked before anything changes. Parameters updated in place
+        # (not through a master copy or a contiguous copy) run inside their backend's
+        # batched_updates(): nothing reads them until the context exits.
+        direct = []
+        for p, g, group in work:
+            if self._in_place(p):
+                direct.append((p, g, group))
+            else:
+                self._step_param(p, g, group)
+        with contextlib.ExitStack() as stack:
+            entered = set()
+            for p, g, group in direct:
+                if id(p._backend) not in entered:
+                    entered.add(id(p._backend))
+                    stack.enter_context(p._backend.batched_updates())
+                self._step_param(p, g, group)
         return loss
+
+    def _in_place(self, p: Tensor) -> bool:
+        """Whether ``_step_param`` hands ``p``'s own storage to ``_update`` (and reads
+        nothing back after it)."""
+        st = self.state.get(p) or {}
+        return ("master" not in st and self._state_dtype(p) == p.dtype
+                and p.layout.offset == 0 and p.layout.is_contiguous())
 
     def _check_grad(self, p: Tensor, g: Tensor) -> None:
         if not isinstance(g, Tensor):

@@ -130,6 +130,30 @@ def test_views_are_updated_in_place(device, oracle):
     np.testing.assert_array_equal(rows.numpy()[1:], nr.numpy())
 
 
+def test_step_batches_in_place_updates_and_matches_torch(device, oracle, monkeypatch):
+    """A step runs the in-place updates inside one ``batched_updates()`` of their backend
+    (views and copies outside it); large, small and view parameters match torch."""
+    base, tr, rows, nr = _layouts(device)
+    rng = np.random.default_rng(2)
+    big = sc.tensor(rng.standard_normal((700, 1000)), device=device).requires_grad_()
+    small = sc.tensor(rng.standard_normal(7), device=device).requires_grad_()
+    params = [big, tr, small, nr]
+    tp = [torch.tensor(p.numpy(), requires_grad=True) for p in params]
+    backend = big._backend
+    entered = []
+    real = backend.batched_updates
+    monkeypatch.setattr(backend, "batched_updates", lambda: entered.append(1) or real())
+    sopt = so.AdamW(params, lr=0.01, amsgrad=True)
+    topt = torch.optim.AdamW(tp, lr=0.01, amsgrad=True)
+    for _ in range(3):
+        gs = [rng.standard_normal(p.shape) for p in params]
+        sopt.step(oracle.store(params, gs, device))
+        oracle.torch_step(topt, tp, gs)
+    assert len(entered) == 3
+    oracle.assert_close([p.numpy() for p in params], [t.detach().numpy() for t in tp], "f64")
+    np.testing.assert_array_equal(base.numpy(), tr.numpy().T)
+
+
 def test_non_contiguous_gradient(device):
     w = sc.zeros(3, 2, dtype="f64", device=device).requires_grad_()
     g = sc.tensor(np.arange(6.0).reshape(2, 3), dtype="f64", device=device).t()
