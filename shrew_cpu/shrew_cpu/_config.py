@@ -60,6 +60,13 @@ REDUCE_THRESHOLD = int(os.environ.get("SHREW_CPU_REDUCE_THRESHOLD", 262144))
 COMPILE_FREE_BELOW = int(os.environ.get("SHREW_CPU_COMPILE_FREE_BELOW", 16384))
 #: Elements per parallel task: small enough to balance, large enough to amortise dispatch.
 MIN_CHUNK = 32768
+#: From BALANCE_WORK elements of work a parallel kernel is cut into CHUNKS_PER_THREAD chunks
+#: per thread (below: one per thread), so a core slowed by another process takes fewer.
+#: Measured on the 2-core VM (sum over dim 1 of [4096,4096], softmax and layer norm of
+#: [4096,1024], mul 16M): 2 and 4 per thread tie within 3%; 1 per thread was 5% slower on
+#: the sum and up to 5x slower on mul 16M (its two threads page-faulting a fresh output).
+BALANCE_WORK = 64 * MIN_CHUNK
+CHUNKS_PER_THREAD = 4
 #: Multiply-adds from which float matmuls are split over the worker threads (gemm.py).
 GEMM_PARALLEL_MACS = 1 << 22
 #: Who runs a large matmul's threads: "blas" (NumPy's BLAS, e.g. OpenBLAS, with its own

@@ -17,7 +17,7 @@ from shrew_core.errors import ShrewError
 from . import _config
 from .kernels import elementwise as K
 from .strided import canonical, contiguous, fp_quiet, fp_restore, is_full, view
-from .threads import get_num_threads, parallel_for, ranges
+from .threads import parallel_for, parts_for, ranges
 
 _F32 = np.dtype(np.float32)
 _NUMBA_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -28,11 +28,9 @@ def is_half(np_dtype: np.dtype) -> bool:
 
 
 def chunks(n: int, align: int = 1) -> list[tuple[int, int]]:
-    """Output ranges for the worker threads: one per thread, four per thread for very
-    large outputs (load balance on a shared machine), at least ``MIN_CHUNK`` elements
-    each; boundaries rounded to multiples of ``align``."""
-    t = get_num_threads()
-    parts = max(1, min(t * (4 if n >= 64 * _config.MIN_CHUNK else 1), n // _config.MIN_CHUNK))
+    """Output ranges for the worker threads (``threads.parts_for``), at least
+    ``MIN_CHUNK`` elements each; boundaries rounded to multiples of ``align``."""
+    parts = max(1, min(parts_for(n), n // _config.MIN_CHUNK))
     if align == 1:
         return ranges(n, parts)
     step = -(-n // parts)

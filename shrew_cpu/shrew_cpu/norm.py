@@ -18,7 +18,7 @@ from shrew_core.errors import IndexOutOfRangeError
 from . import _config
 from .kernels import norm as K
 from .strided import fp_quiet, fp_restore, view
-from .threads import get_num_threads, parallel_for, ranges
+from .threads import parallel_for, parts_for, ranges
 
 _F32 = np.dtype(np.float32)
 _DUMMY = {dt: np.zeros(1, dt) for dt in (np.dtype(np.float32), np.dtype(np.float64))}
@@ -32,7 +32,7 @@ def _nch(rows, numel):
     """Row ranges for the worker threads, or 0: run the serial kernel here."""
     if numel < _config.REDUCE_THRESHOLD or rows < 2:
         return 0
-    return min(rows, get_num_threads() * (4 if numel >= 64 * _config.MIN_CHUNK else 1))
+    return min(rows, parts_for(numel))
 
 
 def _rows_par(kernel, args, rows, nch):

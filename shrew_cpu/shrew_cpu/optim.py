@@ -24,7 +24,7 @@ import numpy as np
 
 from . import _config
 from .kernels import optim as K
-from .threads import get_num_threads, parallel_for, ranges
+from .threads import parallel_for, parts_for, ranges
 
 _F32 = np.dtype(np.float32)
 #: Per thread: the queue of the ``batched()`` context it is in (absent or None: run now).
@@ -35,8 +35,7 @@ def _parts(n: int) -> int:
     """Parallel parts for ``n`` elements of update (0: run serially in the caller)."""
     if n < _config.PARALLEL_THRESHOLD:
         return 0
-    per = 4 if n >= 64 * _config.MIN_CHUNK else 1
-    return max(1, min(get_num_threads() * per, n // _config.MIN_CHUNK))
+    return max(1, min(parts_for(n), n // _config.MIN_CHUNK))
 
 
 class _Half:

@@ -12,7 +12,7 @@ from shrew_core.errors import IndexOutOfRangeError
 from . import _config
 from .kernels import pool as K
 from .strided import contiguous
-from .threads import get_num_threads, parallel_for, ranges
+from .threads import parallel_for, parts_for, ranges
 
 _F32 = np.dtype(np.float32)
 
@@ -34,8 +34,7 @@ def _run(kernel, args, planes: int, work: int) -> list:
     threads when ``work`` reaches ``PARALLEL_THRESHOLD``; the per-range results."""
     if work < _config.PARALLEL_THRESHOLD or planes < 2:
         return [kernel(*args, 0, planes)]
-    parts = get_num_threads() * (4 if work >= 64 * _config.MIN_CHUNK else 1)
-    return parallel_for(kernel, [args + r for r in ranges(planes, parts)])
+    return parallel_for(kernel, [args + r for r in ranges(planes, parts_for(work))])
 
 
 def _planes(x, layout, np_dtype):

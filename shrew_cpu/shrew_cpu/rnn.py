@@ -26,7 +26,7 @@ import numpy as np
 from . import _config
 from .kernels import rnn as K
 from .strided import coalesce, view
-from .threads import get_num_threads, parallel_for, ranges
+from .threads import parallel_for, parts_for, ranges
 
 _F32 = np.dtype(np.float32)
 _DUMMY = {dt: np.zeros(1, dt) for dt in (np.dtype(np.float32), np.dtype(np.float64))}
@@ -45,7 +45,7 @@ def _mat(s, rows, cols, calc):
 def _nch(rows, work):
     if work < _config.REDUCE_THRESHOLD or rows < 2:
         return 0
-    return min(rows, get_num_threads() * (4 if work >= 64 * _config.MIN_CHUNK else 1))
+    return min(rows, parts_for(work))
 
 
 def _par(kernel, args, rows, nch):

@@ -105,6 +105,13 @@ def parallel_for(fn: Callable, chunks: Sequence[tuple]) -> list:
     return results
 
 
+def parts_for(work: int) -> int:
+    """Chunks for ``work`` elements of parallel work: one per thread, or
+    ``_config.CHUNKS_PER_THREAD`` per thread from ``_config.BALANCE_WORK`` elements."""
+    per = _config.CHUNKS_PER_THREAD if work >= _config.BALANCE_WORK else 1
+    return _num_threads * per
+
+
 def ranges(n: int, parts: int) -> list[tuple[int, int]]:
     """``parts`` contiguous ``(lo, hi)`` ranges covering ``range(n)`` (the first ones one
     longer when ``parts`` does not divide ``n``); fewer when ``n < parts``."""
