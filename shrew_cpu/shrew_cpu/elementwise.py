@@ -2,7 +2,8 @@
 
 Below ``PARALLEL_THRESHOLD`` elements, and for integer/bool dtypes, NumPy ufuncs run on
 zero-copy strided views (no thread start-up, ~1 us dispatch). Float tensors at or above
-the threshold (and the ops NumPy lacks: erf, gelu) run the Numba kernels of
+the threshold (and the ops NumPy lacks: erf, gelu; sigmoid and SiLU from
+``COMPILE_FREE_BELOW``) run the Numba kernels of
 ``kernels.elementwise`` on the canonical 4-D form of the layouts, large ones split into
 output ranges over the worker threads (``threads.py``). f16/bf16 compute in f32 and
 round once.
@@ -21,6 +22,9 @@ from .threads import parallel_for, parts_for, ranges
 
 _F32 = np.dtype(np.float32)
 _NUMBA_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+#: Unary ops whose NumPy form is several passes (exp, add, divide...): the one-pass Numba
+#: kernel wins from ``COMPILE_FREE_BELOW`` elements (sigmoid 16K: 17.2 -> 12.4 us).
+_COMPOSED = frozenset({"sigmoid", "silu"})
 
 
 def is_half(np_dtype: np.dtype) -> bool:
@@ -67,7 +71,9 @@ def unary(op: str, x, layout, np_dtype) -> np.ndarray:
         xf = view(x, layout).astype(_F32).reshape(-1)
         return unary(op, xf, _contig(layout.shape), _F32).astype(np_dtype)
     fn = K.NUMPY_UNARY[op]
-    if np_dtype in _NUMBA_FLOATS and (fn is None or layout.numel >= _config.PARALLEL_THRESHOLD):
+    n = layout.numel
+    big = n >= _config.PARALLEL_THRESHOLD or (op in _COMPOSED and n >= _config.COMPILE_FREE_BELOW)
+    if np_dtype in _NUMBA_FLOATS and (fn is None or big):
         return numba_unary(K.UNARY_CODE[op], x, layout, np_dtype)
     if fn is None:  # an integer input to a float-only op: the front end casts first
         raise ShrewError(f"unary {op}: not defined for {np_dtype}")

@@ -16,7 +16,10 @@ a spinning worker competes with OpenBLAS's threads.
 ``parallel_for(fn, chunks)`` calls ``fn(*args)`` for every ``args`` in ``chunks`` (the
 caller and the workers pull chunks dynamically, so a core slowed by another process
 takes fewer chunks) and returns the results in order; an exception in any chunk is
-re-raised in the caller. The pool starts on first use, and again in a forked child.
+re-raised in the caller. The caller waits only for workers already inside the call: when
+it has run out of chunks before a worker woke up, it returns at once (a short region paid
+the full wake-up before: 34 -> 20 us for two 2.5 us chunks). The pool starts on first
+use, and again in a forked child.
 """
 
 from __future__ import annotations
@@ -49,22 +52,47 @@ def set_num_threads(n: int) -> None:
     _num_threads = n
 
 
-def _worker() -> None:
+class _Task:
+    """One ``parallel_for`` call as the workers see it. ``active`` counts the workers inside
+    it; once the caller has run out of chunks it sets ``closed``, and a worker that wakes
+    after that leaves the task alone."""
+
+    __slots__ = ("fn", "it", "results", "errors", "lock", "active", "closed", "finished")
+
+    def __init__(self, fn, it, results):
+        self.fn, self.it, self.results, self.errors = fn, it, results, []
+        self.lock = threading.Lock()
+        self.active = 0
+        self.closed = False
+        self.finished = threading.Lock()  # held until the last active worker leaves
+        self.finished.acquire()
+
+
+def _worker(tasks: queue.SimpleQueue) -> None:
     while True:
-        fn, it, results, errors, done = _tasks.get()
+        task = tasks.get()
+        with task.lock:
+            if task.closed:
+                continue
+            task.active += 1
         try:
-            for i, args in it:
-                results[i] = fn(*args)
+            for i, args in task.it:
+                task.results[i] = task.fn(*args)
         except BaseException as e:  # noqa: BLE001 - re-raised in the caller
-            errors.append(e)
+            task.errors.append(e)
         finally:
-            done.put(None)
+            with task.lock:
+                task.active -= 1
+                last = task.closed and task.active == 0
+            if last:
+                task.finished.release()
 
 
 def _ensure_workers(n: int) -> None:
     with _start_lock:
         while len(_workers) < n:
-            t = threading.Thread(target=_worker, name="shrew-cpu-worker", daemon=True)
+            t = threading.Thread(target=_worker, args=(_tasks,), name="shrew-cpu-worker",
+                                 daemon=True)
             t.start()
             _workers.append(t)
 
@@ -87,21 +115,21 @@ def parallel_for(fn: Callable, chunks: Sequence[tuple]) -> list:
         return [fn(*args) for args in chunks]
     if len(_workers) < helpers:
         _ensure_workers(helpers)
-    it = iter(enumerate(chunks))
     results: list = [None] * n
-    errors: list = []
-    done: queue.SimpleQueue = queue.SimpleQueue()
-    task = (fn, it, results, errors, done)
+    task = _Task(fn, iter(enumerate(chunks)), results)
     for _ in range(helpers):
         _tasks.put(task)
     try:
-        for i, args in it:
+        for i, args in task.it:
             results[i] = fn(*args)
-    finally:
-        for _ in range(helpers):
-            done.get()
-    if errors:
-        raise errors[0]
+    finally:  # wait for the workers inside the task, not for those still waking up
+        with task.lock:
+            task.closed = True
+            wait = task.active > 0
+        if wait:
+            task.finished.acquire()
+    if task.errors:
+        raise task.errors[0]
     return results
 
 

@@ -49,6 +49,29 @@ def test_unary_float(cpu, path, op, dtype):
         check(out, _ref_unary(op, logical).astype(dtype.np_dtype), dtype)
 
 
+@pytest.mark.parametrize("op", ["sigmoid", "silu"])
+@pytest.mark.parametrize("dtype", [D.f32, D.f64])
+def test_composed_unary_on_the_kernel_from_compile_free_size(cpu, op, dtype, monkeypatch):
+    """Sigmoid and SiLU take the one-pass kernel from COMPILE_FREE_BELOW elements (their
+    NumPy forms are several passes), below it NumPy; both match torch."""
+    from shrew_cpu import _config
+    from shrew_cpu.kernels import elementwise as KE
+
+    calls = []
+    real = KE.unary_serial
+    monkeypatch.setattr(KE, "unary_serial", lambda *a: calls.append(a[0]) or real(*a))
+    rng = np.random.default_rng(4)
+    for shape, kernel in (((128, 160), True), ((7, 13), False)):
+        assert (shape[0] * shape[1] >= _config.COMPILE_FREE_BELOW) == kernel
+        vals = rand(shape, dtype, rng) * 8
+        for kind in VIEW_KINDS:
+            calls.clear()
+            s, lay, logical = storage_of(vals, kind)
+            check(cpu.unary(op, s, lay, dtype), _ref_unary(op, logical).astype(dtype.np_dtype),
+                  dtype)  # fmt: skip
+            assert calls == ([K.UNARY_CODE[op]] if kernel else [])
+
+
 @pytest.mark.parametrize("op", ["exp", "gelu", "sigmoid", "round", "tanh"])
 @pytest.mark.parametrize("dtype", [D.f16, D.bf16])
 def test_unary_half(cpu, op, dtype):

@@ -56,6 +56,27 @@ def test_parallel_for_reraises_and_stays_usable(three_threads):
     assert parallel_for(chunk, [(i,) for i in range(4)]) == [0, 1, 2, 3]
 
 
+def test_parallel_for_does_not_wait_for_workers_that_have_not_started(three_threads,
+                                                                    monkeypatch):  # fmt: skip
+    """The caller runs every chunk itself when no worker picks the task up, and returns
+    without waiting; a worker that wakes later finds the task closed."""
+    parallel_for(lambda i: i, [(0,), (1,), (2,)])  # the workers exist, blocked on _tasks
+    unread = threads.queue.SimpleQueue()  # a queue no worker reads: the workers never wake
+    monkeypatch.setattr(threads, "_tasks", unread)
+    me = threading.get_ident()
+    box = []
+    caller = threading.Thread(target=lambda: box.append(
+        parallel_for(lambda i: (i, threading.get_ident()), [(i,) for i in range(5)])))
+    caller.start()
+    caller.join(timeout=10)
+    assert not caller.is_alive(), "parallel_for waited for workers that never started"
+    out = box[0]
+    assert [r[0] for r in out] == list(range(5))
+    assert len({r[1] for r in out}) == 1 and out[0][1] != me  # all in the calling thread
+    tasks = [unread.get_nowait() for _ in range(2)]
+    assert all(t.closed and t.active == 0 for t in tasks)
+
+
 def test_one_thread_runs_in_the_caller():
     before = threads.get_num_threads()
     shrew_cpu.set_num_threads(1)
