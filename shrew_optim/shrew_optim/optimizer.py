@@ -116,7 +116,11 @@ class Optimizer:
     Attributes:
         param_groups: list of dicts, each with ``"params"`` and its hyperparameters.
         state: dict from parameter tensor to its state (``"step"`` and buffers).
+        batches_updates: whether ``step()`` may let the backend queue the per-parameter
+            kernel calls and run them together at the end of the step (see ``_update``).
     """
+
+    batches_updates: bool = False
 
     def __init__(self, params: ParamsT, defaults: dict[str, Any], *, master_weights: bool = False):
         if isinstance(params, Tensor):
@@ -225,6 +229,11 @@ class Optimizer:
                 dtype, backend, fresh: frozenset[str]) -> None:  # fmt: skip
         """Apply one step to one parameter: ONE call of a fused backend kernel.
 
+        When the class sets ``batches_updates`` (the built-in optimizers do), that call may
+        be queued by the backend and run when the step ends (``Backend.batched_updates``):
+        ``_update`` must not read what the kernel writes. A subclass whose ``_update``
+        does more than one kernel call sets ``batches_updates = False``.
+
         ``param`` and ``grad`` are contiguous storages of ``n`` elements of ``dtype``;
         ``state`` is the parameter's state dict (``"step"`` already incremented; buffer
         tensors are contiguous, so ``state[name]._storage`` is what a kernel takes);
@@ -282,10 +291,10 @@ class Optimizer:
         return loss
 
     def _in_place(self, p: Tensor) -> bool:
-        """Whether ``_step_param`` hands ``p``'s own storage to ``_update`` (and reads
-        nothing back after it)."""
+        """Whether ``p``'s update can be batched: ``_step_param`` hands its own storage to
+        ``_update`` and reads nothing back after it."""
         st = self.state.get(p) or {}
-        return ("master" not in st and self._state_dtype(p) == p.dtype
+        return (self.batches_updates and "master" not in st and self._state_dtype(p) == p.dtype
                 and p.layout.offset == 0 and p.layout.is_contiguous())
 
     def _check_grad(self, p: Tensor, g: Tensor) -> None:

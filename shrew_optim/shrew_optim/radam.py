@@ -32,6 +32,8 @@ class RAdam(Optimizer):
         master_weights: f32 master copy and state for f16/bf16 parameters.
     """
 
+    batches_updates = True
+
     def __init__(self, params: ParamsT, lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, decoupled_weight_decay: bool = False, *,

@@ -31,6 +31,8 @@ class RMSprop(Optimizer):
         master_weights: f32 master copy and state for f16/bf16 parameters.
     """
 
+    batches_updates = True
+
     def __init__(self, params: ParamsT, lr: float = 1e-2, alpha: float = 0.99,
                  eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
                  centered: bool = False, *, maximize: bool = False,

@@ -33,6 +33,8 @@ class SGD(Optimizer):
         >>> opt.step(loss.backward())  # doctest: +SKIP
     """
 
+    batches_updates = True
+
     def __init__(self, params: ParamsT, lr: float = 1e-3, momentum: float = 0.0,
                  dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False, *,
                  maximize: bool = False, master_weights: bool = False):  # fmt: skip

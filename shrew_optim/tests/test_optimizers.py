@@ -154,6 +154,19 @@ def test_step_batches_in_place_updates_and_matches_torch(device, oracle, monkeyp
     np.testing.assert_array_equal(base.numpy(), tr.numpy().T)
 
 
+def test_step_runs_a_subclass_that_does_not_batch_outside_the_batch(device, monkeypatch):
+    class Plain(so.SGD):
+        batches_updates = False
+
+    w = sc.ones(5, dtype="f64", device=device).requires_grad_()
+    entered = []
+    real = w._backend.batched_updates
+    monkeypatch.setattr(w._backend, "batched_updates", lambda: entered.append(1) or real())
+    Plain([w], lr=0.5).step(_single(w, sc.ones(5, dtype="f64", device=device)))
+    assert entered == []
+    np.testing.assert_array_equal(w.numpy(), np.full(5, 0.5))
+
+
 def test_non_contiguous_gradient(device):
     w = sc.zeros(3, 2, dtype="f64", device=device).requires_grad_()
     g = sc.tensor(np.arange(6.0).reshape(2, 3), dtype="f64", device=device).t()
