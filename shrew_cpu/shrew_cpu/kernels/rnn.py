@@ -218,7 +218,7 @@ def masked_softmax_rows(x, mask, moff, mshape, mstrides, mj, has_mask, scale, ou
             for j in range(L):
                 o[j] = xr[j] * sc
         m = o[0]
-        for j in range(1, L):
+        for j in range(L):
             m = fmaximum(m, o[j])
         for j in range(L):
             o[j] = fexp(o[j] - m)
