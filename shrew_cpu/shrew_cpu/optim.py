@@ -9,7 +9,7 @@ a step) f32/f64 updates are queued and run on exit as ONE ``parallel_for``: the 
 index ranges, laid end to end, are cut into equal parts, each part a list of kernel
 calls. Per parameter, a parallel region costs a worker wake-up and the wait for the
 last chunk (~0.1 ms each on the 2-core VM): an Adam step over 10 layers of 1000x1000
-went 7.6-8.0 ms -> 5.6-6.0 ms (``benchmarks/bench_optim.py``). Small parameters (biases)
+went 7.6-8.0 ms -> 6.5-7.2 ms (``benchmarks/bench_optim.py``). Small parameters (biases)
 join the same region instead of running serially in the caller.
 """
 
