@@ -31,11 +31,18 @@ def CudaDevice(ordinal: int = 0) -> Device:  # noqa: N802 - the seed's spelling
     return Device("cuda", int(ordinal))
 
 
+#: Device strings parsed so far ("auto" is never kept: it asks the registry each time).
+_parsed: dict[str, Device] = {}
+
+
 def as_device(value) -> Device:
     """Accept a Device or a string ``"type"`` / ``"type:index"``; ``"auto"`` is cuda:0 when
     the cuda backend is installed and a GPU is present, else cpu."""
     if isinstance(value, Device):
         return value
+    dev = _parsed.get(value) if isinstance(value, str) else None
+    if dev is not None:
+        return dev
     if value == "auto":
         from .registry import auto_device
 
@@ -46,5 +53,8 @@ def as_device(value) -> Device:
             raise DeviceError(
                 f"cannot parse device string {value!r}; expected e.g. 'cpu', 'cuda:0'"
             )
-        return Device(kind, int(idx) if idx else 0)
+        dev = Device(kind, int(idx) if idx else 0)
+        if len(_parsed) < 64:
+            _parsed[value] = dev
+        return dev
     raise DeviceError(f"expected a device or device string, got {type(value).__name__}")

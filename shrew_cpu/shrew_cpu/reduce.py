@@ -14,7 +14,7 @@ import numpy as np
 
 from . import _config
 from .kernels import reduce as K
-from .strided import coalesce, fp_quiet, fp_restore, row_offsets, view
+from .strided import coalesce, fp_quiet, fp_restore, is_full, row_offsets, view
 from .threads import get_num_threads, parallel_for, parts_for, ranges
 
 _F32 = np.dtype(np.float32)
@@ -111,8 +111,11 @@ def reduce(op: str, x, layout, np_dtype, dims) -> np.ndarray:
         else:
             res = (np.maximum if op == "max" else np.minimum).reduce(partial, axis=0)
         return res.astype(np_dtype).reshape(-1)
-    v = view(x, layout)
     acc = np_dtype
+    if len(dims) == len(layout.shape) and is_full(x, layout):
+        v, dims = x, None  # everything, in storage order: one 1-D pairwise reduce
+    else:
+        v = view(x, layout)
     if np_dtype.itemsize == 2 and np_dtype.kind != "u":  # f16 / bf16
         v = v.astype(_F32)
         acc = _F32
