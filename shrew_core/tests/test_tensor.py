@@ -57,6 +57,22 @@ def test_random_is_seeded(device):
     assert abs(n.mean()) < 0.05 and abs(n.std() - 1.0) < 0.05
 
 
+@pytest.mark.parametrize("dtype", ["f32", "bf16", "f16", "i64", "bool"])
+def test_tensor_copies_large_arrays_to_aligned_storage(dtype):
+    """``tensor()`` copies of >= ALIGN_FROM_BYTES start on a 64-byte line, cast like
+    ``astype``, from any source layout; the source is never shared."""
+    from shrew_core.ops.creation import ALIGN_FROM_BYTES
+
+    src = (np.random.default_rng(3).standard_normal((3, 300, 250)) * 5).transpose(2, 0, 1)
+    t = sc.tensor(src, dtype=dtype, device="cpu")
+    want = src.astype(t.dtype.np_dtype)
+    assert t.shape == want.shape and np.array_equal(t.numpy(), want)
+    storage = t._storage
+    assert storage.nbytes >= ALIGN_FROM_BYTES
+    assert storage.ctypes.data % 64 == 0 and storage.flags.c_contiguous
+    assert not np.shares_memory(storage, src)
+
+
 def test_from_numpy_is_zero_copy_on_host(device):
     arr = np.arange(6, dtype=np.float32).reshape(2, 3)
     t = sc.from_numpy(arr, device=device)

@@ -79,6 +79,24 @@ def _infer_dtype(arr: np.ndarray, from_python: bool) -> DType:
     return as_dtype(arr.dtype)
 
 
+#: Copies of at least this many bytes start on a 64-byte boundary (a cache line and one
+#: AVX-512 vector). NumPy's buffers start 16 bytes past one, which splits every 512-bit
+#: load of a memory-bound kernel in two: a row sum of [4096,4096] f32 ran ~10% slower.
+ALIGN_FROM_BYTES = 1 << 16
+
+
+def _aligned_copy(arr: np.ndarray, np_dtype: np.dtype) -> np.ndarray:
+    """A C-contiguous copy of ``arr`` in ``np_dtype`` (unsafe casting, like ``astype``)."""
+    nbytes = arr.size * np_dtype.itemsize
+    if nbytes < ALIGN_FROM_BYTES:
+        return np.array(arr, dtype=np_dtype, copy=True, order="C")
+    buf = np.empty(nbytes + 64, np.uint8)
+    start = -buf.ctypes.data % 64
+    out = buf[start : start + nbytes].view(np_dtype).reshape(arr.shape)
+    np.copyto(out, arr, casting="unsafe")
+    return out
+
+
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """A new tensor from nested lists, scalars, NumPy arrays or tensors (always a copy)."""
     if isinstance(data, Tensor):
@@ -91,7 +109,7 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
         dt = as_dtype(dtype)
     else:
         dt = _infer_dtype(arr, from_python=not isinstance(data, (np.ndarray, np.generic, Tensor)))
-    arr = np.array(arr, dtype=dt.np_dtype, copy=True, order="C")  # C-contiguous, dtype dt
+    arr = _aligned_copy(arr, dt.np_dtype)
     b = _backend(device)
     return _finish(wrap(b.from_numpy(arr.reshape(-1)), arr.shape, dt, b), requires_grad)
 
