@@ -23,19 +23,19 @@ from collections.abc import Iterator
 import numpy as np
 
 from . import _config
+from .elementwise import chunks
 from .kernels import optim as K
-from .threads import parallel_for, parts_for, ranges
+from .threads import parallel_for
 
 _F32 = np.dtype(np.float32)
 #: Per thread: the queue of the ``batched()`` context it is in (absent or None: run now).
 _local = threading.local()
 
 
-def _parts(n: int) -> int:
-    """Parallel parts for ``n`` elements of update (0: run serially in the caller)."""
-    if n < _config.PARALLEL_THRESHOLD:
-        return 0
-    return max(1, min(parts_for(n), n // _config.MIN_CHUNK))
+def _ranges(n: int) -> list[tuple[int, int]]:
+    """Index ranges for ``n`` elements of update: the elementwise ops' chunks from
+    ``PARALLEL_THRESHOLD``, else one range run in the caller."""
+    return chunks(n) if n >= _config.PARALLEL_THRESHOLD else [(0, n)]
 
 
 class _Half:
@@ -68,9 +68,9 @@ def _run(kernel, arrays, scalars, n):
 
 
 def _run_now(kernel, args, n):
-    nch = _parts(n)
-    if nch:
-        parallel_for(kernel, [(*args, lo, hi) for lo, hi in ranges(n, nch)])
+    rs = _ranges(n)
+    if len(rs) > 1:
+        parallel_for(kernel, [(*args, lo, hi) for lo, hi in rs])
     else:
         kernel(*args, 0, n)
 
@@ -81,14 +81,14 @@ def _run_calls(calls) -> None:
 
 
 def _flush(queue: list) -> None:
-    """Run the queued updates: their ranges end to end, cut into ``_parts`` equal parts.
+    """Run the queued updates: their ranges end to end, cut as ``_ranges`` cuts one update.
     Updates of one storage twice (two parameters viewing it) run one after the other."""
     if len({args[0].ctypes.data for _, args, _ in queue}) < len(queue):
         for kernel, args, n in queue:
             _run_now(kernel, args, n)
         return
     total = sum(n for _, _, n in queue)
-    bounds = ranges(total, _parts(total) or 1)
+    bounds = _ranges(total)
     parts: list[list] = [[] for _ in bounds]
     start, j = 0, 0  # global index of the current update's first element; current part
     for kernel, args, n in queue:
