@@ -19,27 +19,25 @@ from numba import njit
 SUB = 256
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
-def row_sum(a):
-    """sum(a) as f64."""
-    total = 0.0
-    n = a.size
-    full = n - n % SUB
-    z = a.dtype.type(0)
-    for b0 in range(0, full, SUB):
-        blk = a[b0 : b0 + SUB]
-        s = z
-        for i in range(SUB):
-            s += blk[i]
-        total += s
-    for i in range(full, n):
-        total += a[i]
-    return total
+#: What ``_blocked_sum`` adds up, a compile-time constant of each caller.
+_SUM, _DOT, _SQDEV = 0, 1, 2
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
-def row_dot(a, b):
-    """sum(a * b) as f64."""
+@njit(inline="always", error_model="numpy")
+def _term(a, b, mu, i, kind):
+    if kind == _SUM:
+        return a[i]
+    if kind == _DOT:
+        return a[i] * b[i]
+    d = a[i] - mu
+    return d * d
+
+
+@njit(inline="always", error_model="numpy")
+def _blocked_sum(a, b, mu, kind):
+    """The sum of ``_term`` over ``a``: SUB-element blocks in the data's dtype, each added
+    into an f64 total; the tail in f64. Inlined with a constant ``kind``, so each caller
+    compiles its own loop (the callers set the fastmath flags)."""
     total = 0.0
     n = a.size
     full = n - n % SUB
@@ -48,30 +46,30 @@ def row_dot(a, b):
         ba = a[b0 : b0 + SUB]
         bb = b[b0 : b0 + SUB]
         s = z
-        for i in range(SUB):
-            s += ba[i] * bb[i]
+        for i in range(SUB):  # slices indexed from 0: no wraparound checks to block SIMD
+            s += _term(ba, bb, mu, i, kind)
         total += s
-    for i in range(full, n):
-        total += a[i] * b[i]
+    ta = a[full:]
+    tb = b[full:]
+    for i in range(n - full):
+        total += _term(ta, tb, mu, i, kind)
     return total
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def row_sum(a):
+    """sum(a) as f64."""
+    return _blocked_sum(a, a, a.dtype.type(0), _SUM)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def row_dot(a, b):
+    """sum(a * b) as f64."""
+    return _blocked_sum(a, b, a.dtype.type(0), _DOT)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def row_sqdev(a, mu):
     """sum((a - mu) ** 2) as f64; ``mu`` in the data's dtype (a difference of two close
     f32 values is exact, so the deviations lose nothing to the f32 subtraction)."""
-    total = 0.0
-    n = a.size
-    full = n - n % SUB
-    z = a.dtype.type(0)
-    for b0 in range(0, full, SUB):
-        blk = a[b0 : b0 + SUB]
-        s = z
-        for i in range(SUB):
-            d = blk[i] - mu
-            s += d * d
-        total += s
-    for i in range(full, n):
-        d = a[i] - mu
-        total += d * d
-    return total
+    return _blocked_sum(a, a, mu, _SQDEV)
