@@ -68,7 +68,6 @@ def _col_form(layout, dims):
     return row_offsets(kshape[:-1], kstr[:-1], layout.offset), kshape[-1], rshape[0], rstr[0]
 
 
-
 def _run(kernel, args, tasks: int, numel: int) -> None:
     """Run ``kernel(*args, t0, t1)`` over ``tasks`` tasks, split over the worker threads
     (a few ranges per thread for large inputs: load balance)."""
