@@ -75,10 +75,12 @@ class Node:
 
     __slots__ = ("op", "inputs", "needs", "saved")
 
-    def __init__(self, op: str, inputs: tuple, saved: Any):
+    def __init__(self, op: str, inputs: tuple, saved: Any, needs: tuple | None = None):
         self.op = op
         self.inputs = inputs
-        self.needs = tuple([t is not None and t._requires_grad for t in inputs])
+        if needs is None:  # per input: does it require grad (None inputs never do)
+            needs = tuple([t is not None and t._requires_grad for t in inputs])
+        self.needs = needs
         self.saved = saved
 
     def __repr__(self) -> str:
@@ -88,6 +90,20 @@ class Node:
 def record(op: str, out: Tensor, inputs: tuple, saved: Any = None) -> Tensor:
     """Attach a Node to ``out`` if grad mode is on and any input requires grad."""
     if _mode.enabled:
+        if len(inputs) == 2:  # binary ops, the common case: no loop, no comprehension
+            a, b = inputs
+            na = a is not None and a._requires_grad
+            nb = b is not None and b._requires_grad
+            if na or nb:
+                out._node = Node(op, inputs, saved, (na, nb))
+                out._requires_grad = True
+            return out
+        if len(inputs) == 1:  # unary ops and reductions
+            a = inputs[0]
+            if a is not None and a._requires_grad:
+                out._node = Node(op, inputs, saved, (True,))
+                out._requires_grad = True
+            return out
         for t in inputs:
             if t is not None and t._requires_grad:
                 out._node = Node(op, inputs, saved)

@@ -234,28 +234,28 @@ class Tensor:
 
     # ------------------------------------------------------------------ operators
     def __add__(self, o):
-        return _ops.add(self, o)
+        return _binary("add", self, o)
 
     def __radd__(self, o):
-        return _ops.add(o, self)
+        return _binary("add", o, self)
 
     def __sub__(self, o):
-        return _ops.sub(self, o)
+        return _binary("sub", self, o)
 
     def __rsub__(self, o):
-        return _ops.sub(o, self)
+        return _binary("sub", o, self)
 
     def __mul__(self, o):
-        return _ops.mul(self, o)
+        return _binary("mul", self, o)
 
     def __rmul__(self, o):
-        return _ops.mul(o, self)
+        return _binary("mul", o, self)
 
     def __truediv__(self, o):
-        return _ops.div(self, o)
+        return _binary("div", self, o)
 
     def __rtruediv__(self, o):
-        return _ops.div(o, self)
+        return _binary("div", o, self)
 
     def __floordiv__(self, o):
         return _ops.floor_divide(self, o)
@@ -338,8 +338,8 @@ class Tensor:
 
 def install_methods(ops_module) -> None:
     """Bind ``ops`` (imported after this module) and expose ``ops.METHODS`` as methods."""
-    global _ops
-    _ops = ops_module
+    global _ops, _binary
+    _ops, _binary = ops_module, ops_module.binary
     for name in ops_module.METHODS:
         if not hasattr(Tensor, name):
             setattr(Tensor, name, getattr(ops_module, name))
@@ -347,3 +347,4 @@ def install_methods(ops_module) -> None:
 
 
 _ops = None  # set by install_methods when shrew_core.ops is imported
+_binary = None  # ops.binary, likewise: the arithmetic operators call it directly

@@ -39,7 +39,7 @@ class CpuBackend(QuantKernels, RnnKernels, Backend):
         return np.full(n, value, dtype.np_dtype)
 
     def from_numpy(self, array):
-        return np.ascontiguousarray(array).reshape(-1)
+        return np.ascontiguousarray(array).ravel()  # ravel: no shape argument to parse
 
     def to_numpy(self, storage, layout, dtype):
         return view(storage, layout)

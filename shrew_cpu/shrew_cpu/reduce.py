@@ -120,8 +120,9 @@ def reduce(op: str, x, layout, np_dtype, dims) -> np.ndarray:
         acc = _F32
     tok = fp_quiet()
     try:  # the cast back too: an f16 product may overflow to inf, silently as in torch
-        res = _UFUNC[op].reduce(v, axis=dims, dtype=acc if op in ("sum", "prod") else None)
-        return np.asarray(res).astype(np_dtype, copy=False).reshape(-1)
+        res = _UFUNC[op].reduce(v, axis=dims, dtype=acc if op in ("sum", "prod") else None,
+                                keepdims=True)  # fmt: skip - an array, never a NumPy scalar
+        return (res if res.dtype == np_dtype else res.astype(np_dtype)).reshape(-1)
     finally:
         fp_restore(tok)
 

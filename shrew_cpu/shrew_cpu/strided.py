@@ -9,6 +9,8 @@ serves every rank.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 CANON_RANK = 4
@@ -95,17 +97,14 @@ def row_offsets(shape, strides, offset: int) -> np.ndarray:
 # IEEE (inf, nan) silently like PyTorch. ``np.errstate(all="ignore")`` costs ~0.9 us per
 # call (it builds its settings object each time), a third of a small elementwise op, so
 # the hot paths set NumPy's error-state context variable to a settings object built once.
+# Both are C callables (no Python frame): the pair costs ~115 ns, against 245 ns as two
+# Python functions around the same calls.
 try:  # NumPy >= 2
     from numpy._core.umath import _extobj_contextvar, _make_extobj
 
-    _QUIET = _make_extobj(all="ignore")
-
-    def fp_quiet():
-        """Start ignoring floating-point errors; pass the result to ``fp_restore``."""
-        return _extobj_contextvar.set(_QUIET)
-
-    def fp_restore(token) -> None:
-        _extobj_contextvar.reset(token)
+    #: Start ignoring floating-point errors; pass the result to ``fp_restore``.
+    fp_quiet = functools.partial(_extobj_contextvar.set, _make_extobj(all="ignore"))
+    fp_restore = _extobj_contextvar.reset
 
 except ImportError:  # pragma: no cover - NumPy 1.x
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..autograd import record
 from ..dtypes import DType, as_dtype, promote_types, result_type_with_scalar
 from ..errors import DeviceError, DimError, DTypeError, ShapeError, fmt_shape
-from ..layout import Layout, broadcast_shapes
+from ..layout import _CONTIGUOUS, Layout, broadcast_shapes
 from ..tensor import Tensor
 
 
@@ -13,7 +13,7 @@ def wrap(storage, layout_or_shape, dtype: DType, backend) -> Tensor:
     """A new result tensor (no graph node) on ``storage``: ``layout_or_shape`` is its Layout
     or the shape of a contiguous one. Runs once per op: ``Tensor._make`` inlined."""
     if type(layout_or_shape) is tuple:
-        layout = Layout.contiguous(layout_or_shape)
+        layout = _CONTIGUOUS.get(layout_or_shape) or Layout.contiguous(layout_or_shape)
     elif isinstance(layout_or_shape, Layout):
         layout = layout_or_shape
     else:

@@ -66,17 +66,27 @@ def from_numpy(array: np.ndarray, device=None, dtype=None) -> Tensor:
     return wrap(b.from_numpy(flat), tuple(array.shape), dt, b)
 
 
+#: NumPy dtype -> the dtype ``tensor()`` gives an array of it (filled as they are met).
+_INFERRED: dict[np.dtype, DType] = {}
+
+
 def _infer_dtype(arr: np.ndarray, from_python: bool) -> DType:
     """Python floats become the default float dtype, like torch; NumPy integer types that
     Shrew lacks widen (int8/16/32 -> i64, uint16 -> u32); other dtypes map one-to-one."""
-    kind, size = arr.dtype.kind, arr.dtype.itemsize
-    if from_python and kind == "f":
+    npd = arr.dtype
+    if from_python and npd.kind == "f":
         return _defaults["dtype"]
-    if kind == "i" or (kind == "u" and size == 8):
-        return i64
-    if kind == "u" and size == 2:
-        return as_dtype("u32")
-    return as_dtype(arr.dtype)
+    dt = _INFERRED.get(npd)
+    if dt is None:
+        kind, size = npd.kind, npd.itemsize
+        if kind == "i" or (kind == "u" and size == 8):
+            dt = i64
+        elif kind == "u" and size == 2:
+            dt = as_dtype("u32")
+        else:
+            dt = as_dtype(npd)  # raises for a dtype Shrew lacks: nothing kept
+        _INFERRED[npd] = dt
+    return dt
 
 
 #: Copies of at least this many bytes start on a 64-byte boundary (a cache line and one
@@ -89,7 +99,7 @@ def _aligned_copy(arr: np.ndarray, np_dtype: np.dtype) -> np.ndarray:
     """A C-contiguous copy of ``arr`` in ``np_dtype`` (unsafe casting, like ``astype``)."""
     nbytes = arr.size * np_dtype.itemsize
     if nbytes < ALIGN_FROM_BYTES:
-        return np.array(arr, dtype=np_dtype, copy=True, order="C")
+        return arr.copy() if arr.dtype == np_dtype else arr.astype(np_dtype, order="C")
     buf = np.empty(nbytes + 64, np.uint8)
     start = -buf.ctypes.data % 64
     out = buf[start : start + nbytes].view(np_dtype).reshape(arr.shape)
@@ -103,7 +113,7 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
         arr = data.numpy()
     else:
         arr = np.asarray(data)
-        if arr.dtype == object:
+        if arr.dtype.kind == "O":
             raise DTypeError("tensor: data must be numbers or nested lists of equal lengths")
     if dtype is not None:
         dt = as_dtype(dtype)
@@ -111,7 +121,8 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
         dt = _infer_dtype(arr, from_python=not isinstance(data, (np.ndarray, np.generic, Tensor)))
     arr = _aligned_copy(arr, dt.np_dtype)
     b = _backend(device)
-    return _finish(wrap(b.from_numpy(arr.reshape(-1)), arr.shape, dt, b), requires_grad)
+    t = wrap(b.from_numpy(arr.ravel()), arr.shape, dt, b)  # ravel: a view of the fresh copy
+    return t.requires_grad_() if requires_grad else t
 
 
 as_tensor = tensor

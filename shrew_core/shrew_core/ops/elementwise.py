@@ -98,17 +98,23 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
 
 
 def binary(op: str, a, b) -> Tensor:
-    a, b, dtype = operands(op, a, b)
-    if dtype is bool_:
-        raise DTypeError(f"{op}: arithmetic on bool tensors is not supported; cast first")
-    if op == "div" and not dtype.is_float:
-        dtype = f32
+    if (isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype is b.dtype
+            and a._backend is b._backend):  # fmt: skip
+        dtype = a.dtype  # the common case: nothing to promote or convert
+    else:
+        a, b, dtype = operands(op, a, b)
+    if not dtype.is_float:
+        if dtype is bool_:
+            raise DTypeError(f"{op}: arithmetic on bool tensors is not supported; cast first")
+        if op == "div":
+            dtype = f32
     if a.dtype is not dtype:
         a = cast(a, dtype)
     if b.dtype is not dtype:
         b = cast(b, dtype)
-    if a.shape == b.shape:
-        shape, la, lb = a.shape, a.layout, b.layout
+    la, lb = a.layout, b.layout
+    if la.shape == lb.shape:
+        shape = la.shape
     else:
         shape = broadcast_shape(op, a.shape, b.shape)
         la, lb = a.layout.broadcast_to(shape), b.layout.broadcast_to(shape)

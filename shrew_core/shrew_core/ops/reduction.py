@@ -19,20 +19,26 @@ def _keep_shape(shape, dims):
 
 
 def _reduce(op: str, x: Tensor, dim, keepdim: bool) -> Tensor:
-    dims = norm_dims(dim, x.ndim, op)
+    shape = x.layout.shape
+    dims = norm_dims(dim, len(shape), op)
     if not dims:  # nothing to reduce (0-d input): an identity copy keeps the graph
         return _identity(x)
     if _ac.state.dtype is not None and op in ("sum", "prod"):
         x = _ac.to_f32(x)
     if op in ("max", "min"):
         for d in dims:
-            if x.shape[d] == 0:
+            if shape[d] == 0:
                 raise ShapeError(
-                    f"{op}: cannot reduce over an empty dim {d} of shape {fmt_shape(x.shape)}"
+                    f"{op}: cannot reduce over an empty dim {d} of shape {fmt_shape(shape)}"
                 )
-    out_shape = tuple(d for i, d in enumerate(x.shape) if i not in dims)
+    if keepdim:
+        out_shape = _keep_shape(shape, dims)
+    elif len(dims) == len(shape):  # everything (dims are unique): a 0-d result
+        out_shape = ()
+    else:
+        out_shape = tuple([d for i, d in enumerate(shape) if i not in dims])
     storage = x._backend.reduce(op, x._storage, x.layout, x.dtype, dims)
-    out = wrap(storage, _keep_shape(x.shape, dims) if keepdim else out_shape, x.dtype, x._backend)
+    out = wrap(storage, out_shape, x.dtype, x._backend)
     if x.dtype.is_float:  # max/min's gradient needs the result (sum/prod's does not)
         record(op, out, (x,), (dims, keepdim, out.detach() if op in ("max", "min") else None))
     return out
