@@ -20,6 +20,8 @@ from .quant import QuantKernels
 from .rnn import RnnKernels
 from .strided import view
 
+_FILLABLE = (np.dtype(np.float32), np.dtype(np.float64))  # full(): fill() casts as np.full
+
 
 class CpuBackend(QuantKernels, RnnKernels, Backend):
     """Numba/NumPy kernels over host memory. One instance per CPU device."""
@@ -36,7 +38,12 @@ class CpuBackend(QuantKernels, RnnKernels, Backend):
             n *= d
         if value == 0:  # calloc: large buffers come as fresh zero pages, no memset pass
             return np.zeros(n, dtype.np_dtype)
-        return np.full(n, value, dtype.np_dtype)
+        np_dtype = dtype.np_dtype
+        if np_dtype in _FILLABLE:  # a float fill converts like np.full, at a third the cost
+            out = np.empty(n, np_dtype)
+            out.fill(value)
+            return out
+        return np.full(n, value, np_dtype)
 
     def from_numpy(self, array):
         return np.ascontiguousarray(array).ravel()  # ravel: no shape argument to parse

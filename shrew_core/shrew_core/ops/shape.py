@@ -19,7 +19,7 @@ def _shape_arg(args) -> tuple[int, ...]:
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
         args = tuple(args[0])
     try:
-        return tuple(int(a) for a in args)
+        return tuple(map(int, args))
     except TypeError:
         raise TypeError(f"expected a shape of ints, got {args!r}") from None
 
@@ -150,9 +150,9 @@ def expand(x: Tensor, *sizes) -> Tensor:
     if len(sizes) < x.ndim:
         raise ShapeError(f"expand: target {sizes} has fewer dims than input {fmt_shape(x.shape)}")
     lead = len(sizes) - x.ndim
-    target = tuple(
+    target = sizes if -1 not in sizes else tuple(
         (x.shape[i - lead] if s == -1 else s) if i >= lead else s for i, s in enumerate(sizes)
-    )
+    )  # fmt: skip
     layout = x.layout.broadcast_to(target) if -1 not in target[:lead] else None
     if layout is None:
         raise ShapeError(f"expand: cannot expand shape {fmt_shape(x.shape)} to {sizes}")
