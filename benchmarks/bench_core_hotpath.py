@@ -4,10 +4,10 @@ Run: ``python benchmarks/bench_core_hotpath.py [--rounds 5]``. Prints microsecon
 (best of the interleaved samples) and the speed-up (Python / Cython) for the shape
 arithmetic every op performs and for the backward graph walk, then (``PER_OP``) the front
 end's whole cost per op on the ``cpu`` backend -- a 4x4 mul + sum + backward, where the
-work is nil -- beside PyTorch's. Under pytest-benchmark:
-``pytest benchmarks/bench_core_hotpath.py --benchmark-only``. For instruction counts, which
-a shared machine does not disturb, run ``tiny_step`` under ``valgrind --tool=callgrind``
-at two iteration counts.
+work is nil, then single ops on [8,16] tensors -- beside PyTorch's (one thread). Under
+pytest-benchmark: ``pytest benchmarks/bench_core_hotpath.py --benchmark-only``. For
+instruction counts, which a shared machine does not disturb, run ``tiny_step`` under
+``valgrind --tool=callgrind`` at two iteration counts.
 """
 
 from __future__ import annotations
@@ -72,6 +72,42 @@ def tiny():
     torch.set_num_threads(1)
     a, b = np.random.rand(4, 4).astype(np.float32), np.random.rand(4, 4).astype(np.float32)
     return {lib: (lambda lib=lib: tiny_step(lib, a, b)) for lib in ("shrew", "torch")}
+
+
+def _small_op(build_both):
+    """A case whose build returns {"shrew": fn, "torch": fn} from small cpu tensors."""
+    def build():
+        import numpy as np
+        import torch
+
+        torch.set_num_threads(1)
+        rng = np.random.default_rng(0)
+        x, w, b = (rng.standard_normal(s).astype(np.float32) for s in ((8, 16), (16, 16), (16,)))
+        s_args = (sc.tensor(x), sc.tensor(w), sc.tensor(b), x)
+        t_args = tuple(torch.from_numpy(a.copy()) for a in (x, w, b)) + (x,)
+        return build_both(s_args, t_args, torch)
+    return build
+
+
+#: One op each on [8,16] f32 tensors (no grad): what the front end costs per op.
+SMALL_OPS = {
+    "create": lambda m, x, w, b, a: m.tensor(a),
+    "mul": lambda m, x, w, b, a: x * x,
+    "mul broadcast": lambda m, x, w, b, a: x * b,
+    "sum": lambda m, x, w, b, a: x.sum(),
+    "exp": lambda m, x, w, b, a: x.exp(),
+    "matmul": lambda m, x, w, b, a: x @ w,
+    "reshape": lambda m, x, w, b, a: x.reshape(16, 8),
+}
+for _name, _op in SMALL_OPS.items():
+    PER_OP.case(_name.replace(" ", "_"), f"{_name} [8,16]", ("shrew", "torch"))(_small_op(
+        lambda s, t, torch, op=_op: {"shrew": lambda: op(sc, *s), "torch": lambda: op(torch, *t)}))
+
+
+@PER_OP.case("linear", "linear [8,16] x [16,16] + b", ("shrew", "torch"))
+@_small_op
+def _linear(s, t, torch):
+    return {"shrew": lambda: sc.linear(*s[:3]), "torch": lambda: torch.nn.functional.linear(*t[:3])}
 
 
 test_benchmark = BENCH.pytest_test()

@@ -43,7 +43,7 @@ def matmul(a, a_layout, b, b_layout, np_dtype: np.dtype) -> np.ndarray:
     if av.ndim > 2 and av.size and not any(bv.strides[:-2]):
         # [B*T, N] rows come out in the same order as the [B, T, N] result
         av, bv = av.reshape(-1, av.shape[-1]), bv[(0,) * (bv.ndim - 2)]
-    return np.ascontiguousarray(_gemm(av, bv, np_dtype)).reshape(-1)
+    return _gemm(av, bv, np_dtype).ravel()  # a view of the fresh C-ordered product
 
 
 def _gemm(av: np.ndarray, bv: np.ndarray, np_dtype: np.dtype) -> np.ndarray:

@@ -7,6 +7,7 @@ from .. import autocast as _ac
 from ..autograd import no_grad, record
 from ..dtypes import bool_, promote_types
 from ..errors import DTypeError, ShapeError, fmt_shape
+from ..layout import Layout
 from ..tensor import Tensor
 from . import elementwise as ew
 from . import shape as sh
@@ -29,20 +30,27 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     dtype = a.dtype if a.dtype is b.dtype else promote_types(a.dtype, b.dtype)
     if dtype is bool_:
         raise DTypeError("matmul: bool operands are not supported")
-    a, b = ew.cast(a, dtype), ew.cast(b, dtype)
+    if a.dtype is not dtype:
+        a = ew.cast(a, dtype)
+    if b.dtype is not dtype:
+        b = ew.cast(b, dtype)
     squeeze_a, squeeze_b = a.ndim == 1, b.ndim == 1
     a2 = sh.unsqueeze(a, 0) if squeeze_a else a
     b2 = sh.unsqueeze(b, 1) if squeeze_b else b
-    m, k = a2.shape[-2:]
-    k2, n = b2.shape[-2:]
+    la, lb = a2.layout, b2.layout
+    m, k = la.shape[-2:]
+    k2, n = lb.shape[-2:]
     if k != k2:
         raise ShapeError(
             f"matmul: shape mismatch lhs={fmt_shape(a.shape)} rhs={fmt_shape(b.shape)} "
             f"(inner dims {k} != {k2})"
         )
-    batch = broadcast_shape("matmul", a2.shape[:-2], b2.shape[:-2])
-    la = a2.layout.broadcast_to(batch + (m, k))
-    lb = b2.layout.broadcast_to(batch + (k, n))
+    if len(la.shape) == 2 and len(lb.shape) == 2:  # no batch: the layouts as they are
+        batch = ()
+    else:
+        batch = broadcast_shape("matmul", la.shape[:-2], lb.shape[:-2])
+        la = la.broadcast_to(batch + (m, k))
+        lb = lb.broadcast_to(batch + (k, n))
     storage = a._backend.matmul(a2._storage, la, b2._storage, lb, dtype)
     out = wrap(storage, batch + (m, n), dtype, a._backend)
     if dtype.is_float:
@@ -98,10 +106,28 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         )
     if _ac.state.dtype is not None:
         x, weight, bias = _ac.to_low(x), _ac.to_low(weight), _ac.to_low(bias)
-    with no_grad():
-        out = matmul(x, sh.t(weight))
+    be, dtype, lx = x._backend, x.dtype, x.layout
+    if (len(lx.shape) >= 2 and dtype.is_float and weight.dtype is dtype and weight._backend is be
+            and (bias is None or (bias.dtype is dtype and bias._backend is be))):  # fmt: skip
+        # the common case straight to the backend: one GEMM on weight's transposed view
+        # (a right operand broadcast over x's batch dims, as matmul passes it), one add
+        n, k = weight.layout.shape
+        out_shape = lx.shape[:-1] + (n,)
+        lw = weight.layout.transpose(0, 1)
+        if len(lx.shape) > 2:
+            lw = lw.broadcast_to(lx.shape[:-2] + (k, n))
+        storage = be.matmul(x._storage, lx, weight._storage, lw, dtype)
         if bias is not None:
-            out = out + bias
+            storage = be.binary("add", storage, Layout.contiguous(out_shape), bias._storage,
+                                bias.layout.broadcast_to(out_shape), dtype)  # fmt: skip
+        out = wrap(storage, out_shape, dtype, be)
+    else:  # 1-D input, mixed dtypes or devices: matmul and add promote and check
+        weight_t = Tensor._make(weight._storage, weight.layout.transpose(0, 1), weight.dtype,
+                                weight._backend)  # fmt: skip - a view, in no graph
+        with no_grad():
+            out = matmul(x, weight_t)
+            if bias is not None:
+                out = out + bias
     inputs = (x, weight) if bias is None else (x, weight, bias)
     if out.dtype.is_float:
         record("linear", out, inputs)
