@@ -135,8 +135,14 @@ def promote_types(a: DType, b: DType) -> DType:
     return PROMOTION_TABLE[(a, b)]
 
 
+_PY_CATEGORY = {bool: 0, int: 1, float: 2}  # exact Python types: one lookup
+
+
 def scalar_category(value) -> int:
     """0 for bool, 1 for int, 2 for float. Raises DTypeError for anything else."""
+    cat = _PY_CATEGORY.get(type(value))
+    if cat is not None:
+        return cat
     if isinstance(value, (bool, np.bool_)):
         return 0
     if isinstance(value, (int, np.integer)):

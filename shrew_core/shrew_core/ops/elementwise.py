@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..autograd import no_grad, record
 from ..dtypes import DType, as_dtype, bool_, f32
 from ..errors import DTypeError
+from ..layout import Layout
 from ..tensor import Tensor
 from ._base import broadcast_shape, float_dtype_for, operands, require_float, scalar_tensor, wrap
 
@@ -47,8 +48,11 @@ def unary(op: str, x: Tensor) -> Tensor:
         x = cast(x, f32)
     elif x.dtype is bool_ and op in _NO_BOOL:
         raise DTypeError(f"{op}: not supported for bool tensors")
-    out = wrap(x._backend.unary(op, x._storage, x.layout, x.dtype), x.shape, x.dtype, x._backend)
-    return record(op, out, (x,), out.detach())
+    out = wrap(x._backend.unary(op, x._storage, x.layout, x.dtype), x.layout.shape, x.dtype,
+               x._backend)  # fmt: skip
+    if x._requires_grad:  # the saved output is built only when a node will keep it
+        record(op, out, (x,), out.detach())
+    return out
 
 
 def _unary_fn(op: str):
@@ -115,9 +119,15 @@ def binary(op: str, a, b) -> Tensor:
     la, lb = a.layout, b.layout
     if la.shape == lb.shape:
         shape = la.shape
+    elif not lb.shape:  # tensor <op> 0-d (a Python scalar): its one element everywhere
+        shape = la.shape
+        lb = Layout(shape, (0,) * len(shape), lb.offset)
+    elif not la.shape:
+        shape = lb.shape
+        la = Layout(shape, (0,) * len(shape), la.offset)
     else:
-        shape = broadcast_shape(op, a.shape, b.shape)
-        la, lb = a.layout.broadcast_to(shape), b.layout.broadcast_to(shape)
+        shape = broadcast_shape(op, la.shape, lb.shape)
+        la, lb = la.broadcast_to(shape), lb.broadcast_to(shape)
     storage = a._backend.binary(op, a._storage, la, b._storage, lb, dtype)
     out = wrap(storage, shape, dtype, a._backend)
     if dtype.is_float:

@@ -37,7 +37,7 @@ def softmax(x: Tensor, dim: int = -1, dtype=None) -> Tensor:
     if x.ndim == 0:
         return x * 0.0 + 1.0
     out = wrap(x._backend.softmax(x._storage, x.layout, x.dtype, d), x.shape, x.dtype, x._backend)
-    return record("softmax", out, (x,), (d, out.detach()))
+    return record("softmax", out, (x,), (d, out.detach())) if x._requires_grad else out
 
 
 def log_softmax(x: Tensor, dim: int = -1, dtype=None) -> Tensor:
@@ -51,7 +51,7 @@ def log_softmax(x: Tensor, dim: int = -1, dtype=None) -> Tensor:
         return x * 0.0
     storage = x._backend.log_softmax(x._storage, x.layout, x.dtype, d)
     out = wrap(storage, x.shape, x.dtype, x._backend)
-    return record("log_softmax", out, (x,), (d, out.detach()))
+    return record("log_softmax", out, (x,), (d, out.detach())) if x._requires_grad else out
 
 
 def _trailing(op: str, x: Tensor, normalized_shape) -> int:

@@ -39,7 +39,7 @@ def _reduce(op: str, x: Tensor, dim, keepdim: bool) -> Tensor:
         out_shape = tuple([d for i, d in enumerate(shape) if i not in dims])
     storage = x._backend.reduce(op, x._storage, x.layout, x.dtype, dims)
     out = wrap(storage, out_shape, x.dtype, x._backend)
-    if x.dtype.is_float:  # max/min's gradient needs the result (sum/prod's does not)
+    if x._requires_grad and x.dtype.is_float:  # max/min need the result (sum/prod do not)
         record(op, out, (x,), (dims, keepdim, out.detach() if op in ("max", "min") else None))
     return out
 
