@@ -102,9 +102,10 @@ class Layout:
         )
 
     def transpose(self, d0: int, d1: int) -> Layout:
-        dims = list(range(self.ndim))
-        dims[d0], dims[d1] = dims[d1], dims[d0]
-        return self.permute(tuple(dims))
+        shape, strides = list(self.shape), list(self.strides)
+        shape[d0], shape[d1] = shape[d1], shape[d0]
+        strides[d0], strides[d1] = strides[d1], strides[d0]
+        return Layout(tuple(shape), tuple(strides), self.offset)
 
     def narrow(self, dim: int, start: int, length: int) -> Layout:
         shape = list(self.shape)

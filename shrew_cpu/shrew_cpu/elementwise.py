@@ -134,11 +134,14 @@ def binary(op: str, a, la, b, lb, np_dtype) -> np.ndarray:
             return ufunc(a, b if b_dense else b[lb.offset])
         if b_dense and not any(la.strides):
             return ufunc(a[la.offset], b)
-        out = np.empty(la.shape, np_dtype)
-        ufunc(view(a, la), view(b, lb), out=out)
+        if a_dense or b_dense:  # NumPy gives the result the dense operand's C order
+            out = ufunc(view(a, la), view(b, lb))
+        else:
+            out = np.empty(la.shape, np_dtype)
+            ufunc(view(a, la), view(b, lb), out=out)
     finally:
         fp_restore(tok)
-    return out.reshape(-1)
+    return out.ravel()  # a view; a copy only if NumPy chose another order
 
 
 def int_pow(a: np.ndarray, b: np.ndarray) -> np.ndarray:

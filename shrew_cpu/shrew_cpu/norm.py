@@ -17,7 +17,7 @@ from shrew_core.errors import IndexOutOfRangeError
 
 from . import _config
 from .kernels import norm as K
-from .strided import fp_quiet, fp_restore, view
+from .strided import fp_quiet, fp_restore, is_full, view
 from .threads import parallel_for, parts_for, ranges
 
 _F32 = np.dtype(np.float32)
@@ -61,7 +61,10 @@ def _unmove(res, moved_shape, dim, ndim, np_dtype):
 
 def softmax(x, layout, np_dtype, dim, log):
     calc = _calc(np_dtype)
-    a, mshape = _moved(x, layout, dim, calc)
+    if calc is np_dtype and dim == len(layout.shape) - 1 and layout.numel and is_full(x, layout):
+        a, mshape = x.reshape(-1, layout.shape[-1]), None  # rows as they lie: nothing to move
+    else:
+        a, mshape = _moved(x, layout, dim, calc)
     out = np.empty_like(a)
     if a.size:
         nch = _nch(a.shape[0], a.size)
@@ -69,6 +72,8 @@ def softmax(x, layout, np_dtype, dim, log):
             _rows_par(K.softmax_rows, (a, out, log), a.shape[0], nch)
         else:
             K.softmax_rows(a, out, log, 0, a.shape[0])
+    if mshape is None:
+        return out.ravel()
     return _unmove(out, mshape, dim, layout.ndim, np_dtype)
 
 

@@ -45,8 +45,8 @@ def _backend(device):
 def _shape(args) -> tuple[int, ...]:
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
         args = tuple(args[0])
-    shape = tuple(int(a) for a in args)
-    if any(d < 0 for d in shape):
+    shape = tuple(map(int, args))
+    if shape and min(shape) < 0:
         raise ShapeError(f"negative dimension in shape {shape}")
     return shape
 

@@ -127,7 +127,10 @@ def binary(op: str, a, b) -> Tensor:
         la = Layout(shape, (0,) * len(shape), la.offset)
     else:
         shape = broadcast_shape(op, la.shape, lb.shape)
-        la, lb = la.broadcast_to(shape), lb.broadcast_to(shape)
+        if la.shape != shape:
+            la = la.broadcast_to(shape)
+        if lb.shape != shape:
+            lb = lb.broadcast_to(shape)
     storage = a._backend.binary(op, a._storage, la, b._storage, lb, dtype)
     out = wrap(storage, shape, dtype, a._backend)
     if dtype.is_float:

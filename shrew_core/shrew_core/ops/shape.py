@@ -29,6 +29,8 @@ def _view(x: Tensor, layout: Layout) -> Tensor:
 
 
 def _infer_shape(op: str, x: Tensor, shape: tuple[int, ...]) -> tuple[int, ...]:
+    if -1 not in shape and (not shape or min(shape) >= 0) and math.prod(shape) == x.numel:
+        return shape  # the common case: nothing to infer, nothing wrong
     if shape.count(-1) > 1:
         raise ShapeError(f"{op}: only one dimension can be -1, got {shape}")
     if any(d < -1 for d in shape):
@@ -125,10 +127,14 @@ def permute(x: Tensor, *dims) -> Tensor:
 def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
     if x.ndim == 0:
         return record("reshape", _view(x, x.layout), (x,), x.shape)
-    d0, d1 = norm_dim(dim0, x.ndim, "transpose"), norm_dim(dim1, x.ndim, "transpose")
-    dims = list(range(x.ndim))
+    n = len(x.layout.shape)
+    d0, d1 = norm_dim(dim0, n, "transpose"), norm_dim(dim1, n, "transpose")
+    out = _view(x, x.layout.transpose(d0, d1))
+    if not x._requires_grad:
+        return out
+    dims = list(range(n))
     dims[d0], dims[d1] = dims[d1], dims[d0]
-    return record("permute", _view(x, x.layout.permute(tuple(dims))), (x,), tuple(dims))
+    return record("permute", out, (x,), tuple(dims))
 
 
 swapaxes = transpose
