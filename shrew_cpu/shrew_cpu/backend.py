@@ -18,7 +18,7 @@ from . import elementwise as ew
 from . import reduce as red
 from .quant import QuantKernels
 from .rnn import RnnKernels
-from .strided import view
+from .strided import fp_quiet, fp_restore, view
 
 _FILLABLE = (np.dtype(np.float32), np.dtype(np.float64))  # full(): fill() casts as np.full
 
@@ -43,6 +43,12 @@ class CpuBackend(QuantKernels, RnnKernels, Backend):
             out = np.empty(n, np_dtype)
             out.fill(value)
             return out
+        if dtype.is_float:  # f16/bf16: a value past the range rounds to inf, silently
+            tok = fp_quiet()
+            try:
+                return np.full(n, value, np_dtype)
+            finally:
+                fp_restore(tok)
         return np.full(n, value, np_dtype)
 
     def from_numpy(self, array):

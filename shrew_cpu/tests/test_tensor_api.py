@@ -137,3 +137,25 @@ def test_broadcast_binary_results_are_dense_in_row_major_order(dt):
         assert storage.ndim == 1 and storage.flags.c_contiguous and out.is_contiguous()
         assert out.shape == ref.shape
         np.testing.assert_array_equal(out.numpy(), ref)
+
+
+@pytest.mark.parametrize("dt", ["f16", "bf16", "f32", "f64"])
+def test_python_scalars_keep_a_float_tensors_dtype_on_either_side(dt):
+    x = sc.tensor([1.0, -2.0, 3.0], dtype=dt)
+    tx = torch.tensor([1.0, -2.0, 3.0], dtype=getattr(torch, D.as_dtype(dt).name))
+    for s_out, t_out in [(x * 2.5, tx * 2.5), (3 - x, 3 - tx), (x / 2, tx / 2), (1.5 + x, 1.5 + tx),
+                         (x * True, tx * True)]:  # fmt: skip
+        assert s_out.dtype.name == str(t_out.dtype).removeprefix("torch.")
+        np.testing.assert_allclose(s_out.numpy().astype(np.float64),
+                                   t_out.to(torch.float64).numpy())  # fmt: skip
+    i = sc.tensor([1, 2, 3])
+    assert (i * 2.5).dtype == sc.f32 and (i * 2).dtype == sc.i64
+
+
+def test_scalar_past_the_half_range_rounds_to_inf_silently():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = sc.tensor([1.0, -1.0], dtype="f16") * 70000.0
+    assert out.dtype == sc.f16 and out.tolist() == [float("inf"), float("-inf")]

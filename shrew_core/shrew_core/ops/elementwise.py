@@ -101,10 +101,21 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     return unary("gelu" if approximate == "none" else "gelu_tanh", x)
 
 
+_WEAK = (int, float)  # exact Python scalar types that never change a float tensor's dtype
+
+
 def binary(op: str, a, b) -> Tensor:
-    if (isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype is b.dtype
-            and a._backend is b._backend):  # fmt: skip
-        dtype = a.dtype  # the common case: nothing to promote or convert
+    if isinstance(a, Tensor):
+        if isinstance(b, Tensor) and a.dtype is b.dtype and a._backend is b._backend:
+            dtype = a.dtype  # the common case: nothing to promote or convert
+        elif type(b) in _WEAK and a.dtype.is_float:  # a float tensor keeps its dtype
+            dtype = a.dtype
+            b = scalar_tensor(b, dtype, a)
+        else:
+            a, b, dtype = operands(op, a, b)
+    elif type(a) in _WEAK and isinstance(b, Tensor) and b.dtype.is_float:
+        dtype = b.dtype
+        a = scalar_tensor(a, dtype, b)
     else:
         a, b, dtype = operands(op, a, b)
     if not dtype.is_float:
