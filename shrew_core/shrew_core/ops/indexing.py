@@ -229,6 +229,8 @@ def getitem(x: Tensor, key) -> Tensor:
     and pick elements pointwise, and their dims go where the first one stood when they are
     adjacent, else first (NumPy's rule; like torch, ints are applied first as views and do
     not count). A full-shape bool mask is ``masked_select``."""
+    if type(key) is int and x.layout.shape:  # x[i], the most common key: one select
+        return sh.select(x, 0, key)
     if _is_bool_mask(key) and key.shape == x.shape:
         return masked_select(x, key)
     key, advanced = _expand_key(x, key)
