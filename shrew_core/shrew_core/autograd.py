@@ -282,7 +282,8 @@ def backward(
                 if uses is not None:
                     _release(node, uses, store, on_grad_ready)
                 continue
-            owned.pop(id(node), None)
+            if owned:
+                owned.pop(id(node), None)
             if type(g) is SlabGrad:
                 g = g.dense()
             in_grads = rules[node.op](node, g)
@@ -294,14 +295,19 @@ def backward(
                         _accumulate_slab(pending, owned, id(inp._node), ig)
                         continue
                     ig = ig.dense()
-                ig = _fit(ig, inp, node.op)
+                if ig.layout.shape != inp.layout.shape or ig.dtype is not inp.dtype:
+                    ig = _fit(ig, inp, node.op)
                 if inp._node is not None:
                     key = id(inp._node)
                     prev = pending.get(key)
+                    if prev is None:
+                        pending[key] = ig
+                        continue
                     if type(prev) is SlabGrad:
                         prev = prev.dense()
-                    pending[key] = ig if prev is None else prev + ig
-                    owned.pop(key, None)
+                    pending[key] = prev + ig
+                    if owned:
+                        owned.pop(key, None)
                 else:
                     prev = grads.get(id(inp))
                     grads[id(inp)] = (inp, ig if prev is None else prev[1] + ig)

@@ -79,9 +79,16 @@ def scalar_tensor(value, dtype: DType, like: Tensor) -> Tensor:
     return wrap(like._backend.full((), value, dtype), (), dtype, like._backend)
 
 
+_WEAK = (int, float)  # exact Python scalar types that never change a float tensor's dtype
+
+
 def operands(op: str, a, b) -> tuple[Tensor, Tensor, DType]:
     """Turn (tensor|scalar, tensor|scalar) into two tensors of one promoted dtype."""
     if isinstance(a, Tensor):
+        if isinstance(b, Tensor) and a.dtype is b.dtype and a._backend is b._backend:
+            return a, b, a.dtype  # the common case: nothing to promote or convert
+        if type(b) in _WEAK and a.dtype.is_float:  # a float tensor keeps its dtype
+            return a, scalar_tensor(b, a.dtype, a), a.dtype
         if isinstance(b, Tensor):
             check_device(op, a, b)
             dtype = a.dtype if a.dtype is b.dtype else promote_types(a.dtype, b.dtype)
@@ -89,6 +96,8 @@ def operands(op: str, a, b) -> tuple[Tensor, Tensor, DType]:
             dtype = _scalar_dtype(op, a.dtype, b)
             b = scalar_tensor(b, dtype, a)
     elif isinstance(b, Tensor):
+        if type(a) in _WEAK and b.dtype.is_float:
+            return scalar_tensor(a, b.dtype, b), b, b.dtype
         dtype = _scalar_dtype(op, b.dtype, a)
         a = scalar_tensor(a, dtype, b)
     elif isinstance(a, (bool, int, float)) and isinstance(b, (bool, int, float)):
@@ -123,6 +132,22 @@ def broadcast_shape(op: str, *shapes: tuple[int, ...]) -> tuple[int, ...]:
             )
         out = res
     return out
+
+
+def broadcast_pair(op: str, la: Layout, lb: Layout) -> tuple[tuple[int, ...], Layout, Layout]:
+    """The broadcast shape of two operands and their layouts over it: each its own where its
+    shape already is that shape, zero strides for a 0-d one (a Python scalar)."""
+    if la.shape == lb.shape:
+        return la.shape, la, lb
+    if not lb.shape:  # tensor <op> scalar: its one element everywhere
+        shape = la.shape
+        return shape, la, Layout(shape, (0,) * len(shape), lb.offset)
+    if not la.shape:
+        shape = lb.shape
+        return shape, Layout(shape, (0,) * len(shape), la.offset), lb
+    shape = broadcast_shape(op, la.shape, lb.shape)
+    return (shape, la if la.shape == shape else la.broadcast_to(shape),
+            lb if lb.shape == shape else lb.broadcast_to(shape))  # fmt: skip
 
 
 def float_dtype_for(op: str, dtype: DType) -> DType:

@@ -5,9 +5,16 @@ from __future__ import annotations
 from ..autograd import no_grad, record
 from ..dtypes import DType, as_dtype, bool_, f32
 from ..errors import DTypeError
-from ..layout import Layout
 from ..tensor import Tensor
-from ._base import broadcast_shape, float_dtype_for, operands, require_float, scalar_tensor, wrap
+from ._base import (
+    broadcast_pair,
+    broadcast_shape,
+    float_dtype_for,
+    operands,
+    require_float,
+    scalar_tensor,
+    wrap,
+)
 
 # Unary ops whose result is always floating point (integer inputs compute in f32).
 _FLOAT_VALUED = frozenset(
@@ -101,23 +108,8 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     return unary("gelu" if approximate == "none" else "gelu_tanh", x)
 
 
-_WEAK = (int, float)  # exact Python scalar types that never change a float tensor's dtype
-
-
 def binary(op: str, a, b) -> Tensor:
-    if isinstance(a, Tensor):
-        if isinstance(b, Tensor) and a.dtype is b.dtype and a._backend is b._backend:
-            dtype = a.dtype  # the common case: nothing to promote or convert
-        elif type(b) in _WEAK and a.dtype.is_float:  # a float tensor keeps its dtype
-            dtype = a.dtype
-            b = scalar_tensor(b, dtype, a)
-        else:
-            a, b, dtype = operands(op, a, b)
-    elif type(a) in _WEAK and isinstance(b, Tensor) and b.dtype.is_float:
-        dtype = b.dtype
-        a = scalar_tensor(a, dtype, b)
-    else:
-        a, b, dtype = operands(op, a, b)
+    a, b, dtype = operands(op, a, b)
     if not dtype.is_float:
         if dtype is bool_:
             raise DTypeError(f"{op}: arithmetic on bool tensors is not supported; cast first")
@@ -127,21 +119,7 @@ def binary(op: str, a, b) -> Tensor:
         a = cast(a, dtype)
     if b.dtype is not dtype:
         b = cast(b, dtype)
-    la, lb = a.layout, b.layout
-    if la.shape == lb.shape:
-        shape = la.shape
-    elif not lb.shape:  # tensor <op> 0-d (a Python scalar): its one element everywhere
-        shape = la.shape
-        lb = Layout(shape, (0,) * len(shape), lb.offset)
-    elif not la.shape:
-        shape = lb.shape
-        la = Layout(shape, (0,) * len(shape), la.offset)
-    else:
-        shape = broadcast_shape(op, la.shape, lb.shape)
-        if la.shape != shape:
-            la = la.broadcast_to(shape)
-        if lb.shape != shape:
-            lb = lb.broadcast_to(shape)
+    shape, la, lb = broadcast_pair(op, a.layout, b.layout)
     storage = a._backend.binary(op, a._storage, la, b._storage, lb, dtype)
     out = wrap(storage, shape, dtype, a._backend)
     if dtype.is_float:
@@ -219,15 +197,8 @@ def compare(op: str, a, b) -> Tensor:
         a = cast(a, dtype)
     if b.dtype is not dtype:
         b = cast(b, dtype)
-    shape = a.shape if a.shape == b.shape else broadcast_shape(op, a.shape, b.shape)
-    storage = a._backend.compare(
-        op,
-        a._storage,
-        a.layout.broadcast_to(shape),
-        b._storage,
-        b.layout.broadcast_to(shape),
-        dtype,
-    )
+    shape, la, lb = broadcast_pair(op, a.layout, b.layout)
+    storage = a._backend.compare(op, a._storage, la, b._storage, lb, dtype)
     return wrap(storage, shape, bool_, a._backend)
 
 
@@ -287,16 +258,13 @@ def where(cond: Tensor, a, b) -> Tensor:
         a = cast(a, dtype)
     if b.dtype is not dtype:
         b = cast(b, dtype)
-    shape = broadcast_shape("where", cond.shape, a.shape, b.shape)
-    storage = cond._backend.where(
-        cond._storage,
-        cond.layout.broadcast_to(shape),
-        a._storage,
-        a.layout.broadcast_to(shape),
-        b._storage,
-        b.layout.broadcast_to(shape),
-        dtype,
-    )
+    lc, la, lb = cond.layout, a.layout, b.layout
+    shape = lc.shape
+    if la.shape != shape or lb.shape != shape:
+        shape = broadcast_shape("where", shape, la.shape, lb.shape)
+        lc, la, lb = (lay if lay.shape == shape else lay.broadcast_to(shape)
+                      for lay in (lc, la, lb))  # fmt: skip
+    storage = cond._backend.where(cond._storage, lc, a._storage, la, b._storage, lb, dtype)
     out = wrap(storage, shape, dtype, cond._backend)
     if dtype.is_float:
         record("where", out, (a, b), cond)
