@@ -66,3 +66,13 @@ def test_spellings():
     assert sc.as_dtype(float) is sc.f32 and sc.as_dtype(np.float64) is sc.f64
     with pytest.raises(sc.DTypeError, match="unknown dtype"):
         sc.as_dtype("complex64")
+
+
+def test_dtype_equality_is_by_dtype_and_hash_agrees():
+    from dataclasses import replace
+
+    twin = replace(sc.f32)  # another instance of the same dtype: equal, same hash
+    assert twin is not sc.f32 and twin == sc.f32 and hash(twin) == hash(sc.f32)
+    assert {sc.f32: "x"}[twin] == "x"
+    assert sc.f32 != sc.f64 and not (sc.f32 == sc.f64)
+    assert sc.f32 != "float32" and sc.f32 != np.float32 and sc.f32 != None  # noqa: E711

@@ -305,7 +305,7 @@ class Optimizer:
                 f"{type(self).__name__}.step: gradient of shape {g.shape} for a parameter of "
                 f"shape {p.shape}"
             )
-        if g.device != p.device:
+        if g._backend is not p._backend and g.device != p.device:
             raise DeviceError(
                 f"{type(self).__name__}.step: gradient on {g.device} for a parameter on "
                 f"{p.device}"
