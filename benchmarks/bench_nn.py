@@ -6,8 +6,9 @@ Cases (each forward + backward; the MLP case is a full SGD train step):
 * lstm:  LSTM(128, 256) over 64 steps, batch 32 (torch: best of oneDNN on/off)
 * mha:   MultiHeadAttention(256, 4 heads) self-attention, seq 128, batch 8
 * mlp:   784-128-10 MLP, batch 64: forward, cross-entropy, backward, SGD step
+* mlp-tiny: the same step for a 16-32-4 MLP, batch 8: nothing but per-op cost
 
-Run: ``python benchmarks/bench_nn.py [--rounds 7] [--only conv,lstm]``: milliseconds
+Run: ``python benchmarks/bench_nn.py [--rounds 7] [--only conv,lstm,mlp-tiny]``: milliseconds
 (best of ``rounds`` samples after warm-up, the contestants timed in alternation) and the
 ratio shrew / torch's fastest (< 1 means shrew is faster). Under pytest-benchmark:
 ``pytest benchmarks/bench_nn.py --benchmark-only``.
@@ -106,40 +107,48 @@ def mha():
     return {"shrew": rs, "torch": rt}, "self-attention, no weights"
 
 
-@BENCH.case("mlp", "MLP 784-128-10 B=64 train step", ("shrew", "torch"))
-def mlp():
-    t = torch.nn.Sequential(torch.nn.Linear(784, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
-    s = nn.Sequential(nn.Linear(784, 128, device=DEVICE), nn.ReLU(),
-                      nn.Linear(128, 10, device=DEVICE))  # fmt: skip
-    _copy(s, t)
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((64, 784)).astype(np.float32)
-    y = rng.integers(0, 10, 64)
-    xs, ys = sc.tensor(x, device=DEVICE), sc.tensor(y, device=DEVICE)
-    xt, yt = torch.tensor(x), torch.tensor(y)
-    topt = torch.optim.SGD(t.parameters(), lr=0.01)
-    params = list(s.parameters())
-    try:
-        from shrew_optim import SGD
+def _mlp_case(d_in: int, hidden: int, classes: int, batch: int):
+    """A Linear-ReLU-Linear classifier's SGD training step, shrew and torch."""
+    def build():
+        t = torch.nn.Sequential(torch.nn.Linear(d_in, hidden), torch.nn.ReLU(),
+                                torch.nn.Linear(hidden, classes))  # fmt: skip
+        s = nn.Sequential(nn.Linear(d_in, hidden, device=DEVICE), nn.ReLU(),
+                          nn.Linear(hidden, classes, device=DEVICE))  # fmt: skip
+        _copy(s, t)
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((batch, d_in)).astype(np.float32)
+        y = rng.integers(0, classes, batch)
+        xs, ys = sc.tensor(x, device=DEVICE), sc.tensor(y, device=DEVICE)
+        xt, yt = torch.tensor(x), torch.tensor(y)
+        topt = torch.optim.SGD(t.parameters(), lr=0.01)
+        params = list(s.parameters())
+        try:
+            from shrew_optim import SGD
 
-        step, note = SGD(params, lr=0.01).step, "shrew_optim.SGD"
-    except ImportError:  # shrew_nn alone: a plain in-place update
-        def step(grads):
-            with sc.no_grad():
-                for p in params:
-                    p.detach().sub_(grads[p] * 0.01)
+            step, note = SGD(params, lr=0.01).step, "shrew_optim.SGD"
+        except ImportError:  # shrew_nn alone: a plain in-place update
+            def step(grads):
+                with sc.no_grad():
+                    for p in params:
+                        p.detach().sub_(grads[p] * 0.01)
 
-        note = "in-place update"
+            note = "in-place update"
 
-    def run_s():
-        step(F.cross_entropy(s(xs), ys).backward())
+        def run_s():
+            step(F.cross_entropy(s(xs), ys).backward())
 
-    def run_t():
-        topt.zero_grad(set_to_none=True)
-        torch.nn.functional.cross_entropy(t(xt), yt).backward()
-        topt.step()
+        def run_t():
+            topt.zero_grad(set_to_none=True)
+            torch.nn.functional.cross_entropy(t(xt), yt).backward()
+            topt.step()
 
-    return {"shrew": run_s, "torch": run_t}, note
+        return {"shrew": run_s, "torch": run_t}, note
+    return build
+
+
+BENCH.case("mlp", "MLP 784-128-10 B=64 train step", ("shrew", "torch"))(_mlp_case(784, 128, 10, 64))
+BENCH.case("mlp-tiny", "MLP 16-32-4 B=8 train step (per-op cost)",
+           ("shrew", "torch"))(_mlp_case(16, 32, 4, 8))  # fmt: skip
 
 
 test_benchmark = BENCH.pytest_test()
