@@ -82,13 +82,14 @@ def _run_calls(calls) -> None:
 
 def _flush(queue: list) -> None:
     """Run the queued updates: their ranges end to end, cut as ``_ranges`` cuts one update.
-    Updates of one storage twice (two parameters viewing it) run one after the other."""
-    if len({args[0].ctypes.data for _, args, _ in queue}) < len(queue):
+    Updates of one storage twice (two parameters viewing it) run one after the other, and
+    so does a step small enough for one range (nothing to split, no storages to compare)."""
+    total = sum(n for _, _, n in queue)
+    bounds = _ranges(total)
+    if len(bounds) == 1 or len({args[0].ctypes.data for _, args, _ in queue}) < len(queue):
         for kernel, args, n in queue:
             _run_now(kernel, args, n)
         return
-    total = sum(n for _, _, n in queue)
-    bounds = _ranges(total)
     parts: list[list] = [[] for _ in bounds]
     start, j = 0, 0  # global index of the current update's first element; current part
     for kernel, args, n in queue:
