@@ -68,6 +68,13 @@ MIN_CHUNK = 32768
 #: the sum and up to 5x slower on mul 16M (its two threads page-faulting a fresh output).
 BALANCE_WORK = 64 * MIN_CHUNK
 CHUNKS_PER_THREAD = 4
+#: Below BALANCE_WORK (one chunk per thread), the caller's chunk -- the first, which it
+#: takes while the workers wake -- is this many elements longer than the others'. A worker
+#: starts 55-70 us after the task is queued on the 2-core VM, and a caller that finishes
+#: first then sleeps until the worker is done and pays a second wake-up (~57 us). Add 1M
+#: on two threads: 320-356 us median with equal halves, 268-290 us with 64K more for the
+#: caller, 291-297 with 128K (README "Fifth round").
+HEAD_START = int(os.environ.get("SHREW_CPU_HEAD_START", 65536))
 #: Multiply-adds from which float matmuls are split over the worker threads (gemm.py).
 GEMM_PARALLEL_MACS = 1 << 22
 #: Who runs a large matmul's threads: "blas" (NumPy's BLAS, e.g. OpenBLAS, with its own

@@ -18,7 +18,7 @@ from shrew_core.errors import ShrewError
 from . import _config
 from .kernels import elementwise as K
 from .strided import canonical, contiguous, fp_quiet, fp_restore, is_full, view
-from .threads import parallel_for, parts_for, ranges
+from .threads import parallel_for, parts_for, split
 
 _F32 = np.dtype(np.float32)
 _NUMBA_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -33,13 +33,13 @@ def is_half(np_dtype: np.dtype) -> bool:
 
 def chunks(n: int, align: int = 1) -> list[tuple[int, int]]:
     """Output ranges for the worker threads (``threads.parts_for``), at least
-    ``MIN_CHUNK`` elements each; boundaries rounded to multiples of ``align``."""
-    parts = max(1, min(parts_for(n), n // _config.MIN_CHUNK))
+    ``MIN_CHUNK`` elements each, the caller's first one ``_config.HEAD_START`` longer when
+    there is one per thread; boundaries rounded up to multiples of ``align``."""
+    rs = split(n, max(1, min(parts_for(n), n // _config.MIN_CHUNK)), n)
     if align == 1:
-        return ranges(n, parts)
-    step = -(-n // parts)
-    step = -(-step // align) * align
-    return [(lo, min(n, lo + step)) for lo in range(0, n, step)]
+        return rs
+    cuts = sorted({min(n, -(-hi // align) * align) for _, hi in rs})
+    return [(lo, hi) for lo, hi in zip([0] + cuts[:-1], cuts) if hi > lo]
 
 
 def _canon1(x, layout):

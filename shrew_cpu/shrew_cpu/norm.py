@@ -18,7 +18,7 @@ from shrew_core.errors import IndexOutOfRangeError
 from . import _config
 from .kernels import norm as K
 from .strided import fp_quiet, fp_restore, is_full, view
-from .threads import parallel_for, parts_for, ranges
+from .threads import parallel_for, parts_for, split
 
 _F32 = np.dtype(np.float32)
 _DUMMY = {dt: np.zeros(1, dt) for dt in (np.dtype(np.float32), np.dtype(np.float64))}
@@ -35,9 +35,10 @@ def _nch(rows, numel):
     return min(rows, parts_for(numel))
 
 
-def _rows_par(kernel, args, rows, nch):
-    """``kernel(*args, lo, hi)`` over ``nch`` row ranges; the per-range results."""
-    return parallel_for(kernel, [args + r for r in ranges(rows, nch)])
+def _rows_par(kernel, args, rows, nch, work):
+    """``kernel(*args, lo, hi)`` over ``nch`` row ranges of ``work`` elements in all; the
+    per-range results."""
+    return parallel_for(kernel, [args + r for r in split(rows, nch, work)])
 
 
 def _moved(x, layout, dim, calc):
@@ -69,7 +70,7 @@ def softmax(x, layout, np_dtype, dim, log):
     if a.size:
         nch = _nch(a.shape[0], a.size)
         if nch:
-            _rows_par(K.softmax_rows, (a, out, log), a.shape[0], nch)
+            _rows_par(K.softmax_rows, (a, out, log), a.shape[0], nch, a.size)
         else:
             K.softmax_rows(a, out, log, 0, a.shape[0])
     if mshape is None:
@@ -92,7 +93,7 @@ def softmax_backward(y, grad, shape, np_dtype, dim, log):
     if y2.size:
         nch = _nch(y2.shape[0], y2.size)
         if nch:
-            _rows_par(K.softmax_bwd_rows, (y2, g2, out, log), y2.shape[0], nch)
+            _rows_par(K.softmax_bwd_rows, (y2, g2, out, log), y2.shape[0], nch, y2.size)
         else:
             K.softmax_bwd_rows(y2, g2, out, log, 0, y2.shape[0])
     return _unmove(out, mshape, d, nd, np_dtype)
@@ -125,7 +126,7 @@ def layer_norm(x, layout, weight, bias, np_dtype, normalized_ndim, eps):
     if R and L:
         nch = _nch(R, a.size)
         if nch:
-            _rows_par(K.layer_norm_rows, args, R, nch)
+            _rows_par(K.layer_norm_rows, args, R, nch, a.size)
         else:
             K.layer_norm_rows(*args, 0, R)
     return y.astype(np_dtype, copy=False).reshape(-1), mean, rstd
@@ -147,7 +148,7 @@ def layer_norm_backward(grad, x, shape, weight, mean, rstd, np_dtype, normalized
         if nch:
             parallel_for(K.layer_norm_bwd_rows,
                          [(g, a, w, weight is not None, mu, rs, gx, gw[c], gb[c], lo, hi)
-                          for c, (lo, hi) in enumerate(ranges(R, nch))])  # fmt: skip
+                          for c, (lo, hi) in enumerate(split(R, nch, a.size))])  # fmt: skip
         else:
             K.layer_norm_bwd_rows(g, a, w, weight is not None, mu, rs, gx, gw[0], gb[0], 0, R)
     gx = gx.astype(np_dtype, copy=False).reshape(-1)
@@ -165,7 +166,8 @@ def rms_norm(x, layout, weight, np_dtype, normalized_ndim, eps):
     if R and L:
         nch = _nch(R, a.size)
         if nch:
-            _rows_par(K.rms_norm_rows, (a, w, weight is not None, float(eps), y, rstd), R, nch)
+            _rows_par(K.rms_norm_rows, (a, w, weight is not None, float(eps), y, rstd), R, nch,
+                      a.size)
         else:
             K.rms_norm_rows(a, w, weight is not None, float(eps), y, rstd, 0, R)
     return y.astype(np_dtype, copy=False).reshape(-1), rstd
@@ -185,7 +187,7 @@ def rms_norm_backward(grad, x, shape, weight, rstd, np_dtype, normalized_ndim):
         if nch:
             parallel_for(K.rms_norm_bwd_rows,
                          [(g, a, w, weight is not None, rs, gx, gw[c], lo, hi)
-                          for c, (lo, hi) in enumerate(ranges(R, nch))])  # fmt: skip
+                          for c, (lo, hi) in enumerate(split(R, nch, a.size))])  # fmt: skip
         else:
             K.rms_norm_bwd_rows(g, a, w, weight is not None, rs, gx, gw[0], 0, R)
     gx = gx.astype(np_dtype, copy=False).reshape(-1)
@@ -207,7 +209,7 @@ def cross_entropy(logits, layout, target, np_dtype, ignore_index, label_smoothin
         args = (a, t, int(ignore_index), float(label_smoothing), loss, lse)
         if nch:
             bad = sum(parallel_for(K.cross_entropy_rows, [args + (np.empty(C, calc), lo, hi)
-                                                          for lo, hi in ranges(N, nch)]))
+                                                          for lo, hi in split(N, nch, a.size)]))
         else:
             bad = K.cross_entropy_rows(*args, np.empty(C, calc), 0, N)
     if bad:
@@ -234,7 +236,7 @@ def cross_entropy_backward(grad_rows, logits, shape, target, lse, np_dtype, igno
         nch = _nch(N, a.size)
         args = (g, a, t, ls, int(ignore_index), float(label_smoothing), out)
         if nch:
-            _rows_par(K.cross_entropy_bwd_rows, args, N, nch)
+            _rows_par(K.cross_entropy_bwd_rows, args, N, nch, a.size)
         else:
             K.cross_entropy_bwd_rows(*args, 0, N)
     return out.astype(np_dtype, copy=False).reshape(-1)

@@ -15,7 +15,7 @@ import numpy as np
 from . import _config
 from .kernels import reduce as K
 from .strided import coalesce, fp_quiet, fp_restore, is_full, row_offsets, view
-from .threads import get_num_threads, parallel_for, parts_for, ranges
+from .threads import get_num_threads, parallel_for, parts_for, split
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
@@ -71,7 +71,7 @@ def _col_form(layout, dims):
 def _run(kernel, args, tasks: int, numel: int) -> None:
     """Run ``kernel(*args, t0, t1)`` over ``tasks`` tasks, split over the worker threads
     (a few ranges per thread for large inputs: load balance)."""
-    parallel_for(kernel, [args + r for r in ranges(tasks, parts_for(numel))])
+    parallel_for(kernel, [args + r for r in split(tasks, parts_for(numel), numel)])
 
 
 def reduce(op: str, x, layout, np_dtype, dims) -> np.ndarray:

@@ -26,7 +26,7 @@ import numpy as np
 from . import _config
 from .kernels import rnn as K
 from .strided import coalesce, view
-from .threads import parallel_for, parts_for, ranges
+from .threads import parallel_for, parts_for, split
 
 _F32 = np.dtype(np.float32)
 _DUMMY = {dt: np.zeros(1, dt) for dt in (np.dtype(np.float32), np.dtype(np.float64))}
@@ -48,8 +48,8 @@ def _nch(rows, work):
     return min(rows, parts_for(work))
 
 
-def _par(kernel, args, rows, nch):
-    parallel_for(kernel, [args + r for r in ranges(rows, nch)])
+def _par(kernel, args, rows, nch, work):
+    parallel_for(kernel, [args + r for r in split(rows, nch, work)])
 
 
 def _out(a, np_dtype):
@@ -75,7 +75,7 @@ class RnnKernels:
         act = np.empty((B, 4 * H), calc)
         nch = _nch(B, g.size)
         if nch:
-            _par(K.lstm_fwd_rows, (g, cp, h, c, act, tc), B, nch)
+            _par(K.lstm_fwd_rows, (g, cp, h, c, act, tc), B, nch, g.size)
         else:
             K.lstm_fwd_rows(g, cp, h, c, act, tc, 0, B)
         return tuple(_out(a, np_dtype) for a in (h, c, act, tc))
@@ -91,7 +91,7 @@ class RnnKernels:
         dc_prev = np.empty((B, H), calc)
         nch = _nch(B, a.size)
         if nch:
-            _par(K.lstm_bwd_rows, (dh_, dc_, a, cp, tc, d_gates, dc_prev), B, nch)
+            _par(K.lstm_bwd_rows, (dh_, dc_, a, cp, tc, d_gates, dc_prev), B, nch, a.size)
         else:
             K.lstm_bwd_rows(dh_, dc_, a, cp, tc, d_gates, dc_prev, 0, B)
         return _out(d_gates, np_dtype), _out(dc_prev, np_dtype)
@@ -108,7 +108,7 @@ class RnnKernels:
         rz = np.empty((B, 2 * H), calc)
         nch = _nch(B, g.size)
         if nch:
-            _par(K.gru_fwd_rows, (x, g, hp, h, rz, n), B, nch)
+            _par(K.gru_fwd_rows, (x, g, hp, h, rz, n), B, nch, g.size)
         else:
             K.gru_fwd_rows(x, g, hp, h, rz, n, 0, B)
         return _out(h, np_dtype), _out(rz, np_dtype), _out(n, np_dtype)
@@ -125,7 +125,7 @@ class RnnKernels:
         direct = np.empty((B, H), calc)
         nch = _nch(B, g.size)
         if nch:
-            _par(K.gru_bwd_rows, (dh_, hp, g, rz_, n_, d_xg, d_hg, direct), B, nch)
+            _par(K.gru_bwd_rows, (dh_, hp, g, rz_, n_, d_xg, d_hg, direct), B, nch, g.size)
         else:
             K.gru_bwd_rows(dh_, hp, g, rz_, n_, d_xg, d_hg, direct, 0, B)
         return _out(d_xg, np_dtype), _out(d_hg, np_dtype), _out(direct, np_dtype)
@@ -150,7 +150,7 @@ class RnnKernels:
             margs = _mask_args(mask, mask_layout, perm, mshape, calc)
             nch = _nch(R, a2.size)
             if nch:
-                _par(K.masked_softmax_rows, (a2, *margs, float(scale), out), R, nch)
+                _par(K.masked_softmax_rows, (a2, *margs, float(scale), out), R, nch, a2.size)
             else:
                 K.masked_softmax_rows(a2, *margs, float(scale), out, 0, R)
         res = out.reshape(mshape)
@@ -176,7 +176,7 @@ class RnnKernels:
             y2, g2 = ya.reshape(R, L), ga.reshape(R, L)
             nch = _nch(R, y2.size)
             if nch:
-                _par(K.masked_softmax_bwd_rows, (y2, g2, float(scale), out), R, nch)
+                _par(K.masked_softmax_bwd_rows, (y2, g2, float(scale), out), R, nch, y2.size)
             else:
                 K.masked_softmax_bwd_rows(y2, g2, float(scale), out, 0, R)
         res = out.reshape(mshape)

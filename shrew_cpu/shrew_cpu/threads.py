@@ -140,10 +140,25 @@ def parts_for(work: int) -> int:
     return _num_threads * per
 
 
-def ranges(n: int, parts: int) -> list[tuple[int, int]]:
+def split(tasks: int, parts: int, work: int) -> list[tuple[int, int]]:
+    """``ranges(tasks, parts)`` for ``work`` elements of work spread over ``tasks`` tasks,
+    the first range -- the caller's: it starts on it while the workers wake -- longer by
+    ``_config.HEAD_START`` elements of work when there is one range per thread."""
+    head = 0
+    if 1 < parts <= _num_threads and work > 0:
+        head = -(-_config.HEAD_START * tasks // work)
+    return ranges(tasks, parts, head)
+
+
+def ranges(n: int, parts: int, head: int = 0) -> list[tuple[int, int]]:
     """``parts`` contiguous ``(lo, hi)`` ranges covering ``range(n)`` (the first ones one
-    longer when ``parts`` does not divide ``n``); fewer when ``n < parts``."""
+    longer when ``parts`` does not divide ``n``); fewer when ``n < parts``. With ``head``,
+    the first range is up to ``head`` longer than an equal share and the rest split what is
+    left (the caller's head start: ``_config.HEAD_START``)."""
     parts = max(1, min(parts, n))
+    if head and parts > 1:
+        first = min(n - (parts - 1), -(-n // parts) + head)
+        return [(0, first)] + [(lo + first, hi + first) for lo, hi in ranges(n - first, parts - 1)]
     step, extra = divmod(n, parts)
     out, lo = [], 0
     for p in range(parts):

@@ -33,6 +33,29 @@ def test_ranges_cover_exactly():
         assert max(sizes) - min(sizes) <= 1, sizes
 
 
+def test_ranges_with_a_head_start_cover_exactly_and_lead_with_the_longer_one():
+    for n, parts, head in ((10, 3, 2), (1 << 20, 2, 65536), (5, 2, 100), (7, 7, 3), (9, 1, 4)):
+        rs = ranges(n, parts, head)
+        assert [i for lo, hi in rs for i in range(lo, hi)] == list(range(n))
+        assert len(rs) == max(1, min(parts, n))
+        sizes = [hi - lo for lo, hi in rs]
+        assert min(sizes) >= 1 and max(sizes[1:], default=0) - min(sizes[1:], default=0) <= 1
+        if parts > 1:  # the first is an equal share plus head, as far as the rest allows
+            assert sizes[0] == min(n - (len(rs) - 1), -(-n // parts) + head), sizes
+
+
+def test_split_gives_the_caller_a_head_start_only_with_one_range_per_thread(three_threads):
+    n = 3 << 20
+    even = ranges(n, 3)
+    head = threads.split(n, 3, n)  # one range per thread: the first longer
+    assert head[0][1] - head[0][0] == -(-n // 3) + _config.HEAD_START
+    assert head[-1][1] == n and len(head) == 3
+    assert threads.split(n, 12, n) == ranges(n, 12)  # balanced chunks: as they are
+    rows = threads.split(3000, 3, 3000 * 1024)  # rows of 1024: the head start in rows
+    assert rows[0][1] - rows[0][0] == 1000 + -(-_config.HEAD_START // 1024)
+    assert even != head
+
+
 def test_parallel_for_results_in_order_and_uses_workers(three_threads):
     barrier = threading.Barrier(3, timeout=10)  # only passes if 3 chunks run at once
 
