@@ -33,6 +33,9 @@
   process may run on): threads of the backend's parallel kernels (``threads.py``; also
   ``shrew_cpu.set_num_threads``). The backend uses no OpenMP, so ``OMP_WAIT_POLICY`` and
   the order torch and shrew are imported in do not matter to it.
+* ``SHREW_CPU_HEAD_START`` (default 65536 elements): when a kernel is cut into one range
+  per thread, the caller's range is this much work longer than the others (the workers
+  wake 55-70 us late on the 2-core VM; ``threads.split``). ``0`` splits evenly.
 * ``SHREW_CPU_GEMM_THREADS`` (default ``blas``): ``workers`` runs OpenBLAS single-threaded
   and splits large matmuls over the worker threads instead of letting OpenBLAS thread
   them: slower on an idle machine, far steadier on an oversubscribed one (gemm.py).
