@@ -18,7 +18,7 @@ from shrew_core.errors import IndexOutOfRangeError
 from . import _config
 from .kernels import norm as K
 from .strided import fp_quiet, fp_restore, is_full, view
-from .threads import parallel_for, parts_for, split
+from .threads import parallel_for, parallel_rows, row_parts, split
 
 _F32 = np.dtype(np.float32)
 _DUMMY = {dt: np.zeros(1, dt) for dt in (np.dtype(np.float32), np.dtype(np.float64))}
@@ -26,19 +26,6 @@ _DUMMY = {dt: np.zeros(1, dt) for dt in (np.dtype(np.float32), np.dtype(np.float
 
 def _calc(np_dtype):
     return _F32 if np_dtype.itemsize == 2 else np_dtype
-
-
-def _nch(rows, numel):
-    """Row ranges for the worker threads, or 0: run the serial kernel here."""
-    if numel < _config.REDUCE_THRESHOLD or rows < 2:
-        return 0
-    return min(rows, parts_for(numel))
-
-
-def _rows_par(kernel, args, rows, nch, work):
-    """``kernel(*args, lo, hi)`` over ``nch`` row ranges of ``work`` elements in all; the
-    per-range results."""
-    return parallel_for(kernel, [args + r for r in split(rows, nch, work)])
 
 
 def _moved(x, layout, dim, calc):
@@ -68,9 +55,9 @@ def softmax(x, layout, np_dtype, dim, log):
         a, mshape = _moved(x, layout, dim, calc)
     out = np.empty_like(a)
     if a.size:
-        nch = _nch(a.shape[0], a.size)
+        nch = row_parts(a.shape[0], a.size)
         if nch:
-            _rows_par(K.softmax_rows, (a, out, log), a.shape[0], nch, a.size)
+            parallel_rows(K.softmax_rows, (a, out, log), a.shape[0], nch, a.size)
         else:
             K.softmax_rows(a, out, log, 0, a.shape[0])
     if mshape is None:
@@ -91,9 +78,9 @@ def softmax_backward(y, grad, shape, np_dtype, dim, log):
     y2, g2 = ya.reshape(-1, cols), ga.reshape(-1, cols)
     out = np.empty_like(y2)
     if y2.size:
-        nch = _nch(y2.shape[0], y2.size)
+        nch = row_parts(y2.shape[0], y2.size)
         if nch:
-            _rows_par(K.softmax_bwd_rows, (y2, g2, out, log), y2.shape[0], nch, y2.size)
+            parallel_rows(K.softmax_bwd_rows, (y2, g2, out, log), y2.shape[0], nch, y2.size)
         else:
             K.softmax_bwd_rows(y2, g2, out, log, 0, y2.shape[0])
     return _unmove(out, mshape, d, nd, np_dtype)
@@ -124,9 +111,9 @@ def layer_norm(x, layout, weight, bias, np_dtype, normalized_ndim, eps):
     w, b = _param(weight, calc), _param(bias, calc)
     args = (a, w, b, weight is not None, bias is not None, float(eps), y, mean, rstd)
     if R and L:
-        nch = _nch(R, a.size)
+        nch = row_parts(R, a.size)
         if nch:
-            _rows_par(K.layer_norm_rows, args, R, nch, a.size)
+            parallel_rows(K.layer_norm_rows, args, R, nch, a.size)
         else:
             K.layer_norm_rows(*args, 0, R)
     return y.astype(np_dtype, copy=False).reshape(-1), mean, rstd
@@ -141,7 +128,7 @@ def layer_norm_backward(grad, x, shape, weight, mean, rstd, np_dtype, normalized
     mu = np.ascontiguousarray(mean, dtype=calc)
     rs = np.ascontiguousarray(rstd, dtype=calc)
     gx = np.empty_like(a)
-    nch = _nch(R, a.size) if R and L else 0
+    nch = row_parts(R, a.size) if R and L else 0
     gw = np.zeros((max(nch, 1), L), np.float64)
     gb = np.zeros((max(nch, 1), L), np.float64)
     if R and L:
@@ -164,9 +151,9 @@ def rms_norm(x, layout, weight, np_dtype, normalized_ndim, eps):
     rstd = np.empty(R, calc)
     w = _param(weight, calc)
     if R and L:
-        nch = _nch(R, a.size)
+        nch = row_parts(R, a.size)
         if nch:
-            _rows_par(K.rms_norm_rows, (a, w, weight is not None, float(eps), y, rstd), R, nch,
+            parallel_rows(K.rms_norm_rows, (a, w, weight is not None, float(eps), y, rstd), R, nch,
                       a.size)
         else:
             K.rms_norm_rows(a, w, weight is not None, float(eps), y, rstd, 0, R)
@@ -181,7 +168,7 @@ def rms_norm_backward(grad, x, shape, weight, rstd, np_dtype, normalized_ndim):
     w = _param(weight, calc)
     rs = np.ascontiguousarray(rstd, dtype=calc)
     gx = np.empty_like(a)
-    nch = _nch(R, a.size) if R and L else 0
+    nch = row_parts(R, a.size) if R and L else 0
     gw = np.zeros((max(nch, 1), L), np.float64)
     if R and L:
         if nch:
@@ -205,7 +192,7 @@ def cross_entropy(logits, layout, target, np_dtype, ignore_index, label_smoothin
     if N and C and a.size < _config.COMPILE_FREE_BELOW:
         bad = _cross_entropy_numpy(a, t, int(ignore_index), float(label_smoothing), loss, lse)
     elif N and C:
-        nch = _nch(N, a.size)
+        nch = row_parts(N, a.size)
         args = (a, t, int(ignore_index), float(label_smoothing), loss, lse)
         if nch:
             bad = sum(parallel_for(K.cross_entropy_rows, [args + (np.empty(C, calc), lo, hi)
@@ -233,10 +220,10 @@ def cross_entropy_backward(grad_rows, logits, shape, target, lse, np_dtype, igno
     if N and C and a.size < _config.COMPILE_FREE_BELOW:
         _cross_entropy_bwd_numpy(g, a, t, ls, int(ignore_index), float(label_smoothing), out)
     elif N and C:
-        nch = _nch(N, a.size)
+        nch = row_parts(N, a.size)
         args = (g, a, t, ls, int(ignore_index), float(label_smoothing), out)
         if nch:
-            _rows_par(K.cross_entropy_bwd_rows, args, N, nch, a.size)
+            parallel_rows(K.cross_entropy_bwd_rows, args, N, nch, a.size)
         else:
             K.cross_entropy_bwd_rows(*args, 0, N)
     return out.astype(np_dtype, copy=False).reshape(-1)

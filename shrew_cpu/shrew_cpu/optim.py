@@ -101,10 +101,7 @@ def _flush(queue: list) -> None:
             parts[j].append((kernel, args, lo, hi))
             lo = hi
         start += n
-    if len(parts) == 1:
-        _run_calls(parts[0])
-    else:
-        parallel_for(_run_calls, [(p,) for p in parts])
+    parallel_for(_run_calls, [(p,) for p in parts])
 
 
 @contextlib.contextmanager

@@ -12,7 +12,7 @@ from shrew_core.errors import IndexOutOfRangeError
 from . import _config
 from .kernels import pool as K
 from .strided import contiguous
-from .threads import parallel_for, parts_for, split
+from .threads import parallel_rows, parts_for
 
 _F32 = np.dtype(np.float32)
 
@@ -34,7 +34,7 @@ def _run(kernel, args, planes: int, work: int) -> list:
     threads when ``work`` reaches ``PARALLEL_THRESHOLD``; the per-range results."""
     if work < _config.PARALLEL_THRESHOLD or planes < 2:
         return [kernel(*args, 0, planes)]
-    return parallel_for(kernel, [args + r for r in split(planes, parts_for(work), work)])
+    return parallel_rows(kernel, args, planes, parts_for(work), work)
 
 
 def _planes(x, layout, np_dtype):

@@ -15,7 +15,7 @@ import numpy as np
 from . import _config
 from .kernels import reduce as K
 from .strided import coalesce, fp_quiet, fp_restore, is_full, row_offsets, view
-from .threads import get_num_threads, parallel_for, parts_for, split
+from .threads import get_num_threads, parallel_rows, parts_for
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
@@ -68,12 +68,6 @@ def _col_form(layout, dims):
     return row_offsets(kshape[:-1], kstr[:-1], layout.offset), kshape[-1], rshape[0], rstr[0]
 
 
-def _run(kernel, args, tasks: int, numel: int) -> None:
-    """Run ``kernel(*args, t0, t1)`` over ``tasks`` tasks, split over the worker threads
-    (a few ranges per thread for large inputs: load balance)."""
-    parallel_for(kernel, [args + r for r in split(tasks, parts_for(numel), numel)])
-
-
 def reduce(op: str, x, layout, np_dtype, dims) -> np.ndarray:
     n = layout.numel
     big = n >= _config.REDUCE_THRESHOLD and op in _CODE and np_dtype in (_F32, _F64)
@@ -86,7 +80,7 @@ def reduce(op: str, x, layout, np_dtype, dims) -> np.ndarray:
         chunk = -(-length // nck)
         partial = np.empty((nrows, nck), _F64)
         args = (_CODE[op], x, offs, length, st, chunk, partial)
-        _run(K.reduce_rows, args, nrows * nck, n)
+        parallel_rows(K.reduce_rows, args, nrows * nck, parts_for(n), n)
         if nck == 1:
             res = partial[:, 0]
         elif op == "sum":
@@ -102,7 +96,7 @@ def reduce(op: str, x, layout, np_dtype, dims) -> np.ndarray:
         nck = -(-length // chunk)
         partial = np.empty((nck, offs.size, m), _F64 if op == "sum" else np_dtype)
         args = (_CODE[op], x, offs, m, length, st, chunk, partial)
-        _run(K.reduce_cols, args, offs.size * nck, n)
+        parallel_rows(K.reduce_cols, args, offs.size * nck, parts_for(n), n)
         if nck == 1:
             res = partial[0]
         elif op == "sum":

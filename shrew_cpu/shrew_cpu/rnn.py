@@ -23,10 +23,9 @@ import math
 
 import numpy as np
 
-from . import _config
 from .kernels import rnn as K
 from .strided import coalesce, view
-from .threads import parallel_for, parts_for, split
+from .threads import parallel_rows, row_parts
 
 _F32 = np.dtype(np.float32)
 _DUMMY = {dt: np.zeros(1, dt) for dt in (np.dtype(np.float32), np.dtype(np.float64))}
@@ -40,16 +39,6 @@ def _mat(s, rows, cols, calc):
     """Contiguous storage -> [rows, cols] matrix of the compute dtype (no copy when it is
     already that dtype)."""
     return np.asarray(s[: rows * cols], dtype=calc).reshape(rows, cols)
-
-
-def _nch(rows, work):
-    if work < _config.REDUCE_THRESHOLD or rows < 2:
-        return 0
-    return min(rows, parts_for(work))
-
-
-def _par(kernel, args, rows, nch, work):
-    parallel_for(kernel, [args + r for r in split(rows, nch, work)])
 
 
 def _out(a, np_dtype):
@@ -73,9 +62,9 @@ class RnnKernels:
         cp = _mat(c_prev, B, H, calc)
         h, c, tc = (np.empty((B, H), calc) for _ in range(3))
         act = np.empty((B, 4 * H), calc)
-        nch = _nch(B, g.size)
+        nch = row_parts(B, g.size)
         if nch:
-            _par(K.lstm_fwd_rows, (g, cp, h, c, act, tc), B, nch, g.size)
+            parallel_rows(K.lstm_fwd_rows, (g, cp, h, c, act, tc), B, nch, g.size)
         else:
             K.lstm_fwd_rows(g, cp, h, c, act, tc, 0, B)
         return tuple(_out(a, np_dtype) for a in (h, c, act, tc))
@@ -89,9 +78,9 @@ class RnnKernels:
         a = _mat(act, B, 4 * H, calc)
         d_gates = np.empty((B, 4 * H), calc)
         dc_prev = np.empty((B, H), calc)
-        nch = _nch(B, a.size)
+        nch = row_parts(B, a.size)
         if nch:
-            _par(K.lstm_bwd_rows, (dh_, dc_, a, cp, tc, d_gates, dc_prev), B, nch, a.size)
+            parallel_rows(K.lstm_bwd_rows, (dh_, dc_, a, cp, tc, d_gates, dc_prev), B, nch, a.size)
         else:
             K.lstm_bwd_rows(dh_, dc_, a, cp, tc, d_gates, dc_prev, 0, B)
         return _out(d_gates, np_dtype), _out(dc_prev, np_dtype)
@@ -106,9 +95,9 @@ class RnnKernels:
         hp = _mat(h_prev, B, H, calc)
         h, n = np.empty((B, H), calc), np.empty((B, H), calc)
         rz = np.empty((B, 2 * H), calc)
-        nch = _nch(B, g.size)
+        nch = row_parts(B, g.size)
         if nch:
-            _par(K.gru_fwd_rows, (x, g, hp, h, rz, n), B, nch, g.size)
+            parallel_rows(K.gru_fwd_rows, (x, g, hp, h, rz, n), B, nch, g.size)
         else:
             K.gru_fwd_rows(x, g, hp, h, rz, n, 0, B)
         return _out(h, np_dtype), _out(rz, np_dtype), _out(n, np_dtype)
@@ -123,9 +112,9 @@ class RnnKernels:
         rz_ = _mat(rz, B, 2 * H, calc)
         d_xg, d_hg = np.empty((B, 3 * H), calc), np.empty((B, 3 * H), calc)
         direct = np.empty((B, H), calc)
-        nch = _nch(B, g.size)
+        nch = row_parts(B, g.size)
         if nch:
-            _par(K.gru_bwd_rows, (dh_, hp, g, rz_, n_, d_xg, d_hg, direct), B, nch, g.size)
+            parallel_rows(K.gru_bwd_rows, (dh_, hp, g, rz_, n_, d_xg, d_hg, direct), B, nch, g.size)
         else:
             K.gru_bwd_rows(dh_, hp, g, rz_, n_, d_xg, d_hg, direct, 0, B)
         return _out(d_xg, np_dtype), _out(d_hg, np_dtype), _out(direct, np_dtype)
@@ -148,9 +137,10 @@ class RnnKernels:
         if R and L:
             a2 = a.reshape(R, L)
             margs = _mask_args(mask, mask_layout, perm, mshape, calc)
-            nch = _nch(R, a2.size)
+            nch = row_parts(R, a2.size)
             if nch:
-                _par(K.masked_softmax_rows, (a2, *margs, float(scale), out), R, nch, a2.size)
+                parallel_rows(K.masked_softmax_rows, (a2, *margs, float(scale), out), R, nch,
+                              a2.size)
             else:
                 K.masked_softmax_rows(a2, *margs, float(scale), out, 0, R)
         res = out.reshape(mshape)
@@ -174,9 +164,10 @@ class RnnKernels:
         out = np.empty((R, L), calc)
         if R and L:
             y2, g2 = ya.reshape(R, L), ga.reshape(R, L)
-            nch = _nch(R, y2.size)
+            nch = row_parts(R, y2.size)
             if nch:
-                _par(K.masked_softmax_bwd_rows, (y2, g2, float(scale), out), R, nch, y2.size)
+                parallel_rows(K.masked_softmax_bwd_rows, (y2, g2, float(scale), out), R, nch,
+                              y2.size)
             else:
                 K.masked_softmax_bwd_rows(y2, g2, float(scale), out, 0, R)
         res = out.reshape(mshape)

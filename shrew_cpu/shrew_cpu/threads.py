@@ -141,6 +141,20 @@ def parts_for(work: int) -> int:
     return _num_threads * per
 
 
+def row_parts(rows: int, work: int) -> int:
+    """Ranges to cut ``rows`` rows of ``work`` elements in all into: 0 (run the serial
+    kernel in the caller) below ``_config.REDUCE_THRESHOLD`` or for one row, else
+    ``parts_for(work)``, at most one per row."""
+    if work < _config.REDUCE_THRESHOLD or rows < 2:
+        return 0
+    return min(rows, parts_for(work))
+
+
+def parallel_rows(kernel: Callable, args: tuple, rows: int, parts: int, work: int) -> list:
+    """``kernel(*args, lo, hi)`` over ``split(rows, parts, work)``; the per-range results."""
+    return parallel_for(kernel, [args + r for r in split(rows, parts, work)])
+
+
 def split(tasks: int, parts: int, work: int) -> list[tuple[int, int]]:
     """``ranges(tasks, parts)`` for ``work`` elements of work spread over ``tasks`` tasks,
     the first range -- the caller's: it starts on it while the workers wake -- longer by
